@@ -1,0 +1,305 @@
+//! Protocol parameters, with memberlist's presets.
+
+use core::time::Duration;
+
+use crate::error::ConfigError;
+use crate::identity::MAX_NAME_LEN;
+
+/// The smallest `max_packet_size` accepted: room for an alive announcement with a
+/// maximal name and some metadata.
+pub const MIN_PACKET_SIZE: usize = 512;
+/// The largest `max_packet_size` accepted: the largest UDP payload over IPv4.
+pub const MAX_PACKET_SIZE: usize = 65_507;
+/// Room an alive announcement needs besides the name and metadata: header, tags,
+/// numbers and an address (an IPv6 socket address is 19 bytes on the wire).
+const ALIVE_OVERHEAD: usize = 64;
+
+/// Protocol parameters.
+///
+/// Start from a preset ([`Config::lan`], [`Config::wan`], [`Config::local`]), change
+/// fields, and [`validate`](Config::validate) (which [`Node::new`](crate::Node::new)
+/// also does). All durations are in the caller's virtual time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Identifies the cluster on the wire; packets of another cluster are rejected.
+    pub cluster_id: u32,
+
+    /// Time between failure-detection probes (SWIM's protocol period).
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking others to probe indirectly.
+    pub probe_timeout: Duration,
+    /// How many members probe on our behalf when a direct probe goes unanswered.
+    pub indirect_checks: usize,
+
+    /// Suspicion timeout = `suspicion_mult · max(1, log10 n) · probe_interval`.
+    pub suspicion_mult: u32,
+    /// Each update is piggybacked at most `retransmit_mult · ceil(log10(n + 1))` times.
+    pub retransmit_mult: u32,
+
+    /// Time between gossip rounds that send pending updates without waiting for a probe.
+    pub gossip_interval: Duration,
+    /// Members contacted per gossip round; 0 disables the gossip timer (updates then
+    /// ride on probes and acks only).
+    pub gossip_fanout: usize,
+    /// For how long after its failure a member is still gossiped to, so that a member
+    /// declared failed by mistake hears of it and refutes.
+    pub gossip_to_the_dead: Duration,
+
+    /// Time between full state exchanges (push-pull) with a random member. Also the
+    /// mechanism that heals partitions: recently failed members are candidates.
+    pub push_pull_interval: Duration,
+    /// How long failed and departed members are kept as tombstones. Tombstones stop
+    /// stale gossip from resurrecting a member, and failed ones are tried as
+    /// push-pull partners so that both sides of a healed partition meet again.
+    pub tombstone_timeout: Duration,
+
+    /// First delay between join attempts; it doubles after every unanswered attempt.
+    pub join_retry_initial: Duration,
+    /// Longest delay between join attempts.
+    pub join_retry_max: Duration,
+    /// Give up joining after this many unanswered attempts (`None`: never give up).
+    pub join_max_attempts: Option<u32>,
+
+    /// No datagram the node sends exceeds this, and larger ones are rejected.
+    pub max_packet_size: usize,
+    /// Largest metadata a node may attach to itself.
+    pub max_metadata_size: usize,
+    /// Most members (including tombstones) the node keeps; when full, the oldest
+    /// tombstone makes room, and without tombstones newcomers are refused.
+    pub max_members: usize,
+    /// Most undrained events; beyond it the oldest are dropped and counted.
+    pub max_pending_events: usize,
+    /// Most undrained datagrams; beyond it new ones are dropped and counted.
+    pub max_pending_transmits: usize,
+    /// Most indirect probes in flight on behalf of other members.
+    pub max_relayed_probes: usize,
+}
+
+impl Config {
+    /// memberlist's `DefaultLANConfig`: a local network with sub-millisecond RTTs.
+    pub fn lan() -> Self {
+        Config {
+            cluster_id: 0,
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_checks: 3,
+            suspicion_mult: 4,
+            retransmit_mult: 4,
+            gossip_interval: Duration::from_millis(200),
+            gossip_fanout: 3,
+            gossip_to_the_dead: Duration::from_secs(30),
+            push_pull_interval: Duration::from_secs(30),
+            tombstone_timeout: Duration::from_secs(3_600),
+            join_retry_initial: Duration::from_secs(1),
+            join_retry_max: Duration::from_secs(30),
+            join_max_attempts: None,
+            max_packet_size: 1_400,
+            max_metadata_size: 512,
+            max_members: 200_000,
+            max_pending_events: 65_536,
+            max_pending_transmits: 65_536,
+            max_relayed_probes: 256,
+        }
+    }
+
+    /// memberlist's `DefaultWANConfig`: members across datacentres.
+    pub fn wan() -> Self {
+        Config {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            suspicion_mult: 6,
+            gossip_interval: Duration::from_millis(500),
+            gossip_fanout: 4,
+            gossip_to_the_dead: Duration::from_secs(60),
+            push_pull_interval: Duration::from_secs(60),
+            tombstone_timeout: Duration::from_secs(6 * 3_600),
+            ..Config::lan()
+        }
+    }
+
+    /// memberlist's `DefaultLocalConfig`: all members on one host (loopback).
+    pub fn local() -> Self {
+        Config {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(200),
+            indirect_checks: 1,
+            suspicion_mult: 3,
+            retransmit_mult: 2,
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead: Duration::from_secs(15),
+            push_pull_interval: Duration::from_secs(15),
+            tombstone_timeout: Duration::from_secs(300),
+            ..Config::lan()
+        }
+    }
+
+    /// Checks that the parameters make sense together.
+    ///
+    /// ```
+    /// use gossip_core::{Config, ConfigError};
+    /// let mut config = Config::lan();
+    /// config.probe_timeout = config.probe_interval;
+    /// assert!(matches!(config.validate(), Err(ConfigError::ProbeTimeoutNotBelowInterval { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("probe_interval", self.probe_interval)?;
+        nonzero("probe_timeout", self.probe_timeout)?;
+        if self.probe_timeout >= self.probe_interval {
+            return Err(ConfigError::ProbeTimeoutNotBelowInterval {
+                timeout: self.probe_timeout,
+                interval: self.probe_interval,
+            });
+        }
+        nonzero("push_pull_interval", self.push_pull_interval)?;
+        nonzero("tombstone_timeout", self.tombstone_timeout)?;
+        nonzero("join_retry_initial", self.join_retry_initial)?;
+        if self.join_retry_max < self.join_retry_initial {
+            return Err(ConfigError::Inconsistent {
+                field: "join_retry_max",
+                reason: "must be at least join_retry_initial",
+            });
+        }
+        if self.gossip_fanout > 0 {
+            nonzero("gossip_interval", self.gossip_interval)?;
+        }
+        in_range("indirect_checks", self.indirect_checks as u64, 0, 16)?;
+        in_range("gossip_fanout", self.gossip_fanout as u64, 0, 64)?;
+        in_range("suspicion_mult", self.suspicion_mult.into(), 1, 100)?;
+        in_range("retransmit_mult", self.retransmit_mult.into(), 1, 100)?;
+        in_range(
+            "max_packet_size",
+            self.max_packet_size as u64,
+            MIN_PACKET_SIZE as u64,
+            MAX_PACKET_SIZE as u64,
+        )?;
+        let metadata_room = self.max_packet_size - MAX_NAME_LEN - ALIVE_OVERHEAD;
+        in_range(
+            "max_metadata_size",
+            self.max_metadata_size as u64,
+            0,
+            metadata_room as u64,
+        )?;
+        in_range("max_members", self.max_members as u64, 2, u32::MAX.into())?;
+        in_range(
+            "max_pending_events",
+            self.max_pending_events as u64,
+            16,
+            u32::MAX.into(),
+        )?;
+        in_range(
+            "max_pending_transmits",
+            self.max_pending_transmits as u64,
+            16,
+            u32::MAX.into(),
+        )?;
+        in_range(
+            "max_relayed_probes",
+            self.max_relayed_probes as u64,
+            1,
+            u32::MAX.into(),
+        )?;
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::lan()
+    }
+}
+
+fn nonzero(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        Err(ConfigError::ZeroDuration { field })
+    } else {
+        Ok(())
+    }
+}
+
+fn in_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_match_memberlist() {
+        for config in [Config::lan(), Config::wan(), Config::local()] {
+            config.validate().unwrap();
+        }
+        let lan = Config::lan();
+        assert_eq!(lan.probe_interval, Duration::from_secs(1));
+        assert_eq!(lan.probe_timeout, Duration::from_millis(500));
+        assert_eq!(lan.indirect_checks, 3);
+        assert_eq!(lan.suspicion_mult, 4);
+        assert_eq!(lan.retransmit_mult, 4);
+        assert_eq!(lan.gossip_interval, Duration::from_millis(200));
+        assert_eq!(lan.gossip_fanout, 3);
+        assert_eq!(lan.push_pull_interval, Duration::from_secs(30));
+        assert_eq!(Config::wan().suspicion_mult, 6);
+        assert_eq!(Config::local().probe_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_offending_field() {
+        let mut c = Config::lan();
+        c.probe_interval = Duration::ZERO;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration {
+                field: "probe_interval"
+            })
+        );
+
+        let mut c = Config::lan();
+        c.max_packet_size = 100;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "max_packet_size",
+                ..
+            })
+        ));
+
+        let mut c = Config::lan();
+        c.max_metadata_size = c.max_packet_size;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "max_metadata_size",
+                ..
+            })
+        ));
+
+        let mut c = Config::lan();
+        c.join_retry_max = Duration::from_millis(1);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Inconsistent { .. })
+        ));
+
+        let mut c = Config::lan();
+        c.suspicion_mult = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_zero_gossip_interval_is_fine_when_gossip_is_off() {
+        let mut c = Config::lan();
+        c.gossip_fanout = 0;
+        c.gossip_interval = Duration::ZERO;
+        c.validate().unwrap();
+    }
+}

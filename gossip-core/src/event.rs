@@ -1,0 +1,56 @@
+//! What the node tells the application.
+
+use crate::identity::{Generation, Incarnation};
+use crate::member::Member;
+
+/// An event for the application, drained with [`Node::poll_event`](crate::Node::poll_event).
+///
+/// Membership events carry a snapshot of the member after the change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<A> {
+    /// A member not known before is alive.
+    MemberJoined(Member<A>),
+    /// A member came back as a new generation (it restarted): whatever its former
+    /// life was (alive, suspect, failed), that life is over.
+    MemberRestarted {
+        /// The member in its new generation.
+        member: Member<A>,
+        /// The generation it replaces.
+        previous_generation: Generation,
+    },
+    /// A live member announced new metadata or a new address.
+    MemberUpdated(Member<A>),
+    /// A member missed a probe and is suspected; it is declared failed unless it
+    /// refutes in time.
+    MemberSuspected(Member<A>),
+    /// A suspected or failed member proved it is alive (it refuted).
+    MemberRecovered(Member<A>),
+    /// A member was declared failed.
+    MemberFailed(Member<A>),
+    /// A member left gracefully.
+    MemberLeft(Member<A>),
+    /// This node has received a member's table: it is part of the cluster.
+    JoinCompleted {
+        /// The member that answered first: a seed, or a member that contacted this
+        /// node while it was joining.
+        via: A,
+    },
+    /// No seed answered within `join_max_attempts` attempts; the node stopped trying.
+    JoinFailed {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// This node heard itself suspected or declared failed, and refuted by
+    /// announcing a higher incarnation.
+    Refuted {
+        /// The incarnation announced.
+        incarnation: Incarnation,
+    },
+    /// The member table is full (`max_members`) of live members and a newcomer was
+    /// refused. Emitted once each time the table fills up.
+    MemberLimitReached {
+        /// The limit.
+        max_members: usize,
+    },
+}

@@ -1,0 +1,66 @@
+//! A deterministic, sans-IO gossip state machine: SWIM membership with failure
+//! detection, piggybacked dissemination and push-pull state exchange.
+//!
+//! This crate does no IO, reads no clock, spawns no thread and uses no global
+//! randomness: a [`Node`] takes `(now, datagram)` inputs and timer expiries, and
+//! returns datagrams to send, [`Event`]s and its next deadline. The same seed and
+//! the same inputs give the same outputs, bit for bit. It is `no_std` with `alloc`.
+//!
+//! ```text
+//! let mut node = Node::new(config, identity, rng, now)?;
+//! node.join(now, &seeds)?;                          // commands take `now` first
+//! node.handle_message(now, from, &datagram)?;       // input: bytes from the network
+//! node.handle_timeout(now);                         // input: the deadline has passed
+//! while let Some(t) = node.poll_transmit() { … }    // output: datagrams (to, bytes)
+//! while let Some(e) = node.poll_event() { … }       // output: membership events
+//! let next = node.poll_timeout();                   // output: when to wake up next
+//! ```
+//!
+//! **After every input or command, drain `poll_transmit` and `poll_event`, then ask
+//! `poll_timeout`.** See [`Node`] for a complete loop, and the `gossip-tokio` and
+//! `gossip-std` crates for adapters that run one over UDP.
+//!
+//! The protocol follows SWIM (Das, Gupta, Motivala 2002) as memberlist implements
+//! it: randomized round-robin probing, indirect probes, suspicion with refutation
+//! by incarnation, updates piggybacked at most `retransmit_mult · ceil(log10(n+1))`
+//! times, and periodic push-pull state exchange (gated by a membership digest, so
+//! members that agree exchange one small datagram). A node restarted under the
+//! same name comes back with a larger [`Generation`] and never inherits its old
+//! self's death. [`wire`] documents the datagram format.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod dissemination;
+mod error;
+mod event;
+mod identity;
+mod member;
+mod membership;
+mod node;
+mod random;
+mod stats;
+#[cfg(test)]
+mod testing;
+mod time;
+pub mod wire;
+
+pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
+pub use error::{
+    ConfigError, DecodeError, IdentityError, JoinError, LeaveError, MessageError, MetadataError,
+};
+pub use event::Event;
+pub use identity::{Address, Generation, Identity, Incarnation, MAX_NAME_LEN, NodeName};
+pub use member::{Member, MemberState, Metadata};
+pub use node::{Node, Transmit};
+pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
+pub use time::Instant;
+
+/// `core::time::Duration`, re-exported for convenience.
+pub use core::time::Duration;

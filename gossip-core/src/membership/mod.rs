@@ -1,0 +1,900 @@
+//! SWIM membership: the member table, failure detection by direct and indirect
+//! probes, suspicion, refutation, joins, push-pull state exchange and departures.
+//!
+//! A child state machine of [`Node`](crate::Node): inputs arrive through
+//! `handle_*`, outputs leave through `poll_*`, and the node drains it.
+
+mod exchange;
+mod outgoing;
+mod probe;
+mod suspicion;
+mod table;
+mod timer;
+mod transfer;
+mod update;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use rand_core::Rng;
+use serde::de::DeserializeOwned;
+
+use self::exchange::{Exchanges, StateHeader, encode_state, update_of};
+pub(crate) use self::outgoing::Outgoing;
+use self::probe::{ProbeOrder, ProbeRound, Relay, Relays};
+use self::suspicion::SuspicionDeadlines;
+pub(crate) use self::table::MemberRecord;
+use self::table::{LOCAL, MemberTable};
+use self::timer::{Timer, Timers};
+use self::transfer::{ReceivingTransfers, SentTransfers};
+use self::update::Source;
+use crate::config::Config;
+use crate::dissemination::{RumorQueue, retransmit_limit};
+use crate::error::{JoinError, LeaveError, MetadataError};
+use crate::event::Event;
+use crate::identity::{Address, Identity, NodeName};
+use crate::member::{Member, MemberState, Metadata};
+use crate::random;
+use crate::stats::{Footprint, Stats};
+use crate::time::Instant;
+use crate::wire::{Message, Packet, PacketWriter, encode_message};
+
+/// What a sub-machine borrows from its node for one input: the time, the
+/// generator, the counters.
+pub(crate) struct Env<'a, R> {
+    /// The node's time, never earlier than any time it was given before.
+    pub(crate) now: Instant,
+    pub(crate) rng: &'a mut R,
+    pub(crate) stats: &'a mut Stats,
+}
+
+/// A join in progress.
+struct Joining<A> {
+    seeds: Vec<A>,
+    attempts: u32,
+    session: u32,
+}
+
+pub(crate) struct Membership<A> {
+    config: Config,
+    table: MemberTable<A>,
+    probe_order: ProbeOrder,
+    probe: Option<ProbeRound<A>>,
+    relays: Relays<A>,
+    suspicions: SuspicionDeadlines,
+    exchanges: Exchanges,
+    sent_transfers: SentTransfers<A>,
+    receiving_transfers: ReceivingTransfers<A>,
+    joining: Option<Joining<A>>,
+    left: bool,
+    next_seq: u32,
+    timers: Timers,
+    rumors: RumorQueue<NodeName>,
+    outbox: VecDeque<Outgoing<A>>,
+    events: VecDeque<Event<A>>,
+    /// Set while the table is full, so the limit event is emitted once per episode.
+    table_full: bool,
+    /// Earliest time a datagram from a stranger may trigger a state exchange.
+    next_discovery: Instant,
+}
+
+impl<A: Address> Membership<A> {
+    pub(crate) fn new<R: Rng>(
+        config: Config,
+        identity: Identity<A>,
+        now: Instant,
+        rng: &mut R,
+    ) -> Self {
+        let local = Member {
+            name: identity.name().clone(),
+            addr: identity.addr().clone(),
+            generation: identity.generation(),
+            incarnation: 0,
+            state: MemberState::Alive,
+            metadata: Metadata::default(),
+            state_changed: now,
+        };
+        let mut timers = Timers::default();
+        // Random phases, so that nodes started together do not probe, gossip and
+        // exchange state in lockstep.
+        timers.set(
+            Timer::Probe,
+            now + random::duration_below(rng, config.probe_interval),
+        );
+        if config.gossip_fanout > 0 {
+            timers.set(
+                Timer::Gossip,
+                now + random::duration_below(rng, config.gossip_interval),
+            );
+        }
+        timers.set(
+            Timer::PushPull,
+            now + random::duration_below(rng, config.push_pull_interval),
+        );
+        timers.set(Timer::Reap, now + reap_period(&config));
+        Membership {
+            table: MemberTable::new(local, config.max_members, rng.next_u64()),
+            rumors: RumorQueue::new(rng.next_u64()),
+            next_seq: rng.next_u32(),
+            relays: Relays::new(config.max_relayed_probes),
+            probe_order: ProbeOrder::default(),
+            probe: None,
+            suspicions: SuspicionDeadlines::default(),
+            exchanges: Exchanges::default(),
+            sent_transfers: SentTransfers::default(),
+            receiving_transfers: ReceivingTransfers::default(),
+            joining: None,
+            left: false,
+            timers,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            table_full: false,
+            next_discovery: now,
+            config,
+        }
+    }
+
+    // ---- getters -------------------------------------------------------------
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn local(&self) -> &Member<A> {
+        self.table.local()
+    }
+
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Member<A>> {
+        self.table.iter().map(|r| &r.member)
+    }
+
+    pub(crate) fn member(&self, name: &str) -> Option<&Member<A>> {
+        self.table.by_name(name).map(|r| &r.member)
+    }
+
+    pub(crate) fn live_members(&self) -> usize {
+        self.table.live()
+    }
+
+    pub(crate) fn digest(&self) -> u64 {
+        self.table.digest()
+    }
+
+    pub(crate) fn has_left(&self) -> bool {
+        self.left
+    }
+
+    pub(crate) fn is_joining(&self) -> bool {
+        self.joining.is_some()
+    }
+
+    pub(crate) fn footprint(&self) -> Footprint {
+        Footprint {
+            members: self.table.len(),
+            rumors: self.rumors.len(),
+            suspicion_deadlines: self.suspicions.len(),
+            relayed_probes: self.relays.len(),
+            pending_transmits: self.outbox.len(),
+            pending_events: self.events.len(),
+        }
+    }
+
+    // ---- outputs ---------------------------------------------------------------
+
+    pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
+        self.outbox.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event<A>> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        if self.left {
+            return None;
+        }
+        let suspicion = self.suspicions.next_deadline();
+        match (self.timers.next_deadline(), suspicion) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes the datagram for `outgoing` into `writer`: its primary message, then
+    /// as many rumors as fit. Returns the destination, or `None` if there turned
+    /// out to be nothing to send.
+    pub(crate) fn write(
+        &mut self,
+        outgoing: &Outgoing<A>,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) -> Option<A> {
+        let primary = outgoing.primary(self.table.digest());
+        if let Some(message) = &primary {
+            let before = writer.len();
+            if writer.push(message).is_err() {
+                debug_assert!(false, "a primary message always fits an empty datagram");
+                return None;
+            }
+            stats.messages_out[message.kind()].record(writer.len() - before);
+        }
+        let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
+        let rumors = self
+            .rumors
+            .fill(writer, limit, &mut stats.messages_out, usize::MAX);
+        (primary.is_some() || rumors > 0).then(|| outgoing.to().clone())
+    }
+
+    // ---- inputs ----------------------------------------------------------------
+
+    /// Applies a datagram whose every message has already been decoded once
+    /// without error.
+    pub(crate) fn handle_packet<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: A,
+        mut packet: Packet<'_, A>,
+    ) where
+        A: DeserializeOwned,
+    {
+        self.discover(env, &from, &packet);
+        let mut state: Option<(u32, bool, Source)> = None;
+        let mut remaining = packet.remaining();
+        while let Some(Ok(message)) = packet.next() {
+            env.stats.messages_in[message.kind()].record(remaining - packet.remaining());
+            remaining = packet.remaining();
+            match message {
+                Message::Ping { seq, target } => self.handle_ping(env, &from, seq, target),
+                Message::IndirectPing {
+                    seq,
+                    target,
+                    target_addr,
+                } => self.handle_indirect_ping(env, &from, seq, target, target_addr),
+                Message::Ack { seq } => self.handle_ack(env, seq),
+                Message::PushPull {
+                    session,
+                    digest,
+                    join,
+                } => self.handle_push_pull(env, &from, session, digest, join),
+                Message::State {
+                    session,
+                    reply,
+                    fresh,
+                    chunk,
+                    chunks,
+                } => {
+                    self.state_begins(env, &from, session, chunk, chunks);
+                    let source = if fresh {
+                        Source::State
+                    } else {
+                        Source::SettledState
+                    };
+                    state = Some((session, reply, source));
+                }
+                Message::StateResend { session, missing } => {
+                    self.handle_state_resend(env, &from, session, missing)
+                }
+                Message::Update(update) => {
+                    let source = state.map_or(Source::Gossip, |(_, _, source)| source);
+                    self.apply(env, &update, source);
+                }
+            }
+        }
+        if let Some((session, true, _)) = state {
+            if self.exchanges.close(env.now, session) {
+                self.send_state(env, from, session, false, false);
+            }
+        }
+    }
+
+    /// A probe or gossip from an address not in the member table means this
+    /// node's view is missing someone: exchange state with the sender rather than
+    /// wait for a rumor that may have run out or the next periodic exchange. At
+    /// most once per probe interval, so forged datagrams cannot make it chatty.
+    fn discover<R: Rng>(&mut self, env: &mut Env<'_, R>, from: &A, packet: &Packet<'_, A>)
+    where
+        A: DeserializeOwned,
+    {
+        if env.now < self.next_discovery || self.table.knows_addr(from) {
+            return;
+        }
+        let exchange_traffic = packet.clone().next().is_some_and(|first| {
+            matches!(
+                first,
+                Ok(Message::PushPull { .. } | Message::State { .. } | Message::StateResend { .. })
+            )
+        });
+        if exchange_traffic {
+            return;
+        }
+        self.next_discovery = env.now + self.config.probe_interval;
+        env.stats.discovery_push_pulls += 1;
+        self.open_exchange(env, from.clone());
+    }
+
+    fn handle_ping<R>(&mut self, env: &mut Env<'_, R>, from: &A, seq: u32, target: &str) {
+        if target == self.local().name.as_str() {
+            self.send(
+                env,
+                Outgoing::Ack {
+                    to: from.clone(),
+                    seq,
+                },
+            );
+        } else {
+            // Someone else used to live at this address; staying silent lets the
+            // prober suspect the member it meant.
+            env.stats.misdirected_pings += 1;
+        }
+    }
+
+    fn handle_indirect_ping<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        requester_seq: u32,
+        target: &str,
+        target_addr: A,
+    ) {
+        if target == self.local().name.as_str() {
+            self.send(
+                env,
+                Outgoing::Ack {
+                    to: from.clone(),
+                    seq: requester_seq,
+                },
+            );
+            return;
+        }
+        let Ok(target) = NodeName::new(target) else {
+            return; // names were checked when decoding
+        };
+        let seq = self.next_seq();
+        let relay = Relay {
+            seq,
+            requester: from.clone(),
+            requester_seq,
+            expires: env.now + self.config.probe_timeout,
+        };
+        if self.relays.insert(env.now, relay) {
+            env.stats.relayed_probes_dropped += 1;
+        }
+        env.stats.relayed_probes += 1;
+        self.send(
+            env,
+            Outgoing::Ping {
+                to: target_addr,
+                seq,
+                target,
+            },
+        );
+    }
+
+    fn handle_ack<R>(&mut self, env: &mut Env<'_, R>, seq: u32) {
+        if let Some(round) = self.probe.as_mut().filter(|round| round.seq == seq) {
+            round.acked = true;
+            self.timers.clear(Timer::ProbeTimeout);
+        } else if let Some(relay) = self.relays.take(seq) {
+            self.send(
+                env,
+                Outgoing::Ack {
+                    to: relay.requester,
+                    seq: relay.requester_seq,
+                },
+            );
+        } else {
+            env.stats.unmatched_acks += 1;
+        }
+    }
+
+    fn handle_push_pull<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        digest: u64,
+        join: bool,
+    ) {
+        if join || digest != self.table.digest() {
+            self.send_state(env, from.clone(), session, true, join);
+        } else {
+            env.stats.push_pulls_in_sync += 1;
+        }
+    }
+
+    /// A chunk of remote state begins: note it, so gaps get repaired. While
+    /// joining, any member's state (a seed's answer, or the answer to a discovery
+    /// exchange) completes the join.
+    fn state_begins<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        chunk: u16,
+        chunks: u16,
+    ) {
+        let check_at = env.now + self.config.probe_timeout;
+        self.receiving_transfers
+            .note(session, from, chunk, chunks, check_at);
+        self.arm_transfer_check();
+        if self.joining.take().is_some() {
+            self.timers.clear(Timer::JoinRetry);
+            self.emit(env, Event::JoinCompleted { via: from.clone() });
+        }
+    }
+
+    fn handle_state_resend<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        missing: &[u8],
+    ) {
+        let chunks: Vec<Vec<u8>> = self
+            .sent_transfers
+            .resend(env.now, session, from, missing)
+            .cloned()
+            .collect();
+        for datagram in chunks {
+            self.send(
+                env,
+                Outgoing::Encoded {
+                    to: from.clone(),
+                    datagram,
+                },
+            );
+        }
+    }
+
+    /// Asks senders of incomplete transfers for what is missing.
+    fn check_transfers<R>(&mut self, env: &mut Env<'_, R>) {
+        let retry_at = env.now + self.config.probe_timeout;
+        for request in self.receiving_transfers.due(env.now, retry_at) {
+            self.send(
+                env,
+                Outgoing::StateResend {
+                    to: request.to,
+                    session: request.session,
+                    missing: request.missing,
+                },
+            );
+        }
+        self.arm_transfer_check();
+    }
+
+    fn arm_transfer_check(&mut self) {
+        match self.receiving_transfers.next_check() {
+            Some(at) => self.timers.set(Timer::TransferCheck, at),
+            None => self.timers.clear(Timer::TransferCheck),
+        }
+    }
+
+    // ---- timers ----------------------------------------------------------------
+
+    pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        if self.left {
+            return;
+        }
+        while let Some(timer) = self.timers.pop_due(env.now) {
+            match timer {
+                Timer::Probe => self.probe_period(env),
+                Timer::ProbeTimeout => self.probe_timed_out(env),
+                Timer::Gossip => self.gossip_round(env),
+                Timer::PushPull => self.push_pull_round(env),
+                Timer::JoinRetry => self.join_attempt(env),
+                Timer::Reap => self.reap(env),
+                Timer::TransferCheck => self.check_transfers(env),
+            }
+        }
+        while let Some((deadline, name)) = self.suspicions.pop_due(env.now) {
+            self.suspicion_expired(env, deadline, &name);
+        }
+    }
+
+    /// A SWIM protocol period: conclude the previous probe, start the next.
+    fn probe_period<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        self.timers
+            .set(Timer::Probe, env.now + self.config.probe_interval);
+        self.timers.clear(Timer::ProbeTimeout);
+        if let Some(round) = self.probe.take() {
+            if !round.acked {
+                env.stats.probes_failed += 1;
+                self.suspect_unanswered(env, &round);
+            }
+        }
+        let Some(index) = self.probe_order.next(env.rng, &self.table) else {
+            return;
+        };
+        let seq = self.next_seq();
+        let target = &self.table.get(index).member;
+        let round = ProbeRound {
+            seq,
+            target: target.name.clone(),
+            addr: target.addr.clone(),
+            generation: target.generation,
+            incarnation: target.incarnation,
+            acked: false,
+        };
+        env.stats.probes += 1;
+        self.send(
+            env,
+            Outgoing::Ping {
+                to: round.addr.clone(),
+                seq: round.seq,
+                target: round.target.clone(),
+            },
+        );
+        self.probe = Some(round);
+        self.timers
+            .set(Timer::ProbeTimeout, env.now + self.config.probe_timeout);
+    }
+
+    /// No direct ack within the probe timeout: ask `indirect_checks` members to
+    /// probe the target (SWIM's ping-req), and ping it once more ourselves, so that
+    /// one lost datagram does not raise a suspicion.
+    fn probe_timed_out<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        let Some(round) = self.probe.clone().filter(|round| !round.acked) else {
+            return;
+        };
+        let helpers = self
+            .table
+            .sample(env.rng, self.config.indirect_checks, |r| {
+                r.member.state == MemberState::Alive && r.member.name != round.target
+            });
+        for helper in helpers {
+            env.stats.indirect_probes += 1;
+            let to = self.table.get(helper).member.addr.clone();
+            self.send(
+                env,
+                Outgoing::IndirectPing {
+                    to,
+                    seq: round.seq,
+                    target: round.target.clone(),
+                    target_addr: round.addr.clone(),
+                },
+            );
+        }
+        self.send(
+            env,
+            Outgoing::Ping {
+                to: round.addr,
+                seq: round.seq,
+                target: round.target,
+            },
+        );
+    }
+
+    fn suspect_unanswered<R: Rng>(&mut self, env: &mut Env<'_, R>, round: &ProbeRound<A>) {
+        let Some(index) = self.table.find(&round.target) else {
+            return;
+        };
+        let member = &self.table.get(index).member;
+        let unchanged = member.generation == round.generation
+            && member.incarnation == round.incarnation
+            && member.state == MemberState::Alive;
+        if unchanged {
+            self.suspect(
+                env,
+                index,
+                round.generation,
+                round.incarnation,
+                None,
+                Source::Local,
+            );
+        }
+    }
+
+    /// Gossip pending rumors to `gossip_fanout` random members, including members
+    /// failed within `gossip_to_the_dead` so that a wrongly failed one can refute.
+    fn gossip_round<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        self.timers
+            .set(Timer::Gossip, env.now + self.config.gossip_interval);
+        if self.rumors.is_empty() {
+            return;
+        }
+        let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);
+        let targets = self.table.sample(env.rng, self.config.gossip_fanout, |r| {
+            r.member.state.is_live()
+                || (r.member.state == MemberState::Failed
+                    && now - r.member.state_changed < to_the_dead)
+        });
+        for target in targets {
+            let to = self.table.get(target).member.addr.clone();
+            self.send(env, Outgoing::Gossip { to });
+        }
+    }
+
+    /// Open a state exchange with a random member. Failed members are candidates
+    /// while their tombstones last: that is how the two sides of a healed
+    /// partition find each other again.
+    fn push_pull_round<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        self.timers
+            .set(Timer::PushPull, env.now + self.config.push_pull_interval);
+        let partner = self
+            .table
+            .sample(env.rng, 1, |r| r.member.state != MemberState::Left);
+        let Some(&partner) = partner.first() else {
+            return;
+        };
+        let to = self.table.get(partner).member.addr.clone();
+        self.open_exchange(env, to);
+    }
+
+    /// Sends our digest to `to`; if its table differs, it answers with its state
+    /// and we answer with ours.
+    fn open_exchange<R: Rng>(&mut self, env: &mut Env<'_, R>, to: A) {
+        let session = env.rng.next_u32();
+        self.exchanges
+            .open(env.now, session, env.now + self.config.push_pull_interval);
+        env.stats.push_pulls += 1;
+        self.send(
+            env,
+            Outgoing::PushPull {
+                to,
+                session,
+                join: false,
+            },
+        );
+    }
+
+    fn reap<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        self.timers
+            .set(Timer::Reap, env.now + reap_period(&self.config));
+        for index in (1..self.table.len()).rev() {
+            let member = &self.table.get(index).member;
+            if !member.state.is_live()
+                && env.now - member.state_changed >= self.config.tombstone_timeout
+            {
+                let record = self.table.remove(index);
+                self.forget(env, &record);
+            }
+        }
+        // Refuted suspicions leave stale deadlines behind; keep them bounded.
+        if self.suspicions.len() > 2 * self.table.len() + 64 {
+            let table = &self.table;
+            self.suspicions.retain(|deadline, name| {
+                table
+                    .by_name(name)
+                    .and_then(|r| r.suspicion.as_ref())
+                    .is_some_and(|s| s.deadline == deadline)
+            });
+        }
+    }
+
+    /// Drops everything kept about a member removed from the table.
+    fn forget<R>(&mut self, env: &mut Env<'_, R>, record: &MemberRecord<A>) {
+        self.probe_order.remove(&record.member.name);
+        self.rumors.remove(&record.member.name);
+        self.table_full = false;
+        env.stats.tombstones_reaped += 1;
+    }
+
+    fn suspicion_expired<R: Rng>(&mut self, env: &mut Env<'_, R>, deadline: Instant, name: &str) {
+        let Some(index) = self.table.find(name) else {
+            return;
+        };
+        let record = self.table.get(index);
+        let current = record.member.state == MemberState::Suspect
+            && record
+                .suspicion
+                .as_ref()
+                .is_some_and(|s| s.deadline == deadline);
+        if current {
+            let (generation, incarnation) = (record.member.generation, record.member.incarnation);
+            env.stats.failures_declared += 1;
+            self.bury(
+                env,
+                index,
+                generation,
+                incarnation,
+                MemberState::Failed,
+                Source::Local,
+            );
+        }
+    }
+
+    // ---- commands --------------------------------------------------------------
+
+    pub(crate) fn join<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        seeds: &[A],
+    ) -> Result<(), JoinError> {
+        if self.left {
+            return Err(JoinError::Left);
+        }
+        if seeds.is_empty() {
+            return Err(JoinError::NoSeeds);
+        }
+        let own = &self.local().addr;
+        let seeds: Vec<A> = seeds.iter().filter(|s| *s != own).cloned().collect();
+        if seeds.is_empty() {
+            // Only our own address: we are the seed the others join.
+            return Ok(());
+        }
+        let session = env.rng.next_u32();
+        self.joining = Some(Joining {
+            seeds,
+            attempts: 0,
+            session,
+        });
+        self.gossip_member(LOCAL, None);
+        self.join_attempt(env);
+        Ok(())
+    }
+
+    /// Contacts every seed with a join request carrying our alive announcement,
+    /// then waits with exponential backoff.
+    fn join_attempt<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        let Some(joining) = self.joining.as_mut() else {
+            return;
+        };
+        if self
+            .config
+            .join_max_attempts
+            .is_some_and(|max| joining.attempts >= max)
+        {
+            let attempts = joining.attempts;
+            self.joining = None;
+            self.emit(env, Event::JoinFailed { attempts });
+            return;
+        }
+        let backoff = self
+            .config
+            .join_retry_initial
+            .saturating_mul(1 << joining.attempts.min(16))
+            .min(self.config.join_retry_max);
+        joining.attempts += 1;
+        let (session, seeds) = (joining.session, joining.seeds.clone());
+        self.timers.set(Timer::JoinRetry, env.now + backoff);
+        self.exchanges.open(env.now, session, env.now + backoff);
+        for seed in seeds {
+            self.send(
+                env,
+                Outgoing::PushPull {
+                    to: seed,
+                    session,
+                    join: true,
+                },
+            );
+        }
+    }
+
+    /// Announces the departure to as many live members as a rumor's retransmit
+    /// limit, then goes quiet: no more timers, incoming datagrams are ignored.
+    pub(crate) fn leave<R: Rng>(&mut self, env: &mut Env<'_, R>) -> Result<(), LeaveError> {
+        if self.left {
+            return Err(LeaveError::AlreadyLeft);
+        }
+        self.table.update(LOCAL, |r| {
+            r.member.state = MemberState::Left;
+            r.member.state_changed = env.now;
+        });
+        // Only the departure matters now; it must not queue behind older news.
+        self.rumors = RumorQueue::new(env.rng.next_u64());
+        self.gossip_member(LOCAL, None);
+        let fanout = retransmit_limit(self.config.retransmit_mult, self.table.live()) as usize;
+        let targets = self
+            .table
+            .sample(env.rng, fanout, |r| r.member.state.is_live());
+        for target in targets {
+            let to = self.table.get(target).member.addr.clone();
+            self.send(env, Outgoing::Gossip { to });
+        }
+        self.left = true;
+        self.timers.clear_all();
+        self.probe = None;
+        self.joining = None;
+        Ok(())
+    }
+
+    /// Replaces this node's metadata and announces it with a higher incarnation.
+    pub(crate) fn set_metadata<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        metadata: &[u8],
+    ) -> Result<(), MetadataError> {
+        if self.left {
+            return Err(MetadataError::Left);
+        }
+        if metadata.len() > self.config.max_metadata_size {
+            return Err(MetadataError::TooLarge {
+                len: metadata.len(),
+                max: self.config.max_metadata_size,
+            });
+        }
+        self.table.update(LOCAL, |r| {
+            r.member.metadata = Metadata::from(metadata);
+            r.member.incarnation += 1;
+            r.member.state_changed = env.now;
+        });
+        self.gossip_member(LOCAL, None);
+        Ok(())
+    }
+
+    // ---- plumbing --------------------------------------------------------------
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Queues a datagram, or drops and counts it if `max_pending_transmits` are
+    /// waiting to be drained.
+    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+        if self.outbox.len() >= self.config.max_pending_transmits {
+            env.stats.transmits_dropped += 1;
+        } else {
+            self.outbox.push_back(outgoing);
+        }
+    }
+
+    /// Queues an event, dropping (and counting) the oldest if `max_pending_events`
+    /// are waiting to be drained.
+    fn emit<R>(&mut self, env: &mut Env<'_, R>, event: Event<A>) {
+        if self.events.len() >= self.config.max_pending_events {
+            self.events.pop_front();
+            env.stats.events_dropped += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Queues this node's view of member `index` as a rumor. `suspected_by` names
+    /// the suspecter when the member is suspect.
+    fn gossip_member(&mut self, index: usize, suspected_by: Option<&str>) {
+        let member = &self.table.get(index).member;
+        let by = suspected_by.unwrap_or(self.table.local().name.as_str());
+        let message = Message::Update(update_of(member, by));
+        let kind = message.kind();
+        let encoded = encode_message(&message);
+        self.rumors.push(member.name.clone(), kind, encoded);
+    }
+
+    /// Sends the whole member table. To a joiner, only the entries this node is
+    /// still gossiping are marked fresh; in a periodic exchange every difference
+    /// is news to pass on, as memberlist does.
+    fn send_state<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        to: A,
+        session: u32,
+        reply: bool,
+        to_joiner: bool,
+    ) {
+        env.stats.states_sent += 1;
+        let rumors = &self.rumors;
+        let chunks = encode_state(
+            &self.table,
+            StateHeader {
+                cluster_id: self.config.cluster_id,
+                max_packet_size: self.config.max_packet_size,
+                session,
+                reply,
+            },
+            |member| !to_joiner || rumors.contains(&member.name),
+            &mut env.stats.messages_out,
+        );
+        if chunks.len() > 1 {
+            // Long enough for the receiver's resend rounds, one probe timeout apart.
+            let expires = env.now + self.config.probe_interval * 4;
+            self.sent_transfers
+                .keep(env.now, session, to.clone(), chunks.clone(), expires);
+        }
+        for datagram in chunks {
+            self.send(
+                env,
+                Outgoing::Encoded {
+                    to: to.clone(),
+                    datagram,
+                },
+            );
+        }
+    }
+}
+
+/// How often tombstones are looked for: often enough that one outlives its
+/// timeout by at most an eighth of it, and at least once a minute.
+fn reap_period(config: &Config) -> Duration {
+    (config.tombstone_timeout / 8).min(Duration::from_secs(60))
+}

@@ -1,0 +1,91 @@
+//! Datagrams the membership wants sent. Most are kept as intents and encoded only
+//! when polled, so that the rumors piggybacked on them are the freshest and no
+//! buffer is allocated per ping or ack.
+
+use alloc::vec::Vec;
+
+use crate::identity::NodeName;
+use crate::wire::Message;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Outgoing<A> {
+    Ping {
+        to: A,
+        seq: u32,
+        target: NodeName,
+    },
+    IndirectPing {
+        to: A,
+        seq: u32,
+        target: NodeName,
+        target_addr: A,
+    },
+    Ack {
+        to: A,
+        seq: u32,
+    },
+    /// Rumors only; dropped if none are pending when polled.
+    Gossip {
+        to: A,
+    },
+    PushPull {
+        to: A,
+        session: u32,
+        join: bool,
+    },
+    StateResend {
+        to: A,
+        session: u32,
+        missing: Vec<u8>,
+    },
+    /// A datagram encoded when queued (a chunk of state), sent as is.
+    Encoded {
+        to: A,
+        datagram: Vec<u8>,
+    },
+}
+
+impl<A: Clone> Outgoing<A> {
+    pub(crate) fn to(&self) -> &A {
+        match self {
+            Outgoing::Ping { to, .. }
+            | Outgoing::IndirectPing { to, .. }
+            | Outgoing::Ack { to, .. }
+            | Outgoing::Gossip { to }
+            | Outgoing::PushPull { to, .. }
+            | Outgoing::StateResend { to, .. }
+            | Outgoing::Encoded { to, .. } => to,
+        }
+    }
+
+    /// The message opening the datagram; `None` for plain gossip. `digest` is the
+    /// membership digest at the time of sending.
+    pub(crate) fn primary(&self, digest: u64) -> Option<Message<'_, A>> {
+        match self {
+            Outgoing::Ping { seq, target, .. } => Some(Message::Ping { seq: *seq, target }),
+            Outgoing::IndirectPing {
+                seq,
+                target,
+                target_addr,
+                ..
+            } => Some(Message::IndirectPing {
+                seq: *seq,
+                target,
+                target_addr: target_addr.clone(),
+            }),
+            Outgoing::Ack { seq, .. } => Some(Message::Ack { seq: *seq }),
+            Outgoing::PushPull { session, join, .. } => Some(Message::PushPull {
+                session: *session,
+                digest,
+                join: *join,
+            }),
+            Outgoing::StateResend {
+                session, missing, ..
+            } => Some(Message::StateResend {
+                session: *session,
+                missing,
+            }),
+            Outgoing::Gossip { .. } | Outgoing::Encoded { .. } => None,
+        }
+    }
+}

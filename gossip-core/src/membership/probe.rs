@@ -1,0 +1,210 @@
+//! SWIM failure detection: whom to probe next, the probe in flight, and probes
+//! relayed for others.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use rand_core::Rng;
+
+use super::table::MemberTable;
+use crate::identity::{Generation, Incarnation, NodeName};
+use crate::random;
+use crate::time::Instant;
+
+/// Randomized round-robin probe order (SWIM §4.3): every member is probed once per
+/// round, the order is reshuffled between rounds, and newcomers are inserted at
+/// random positions. This bounds the time to first detection, which uniform
+/// random choice does not, while keeping its expected e/(e−1) periods.
+#[derive(Default)]
+pub(crate) struct ProbeOrder {
+    names: Vec<NodeName>,
+    next: usize,
+}
+
+impl ProbeOrder {
+    pub(crate) fn insert<R: Rng>(&mut self, rng: &mut R, name: NodeName) {
+        let at = random::below(rng, self.names.len() + 1);
+        self.names.insert(at, name);
+        if at < self.next {
+            self.next += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        if let Some(at) = self.names.iter().position(|n| n.as_str() == name) {
+            self.names.remove(at);
+            if at < self.next {
+                self.next -= 1;
+            }
+        }
+    }
+
+    /// The table index of the next live member to probe, if there is one.
+    pub(crate) fn next<R: Rng, A: Clone + Eq + core::hash::Hash>(
+        &mut self,
+        rng: &mut R,
+        table: &MemberTable<A>,
+    ) -> Option<usize> {
+        for _ in 0..=self.names.len() {
+            if self.next >= self.names.len() {
+                random::shuffle(rng, &mut self.names);
+                self.next = 0;
+            }
+            let name = self.names.get(self.next)?;
+            self.next += 1;
+            if let Some(index) = table.find(name) {
+                if table.get(index).member.state.is_live() {
+                    return Some(index);
+                }
+            }
+        }
+        None
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// The probe of the current protocol period.
+#[derive(Clone, Debug)]
+pub(crate) struct ProbeRound<A> {
+    pub(crate) seq: u32,
+    pub(crate) target: NodeName,
+    pub(crate) addr: A,
+    /// The target's life and incarnation when probed: a failed probe suspects
+    /// exactly these, so a refutation that arrived meanwhile wins.
+    pub(crate) generation: Generation,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) acked: bool,
+}
+
+/// A probe this node sends on behalf of a member's indirect probe request.
+#[derive(Clone, Debug)]
+pub(crate) struct Relay<A> {
+    /// Sequence number of our ping to the target.
+    pub(crate) seq: u32,
+    pub(crate) requester: A,
+    /// Sequence number the requester expects in the relayed ack.
+    pub(crate) requester_seq: u32,
+    pub(crate) expires: Instant,
+}
+
+/// Relayed probes in flight, oldest first, bounded.
+pub(crate) struct Relays<A> {
+    entries: VecDeque<Relay<A>>,
+    capacity: usize,
+}
+
+impl<A> Relays<A> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Relays {
+            entries: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// Adds a relay; returns true if the oldest one had to make room.
+    pub(crate) fn insert(&mut self, now: Instant, relay: Relay<A>) -> bool {
+        // Entries expire in insertion order: they all live one probe timeout.
+        while self.entries.front().is_some_and(|r| r.expires <= now) {
+            self.entries.pop_front();
+        }
+        let evicted = self.entries.len() >= self.capacity;
+        if evicted {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(relay);
+        evicted
+    }
+
+    /// Removes and returns the relay whose ping had sequence number `seq`.
+    pub(crate) fn take(&mut self, seq: u32) -> Option<Relay<A>> {
+        let at = self.entries.iter().position(|r| r.seq == seq)?;
+        self.entries.remove(at)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::member::MemberState;
+    use crate::testing::record;
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn every_live_member_is_probed_once_per_round() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut table = MemberTable::new(record("self", MemberState::Alive, 0).member, 100, 0);
+        let mut order = ProbeOrder::default();
+        for i in 0..20 {
+            let state = if i == 3 {
+                MemberState::Failed
+            } else {
+                MemberState::Alive
+            };
+            let name = alloc::format!("m{i}");
+            table.insert(record(&name, state, 0)).unwrap();
+            order.insert(&mut rng, NodeName::new(&name).unwrap());
+        }
+        let mut rounds = Vec::new();
+        for _ in 0..3 {
+            let mut round: Vec<usize> = (0..19)
+                .map(|_| order.next(&mut rng, &table).unwrap())
+                .collect();
+            let first_order = round.clone();
+            round.sort_unstable();
+            round.dedup();
+            assert_eq!(round.len(), 19, "each live member exactly once per round");
+            rounds.push(first_order);
+        }
+        assert_ne!(
+            rounds[1], rounds[2],
+            "the order is reshuffled between rounds"
+        );
+        assert_eq!(order.len(), 20);
+    }
+
+    #[test]
+    fn no_target_when_nobody_is_live() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut table = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 0);
+        let mut order = ProbeOrder::default();
+        assert_eq!(order.next(&mut rng, &table), None);
+        table.insert(record("x", MemberState::Left, 0)).unwrap();
+        order.insert(&mut rng, NodeName::new("x").unwrap());
+        assert_eq!(order.next(&mut rng, &table), None);
+        order.remove("x");
+        assert_eq!(order.len(), 0);
+    }
+
+    #[test]
+    fn relays_are_bounded_and_expire() {
+        let mut relays = Relays::new(2);
+        let relay = |seq, expires| Relay {
+            seq,
+            requester: 9u32,
+            requester_seq: seq + 100,
+            expires: Instant::from_secs(expires),
+        };
+        assert!(!relays.insert(Instant::ZERO, relay(1, 1)));
+        assert!(!relays.insert(Instant::ZERO, relay(2, 1)));
+        assert!(
+            relays.insert(Instant::ZERO, relay(3, 1)),
+            "full: the oldest goes"
+        );
+        assert!(relays.take(1).is_none());
+        assert_eq!(relays.take(2).unwrap().requester_seq, 102);
+        assert!(
+            !relays.insert(Instant::from_secs(2), relay(4, 3)),
+            "expired ones go first"
+        );
+        assert_eq!(relays.len(), 1);
+    }
+}

@@ -1,0 +1,542 @@
+//! How a claim about a member changes what this node believes: SWIM's precedence
+//! rules, extended with generations.
+//!
+//! Within one generation, with `i` the claim's incarnation and `j` the record's:
+//! - alive(i) overrides anything with `i > j`;
+//! - suspect(i) overrides alive with `i ≥ j` and suspect with `i > j`;
+//! - failed(i) and left(i) override alive and suspect with `i ≥ j`; left also
+//!   overrides failed, so a departure is reported as one.
+//!
+//! A newer generation overrides everything known about older ones; claims about
+//! older generations are stale. Claims about this node itself are never applied:
+//! the node refutes them by announcing a higher incarnation (SWIM §4.2).
+
+use rand_core::Rng;
+
+use super::suspicion::{Suspicion, suspicion_timeout};
+use super::table::{LOCAL, MemberRecord};
+use super::{Env, Membership};
+use crate::event::Event;
+use crate::identity::{Address, Generation, Incarnation, NodeName};
+use crate::member::{Member, MemberState, Metadata};
+use crate::wire::{Status, Update};
+
+/// Where an update comes from, which decides how it is merged and whether it is
+/// passed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// This node's own conclusion (a failed probe, an expired suspicion).
+    Local,
+    /// A rumor.
+    Gossip,
+    /// An entry of another member's table, received in a state exchange. A remote
+    /// belief that a member failed is merged as a suspicion (as memberlist does),
+    /// so that the member gets to refute before this node declares it failed.
+    State,
+    /// Like `State`, but settled news (a seed's table as sent to a joiner): merged
+    /// without passing it on, since the rest of the cluster already knows it.
+    SettledState,
+}
+
+/// What an update claims, once its source is taken into account.
+enum Claim<'u, A> {
+    Alive {
+        addr: &'u A,
+        metadata: &'u [u8],
+    },
+    /// `by: None` means this node suspects.
+    Suspect {
+        by: Option<&'u str>,
+    },
+    Failed,
+    Left,
+}
+
+impl<'u, A> Claim<'u, A> {
+    fn of(status: &'u Status<'u, A>, source: Source) -> Self {
+        match status {
+            Status::Alive { addr, metadata } => Claim::Alive { addr, metadata },
+            Status::Suspect { by } => Claim::Suspect { by: Some(by) },
+            Status::Failed if matches!(source, Source::State | Source::SettledState) => {
+                Claim::Suspect { by: None }
+            }
+            Status::Failed => Claim::Failed,
+            Status::Left => Claim::Left,
+        }
+    }
+}
+
+impl<A: Address> Membership<A> {
+    pub(crate) fn apply<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        update: &Update<'_, A>,
+        source: Source,
+    ) {
+        if update.name == self.local().name.as_str() {
+            return self.claim_about_self(env, update);
+        }
+        let claim = Claim::of(&update.status, source);
+        let Some(index) = self.table.find(update.name) else {
+            return match claim {
+                Claim::Alive { addr, metadata } => {
+                    self.add_member(env, update, addr.clone(), metadata, source)
+                }
+                // Nothing to suspect or bury: we never knew it alive.
+                _ => env.stats.updates_ignored += 1,
+            };
+        };
+        let known = &self.table.get(index).member;
+        let (generation, incarnation) = (update.generation, update.incarnation);
+        if generation < known.generation {
+            env.stats.updates_ignored += 1;
+            return;
+        }
+        let new_life = generation > known.generation;
+        let newer = new_life || incarnation > known.incarnation;
+        let not_older = new_life || incarnation >= known.incarnation;
+        let applies = match claim {
+            Claim::Alive { .. } => newer,
+            Claim::Suspect { .. } => match known.state {
+                MemberState::Alive => not_older,
+                MemberState::Suspect => newer,
+                MemberState::Failed | MemberState::Left => new_life,
+            },
+            Claim::Failed => (known.state.is_live() && not_older) || new_life,
+            Claim::Left => (known.state != MemberState::Left && not_older) || new_life,
+        };
+        if !applies {
+            env.stats.updates_ignored += 1;
+            return;
+        }
+        match claim {
+            Claim::Alive { addr, metadata } => self.set_alive(
+                env,
+                index,
+                generation,
+                incarnation,
+                addr.clone(),
+                metadata,
+                source,
+            ),
+            Claim::Suspect { by } => self.suspect(env, index, generation, incarnation, by, source),
+            Claim::Failed => self.bury(
+                env,
+                index,
+                generation,
+                incarnation,
+                MemberState::Failed,
+                source,
+            ),
+            Claim::Left => self.bury(
+                env,
+                index,
+                generation,
+                incarnation,
+                MemberState::Left,
+                source,
+            ),
+        }
+    }
+
+    /// Someone says something about this node. It never changes this node's own
+    /// status; a claim that contradicts it is refuted.
+    fn claim_about_self<R>(&mut self, env: &mut Env<'_, R>, update: &Update<'_, A>) {
+        let local = self.local();
+        if update.generation < local.generation {
+            // About a former life of ours; our alive announcements supersede it.
+            env.stats.updates_ignored += 1;
+            return;
+        }
+        if update.generation > local.generation {
+            // A newer life of our name: another process runs under it.
+            env.stats.name_conflicts += 1;
+            return;
+        }
+        let contradicts = match &update.status {
+            Status::Alive { addr, metadata } => {
+                update.incarnation > local.incarnation
+                    || (update.incarnation == local.incarnation
+                        && (*addr != local.addr || *metadata != local.metadata.as_bytes()))
+            }
+            Status::Suspect { .. } | Status::Failed | Status::Left => {
+                update.incarnation >= local.incarnation
+            }
+        };
+        if contradicts {
+            self.refute(env, update.incarnation);
+        } else {
+            env.stats.updates_ignored += 1;
+        }
+    }
+
+    /// Announces an incarnation above `claimed` (SWIM's refutation).
+    fn refute<R>(&mut self, env: &mut Env<'_, R>, claimed: Incarnation) {
+        let incarnation = claimed.max(self.local().incarnation).saturating_add(1);
+        self.table
+            .update(LOCAL, |r| r.member.incarnation = incarnation);
+        env.stats.refutations += 1;
+        self.gossip_member(LOCAL, None);
+        self.emit(env, Event::Refuted { incarnation });
+    }
+
+    fn add_member<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        update: &Update<'_, A>,
+        addr: A,
+        metadata: &[u8],
+        source: Source,
+    ) {
+        let Ok(name) = NodeName::new(update.name) else {
+            return; // names were checked when decoding
+        };
+        let record = MemberRecord {
+            member: Member {
+                name: name.clone(),
+                addr,
+                generation: update.generation,
+                incarnation: update.incarnation,
+                state: MemberState::Alive,
+                metadata: Metadata::from(metadata),
+                state_changed: env.now,
+            },
+            suspicion: None,
+        };
+        match self.table.insert(record) {
+            Ok((index, evicted)) => {
+                if let Some(evicted) = evicted {
+                    self.forget(env, &evicted);
+                }
+                self.probe_order.insert(env.rng, name);
+                if source != Source::SettledState {
+                    self.gossip_member(index, None);
+                }
+                let member = self.table.get(index).member.clone();
+                self.emit(env, Event::MemberJoined(member));
+            }
+            Err(_) => {
+                env.stats.members_refused += 1;
+                if !self.table_full {
+                    self.table_full = true;
+                    let max_members = self.config.max_members;
+                    self.emit(env, Event::MemberLimitReached { max_members });
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_alive<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        index: usize,
+        generation: Generation,
+        incarnation: Incarnation,
+        addr: A,
+        metadata: &[u8],
+        source: Source,
+    ) {
+        let now = env.now;
+        let before = self.table.get(index).member.clone();
+        self.table.update(index, |r| {
+            let m = &mut r.member;
+            m.generation = generation;
+            m.incarnation = incarnation;
+            m.addr = addr;
+            if m.metadata.as_bytes() != metadata {
+                m.metadata = Metadata::from(metadata);
+            }
+            if m.state != MemberState::Alive || generation != before.generation {
+                m.state = MemberState::Alive;
+                m.state_changed = now;
+            }
+            r.suspicion = None;
+        });
+        if source != Source::SettledState {
+            self.gossip_member(index, None);
+        }
+        let member = self.table.get(index).member.clone();
+        let event = if generation > before.generation {
+            Some(Event::MemberRestarted {
+                member,
+                previous_generation: before.generation,
+            })
+        } else if before.state != MemberState::Alive {
+            Some(Event::MemberRecovered(member))
+        } else if member.addr != before.addr || member.metadata != before.metadata {
+            Some(Event::MemberUpdated(member))
+        } else {
+            None
+        };
+        if let Some(event) = event {
+            self.emit(env, event);
+        }
+    }
+
+    pub(super) fn suspect<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        index: usize,
+        generation: Generation,
+        incarnation: Incarnation,
+        by: Option<&str>,
+        source: Source,
+    ) {
+        let now = env.now;
+        let timeout = suspicion_timeout(
+            self.config.suspicion_mult,
+            self.table.live(),
+            self.config.probe_interval,
+        );
+        let deadline = now + timeout;
+        self.table.update(index, |r| {
+            r.member.generation = generation;
+            r.member.incarnation = incarnation;
+            r.member.state = MemberState::Suspect;
+            r.member.state_changed = now;
+            r.suspicion = Some(Suspicion {
+                incarnation,
+                started: now,
+                deadline,
+            });
+        });
+        let member = self.table.get(index).member.clone();
+        self.suspicions.push(deadline, member.name.clone());
+        env.stats.suspicions += 1;
+        if source != Source::SettledState {
+            self.gossip_member(index, by);
+        }
+        self.emit(env, Event::MemberSuspected(member));
+    }
+
+    /// Turns a record into a tombstone (`Failed` or `Left`) and reports the
+    /// change: a failure if the member was live, a departure unless it had
+    /// already left.
+    pub(super) fn bury<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        index: usize,
+        generation: Generation,
+        incarnation: Incarnation,
+        state: MemberState,
+        source: Source,
+    ) {
+        let now = env.now;
+        let before = self.table.update(index, |r| {
+            let before = r.member.state;
+            r.member.generation = generation;
+            r.member.incarnation = incarnation;
+            r.member.state = state;
+            r.member.state_changed = now;
+            r.suspicion = None;
+            before
+        });
+        if source != Source::SettledState {
+            self.gossip_member(index, None);
+        }
+        let member = self.table.get(index).member.clone();
+        match state {
+            MemberState::Failed if before.is_live() => self.emit(env, Event::MemberFailed(member)),
+            MemberState::Left if before != MemberState::Left => {
+                self.emit(env, Event::MemberLeft(member))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{alive, events, gossip, node, suspect, update};
+    use crate::wire::{Message, Status};
+    use crate::{Event, MemberState};
+
+    fn state_of(node: &crate::testing::TestNode, name: &str) -> Option<(u64, u64, MemberState)> {
+        node.member(name)
+            .map(|m| (m.generation(), m.incarnation(), m.state()))
+    }
+
+    #[test]
+    fn an_unknown_member_is_added_only_when_alive() {
+        let mut n = node();
+        gossip(
+            &mut n,
+            1,
+            &[
+                update("x", 0, 0, suspect()),
+                update("y", 0, 0, Status::Failed),
+                update("z", 0, 0, Status::Left),
+            ],
+        );
+        assert_eq!(n.members().count(), 1);
+        assert_eq!(n.stats().updates_ignored, 3);
+        gossip(&mut n, 1, &[update("x", 0, 3, alive(7))]);
+        assert_eq!(state_of(&n, "x"), Some((0, 3, MemberState::Alive)));
+        assert!(
+            matches!(events(&mut n)[..], [Event::MemberJoined(ref m)] if m.name().as_str() == "x")
+        );
+    }
+
+    #[test]
+    fn precedence_within_a_generation_follows_swim() {
+        // (claim, claim incarnation, resulting state and incarnation) applied in
+        // order to a member that starts alive at incarnation 2.
+        type Step = (Status<'static, u32>, u64, Option<(u64, MemberState)>);
+        let steps: &[Step] = &[
+            (alive(7), 2, None),                                 // not newer
+            (alive(7), 1, None),                                 // older
+            (suspect(), 1, None),                                // older
+            (suspect(), 2, Some((2, MemberState::Suspect))),     // ≥ alive
+            (suspect(), 2, None),                                // same suspicion
+            (suspect(), 3, Some((3, MemberState::Suspect))),     // newer suspicion
+            (alive(7), 3, None),                                 // must exceed
+            (alive(7), 4, Some((4, MemberState::Alive))),        // refuted
+            (Status::Failed, 3, None),                           // older
+            (Status::Failed, 4, Some((4, MemberState::Failed))), // ≥ alive
+            (suspect(), 9, None),                                // no suspecting the dead
+            (Status::Failed, 9, None),                           // already failed
+            (Status::Left, 4, Some((4, MemberState::Left))),     // departure trumps failure
+            (Status::Left, 9, None),                             // already left
+            (alive(7), 10, Some((10, MemberState::Alive))),      // back, refuted
+        ];
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 0, 2, alive(7))]);
+        events(&mut n);
+        let mut expected = (2, MemberState::Alive);
+        for (i, (status, incarnation, outcome)) in steps.iter().enumerate() {
+            gossip(&mut n, 2, &[update("x", 0, *incarnation, status.clone())]);
+            if let Some(outcome) = outcome {
+                expected = *outcome;
+            }
+            assert_eq!(
+                state_of(&n, "x"),
+                Some((0, expected.0, expected.1)),
+                "step {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn transitions_emit_the_matching_events() {
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 0, 0, alive(7))]);
+        events(&mut n);
+        let kinds = |n: &mut crate::testing::TestNode| -> alloc::vec::Vec<&'static str> {
+            events(n)
+                .iter()
+                .map(|e| match e {
+                    Event::MemberSuspected(_) => "suspected",
+                    Event::MemberRecovered(_) => "recovered",
+                    Event::MemberFailed(_) => "failed",
+                    Event::MemberLeft(_) => "left",
+                    Event::MemberUpdated(_) => "updated",
+                    Event::MemberRestarted { .. } => "restarted",
+                    _ => "other",
+                })
+                .collect()
+        };
+        gossip(&mut n, 1, &[update("x", 0, 0, suspect())]);
+        assert_eq!(kinds(&mut n), ["suspected"]);
+        gossip(&mut n, 1, &[update("x", 0, 1, alive(7))]);
+        assert_eq!(kinds(&mut n), ["recovered"]);
+        let meta = Status::Alive {
+            addr: 7,
+            metadata: b"v2",
+        };
+        gossip(&mut n, 1, &[update("x", 0, 2, meta)]);
+        assert_eq!(kinds(&mut n), ["updated"]);
+        gossip(&mut n, 1, &[update("x", 0, 3, alive(7))]);
+        assert_eq!(kinds(&mut n), ["updated"], "metadata cleared");
+        gossip(&mut n, 1, &[update("x", 0, 4, alive(7))]);
+        assert!(
+            kinds(&mut n).is_empty(),
+            "a bare incarnation bump is silent"
+        );
+        gossip(&mut n, 1, &[update("x", 0, 4, Status::Failed)]);
+        assert_eq!(kinds(&mut n), ["failed"]);
+        gossip(&mut n, 1, &[update("x", 0, 4, Status::Left)]);
+        assert_eq!(kinds(&mut n), ["left"]);
+        gossip(&mut n, 1, &[update("x", 1, 0, alive(8))]);
+        assert_eq!(kinds(&mut n), ["restarted"]);
+        assert_eq!(n.member("x").unwrap().addr(), &8);
+    }
+
+    #[test]
+    fn a_newer_generation_supersedes_and_an_older_one_is_stale() {
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 3, 9, alive(7))]);
+        gossip(&mut n, 1, &[update("x", 2, 99, Status::Failed)]);
+        assert_eq!(
+            state_of(&n, "x"),
+            Some((3, 9, MemberState::Alive)),
+            "an older life is stale"
+        );
+        gossip(&mut n, 1, &[update("x", 4, 0, Status::Failed)]);
+        assert_eq!(
+            state_of(&n, "x"),
+            Some((4, 0, MemberState::Failed)),
+            "a newer life's death"
+        );
+        gossip(&mut n, 1, &[update("x", 4, 0, alive(7))]);
+        assert_eq!(
+            state_of(&n, "x"),
+            Some((4, 0, MemberState::Failed)),
+            "that life is over"
+        );
+        gossip(&mut n, 1, &[update("x", 5, 0, alive(7))]);
+        assert_eq!(
+            state_of(&n, "x"),
+            Some((5, 0, MemberState::Alive)),
+            "the next one is not"
+        );
+    }
+
+    #[test]
+    fn remote_state_claiming_failure_is_merged_as_suspicion() {
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 0, 0, alive(7))]);
+        let state = Message::State {
+            session: 1,
+            reply: false,
+            fresh: true,
+            chunk: 0,
+            chunks: 1,
+        };
+        gossip(&mut n, 1, &[state, update("x", 0, 0, Status::Failed)]);
+        assert_eq!(state_of(&n, "x"), Some((0, 0, MemberState::Suspect)));
+    }
+
+    #[test]
+    fn claims_about_this_node_are_refuted_never_applied() {
+        let mut n = node();
+        events(&mut n);
+        for (i, status) in [suspect(), Status::Failed, Status::Left]
+            .into_iter()
+            .enumerate()
+        {
+            let claimed = i as u64 * 10;
+            gossip(&mut n, 1, &[update("self", 5, claimed, status)]);
+            let local = n.local_member();
+            assert_eq!(local.state(), MemberState::Alive);
+            assert_eq!(local.incarnation(), claimed + 1);
+            assert!(
+                matches!(events(&mut n)[..], [Event::Refuted { incarnation }] if incarnation == claimed + 1)
+            );
+        }
+        assert_eq!(n.stats().refutations, 3);
+        // A claim about an older incarnation is simply stale.
+        gossip(&mut n, 1, &[update("self", 5, 0, Status::Failed)]);
+        assert_eq!(n.local_member().incarnation(), 21);
+        // A newer incarnation claimed alive by someone else: refute it too.
+        gossip(&mut n, 1, &[update("self", 5, 30, alive(0))]);
+        assert_eq!(n.local_member().incarnation(), 31);
+        // About a former life: ignored. About a newer life: a name conflict.
+        gossip(&mut n, 1, &[update("self", 4, 99, Status::Failed)]);
+        gossip(&mut n, 1, &[update("self", 6, 0, Status::Failed)]);
+        assert_eq!(n.local_member().incarnation(), 31);
+        assert_eq!(n.local_member().state(), MemberState::Alive);
+        assert_eq!(n.stats().name_conflicts, 1);
+        assert_eq!(n.stats().refutations, 4);
+    }
+}

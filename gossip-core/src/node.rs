@@ -1,0 +1,680 @@
+//! The node: the one type an application or adapter drives.
+
+use alloc::vec::Vec;
+
+use rand_core::Rng;
+
+use crate::config::Config;
+use crate::error::{ConfigError, JoinError, LeaveError, MessageError, MetadataError};
+use crate::event::Event;
+use crate::identity::{Address, Identity};
+use crate::member::Member;
+use crate::membership::{Env, Membership, Outgoing};
+use crate::stats::{Footprint, Stats};
+use crate::time::Instant;
+use crate::wire::{self, PacketWriter};
+
+/// A datagram to send, borrowed from the node until the next `poll_transmit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit<'a, A> {
+    /// Destination address.
+    pub to: A,
+    /// The datagram; at most `max_packet_size` bytes.
+    pub payload: &'a [u8],
+}
+
+/// A member of a gossip cluster, as a deterministic state machine.
+///
+/// `Node` does no IO and reads no clock: the caller feeds it datagrams and the
+/// current time, and sends what it asks to send. Given the same seed, the same
+/// inputs and the same times, it produces the same outputs, bit for bit.
+///
+/// # Driving a node
+///
+/// **Every input or command must be followed by a complete drain**: send every
+/// [`poll_transmit`](Self::poll_transmit), handle every
+/// [`poll_event`](Self::poll_event), then ask [`poll_timeout`](Self::poll_timeout)
+/// when to call [`handle_timeout`](Self::handle_timeout) next.
+///
+/// - Getters: [`local_member`](Self::local_member), [`members`](Self::members),
+///   [`member`](Self::member), [`live_members`](Self::live_members),
+///   [`stats`](Self::stats), [`config`](Self::config).
+/// - Inputs: [`handle_message`](Self::handle_message),
+///   [`handle_timeout`](Self::handle_timeout).
+/// - Commands: [`join`](Self::join), [`leave`](Self::leave),
+///   [`set_metadata`](Self::set_metadata).
+/// - Outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// Time passed in never needs to be exact, only monotonic; a time earlier than one
+/// seen before is treated as that one.
+///
+/// # Example
+///
+/// Two nodes on a lossless network in virtual time, with `u32` addresses:
+///
+/// ```
+/// use gossip_core::{Config, Event, Identity, Instant, Node};
+/// use rand_core::SeedableRng;
+/// use rand_xoshiro::Xoshiro256PlusPlus as Rng;
+///
+/// let now = Instant::ZERO;
+/// let new = |name: &str, addr: u32| {
+///     let identity = Identity::new(name, addr).unwrap();
+///     Node::new(Config::lan(), identity, Rng::seed_from_u64(addr.into()), now).unwrap()
+/// };
+/// let mut nodes = [new("a", 0), new("b", 1)];
+/// nodes[1].join(now, &[0]).unwrap();
+///
+/// let mut now = now;
+/// let mut joined = false;
+/// while now < Instant::from_secs(5) {
+///     // Deliver everything in flight, then advance to the earliest deadline.
+///     let mut delivered = true;
+///     while delivered {
+///         delivered = false;
+///         for i in 0..nodes.len() {
+///             let mut out = Vec::new();
+///             while let Some(t) = nodes[i].poll_transmit() {
+///                 out.push((t.to, t.payload.to_vec()));
+///             }
+///             for (to, bytes) in out {
+///                 nodes[to as usize].handle_message(now, i as u32, &bytes).unwrap();
+///                 delivered = true;
+///             }
+///             while let Some(event) = nodes[i].poll_event() {
+///                 joined |= matches!(event, Event::JoinCompleted { .. });
+///             }
+///         }
+///     }
+///     now = nodes.iter().filter_map(|n| n.poll_timeout()).min().unwrap();
+///     for node in &mut nodes {
+///         node.handle_timeout(now);
+///     }
+/// }
+/// assert!(joined);
+/// assert_eq!(nodes[0].live_members(), 2);
+/// ```
+pub struct Node<A, R> {
+    rng: R,
+    now: Instant,
+    stats: Stats,
+    membership: Membership<A>,
+    /// Where poll_transmit encodes datagrams; reused, never reallocated.
+    scratch: Vec<u8>,
+    /// Holds a datagram encoded ahead of time while the caller borrows it.
+    held: Vec<u8>,
+}
+
+impl<A: Address, R: Rng> Node<A, R> {
+    /// A node that knows only itself. Call [`join`](Self::join) to contact a
+    /// cluster, or let others join it.
+    ///
+    /// `rng` is the node's only source of randomness: seed it from entropy in
+    /// production and from a fixed seed in tests and simulations.
+    pub fn new(
+        config: Config,
+        identity: Identity<A>,
+        mut rng: R,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let scratch = alloc::vec![0; config.max_packet_size];
+        let membership = Membership::new(config, identity, now, &mut rng);
+        Ok(Node {
+            rng,
+            now,
+            stats: Stats::default(),
+            membership,
+            scratch,
+            held: Vec::new(),
+        })
+    }
+
+    // ---- getters -----------------------------------------------------------------
+
+    /// This node, as the cluster sees it.
+    pub fn local_member(&self) -> &Member<A> {
+        self.membership.local()
+    }
+
+    /// Every member known, this node and tombstones (failed, left) included, in no
+    /// particular but deterministic order.
+    pub fn members(&self) -> impl Iterator<Item = &Member<A>> {
+        self.membership.members()
+    }
+
+    /// The member called `name`, if known.
+    pub fn member(&self, name: &str) -> Option<&Member<A>> {
+        self.membership.member(name)
+    }
+
+    /// Alive and suspect members, this node included.
+    pub fn live_members(&self) -> usize {
+        self.membership.live_members()
+    }
+
+    /// Order-independent digest of the member table; equal on members that agree.
+    pub fn membership_digest(&self) -> u64 {
+        self.membership.digest()
+    }
+
+    /// True while a join is waiting for a seed to answer.
+    pub fn is_joining(&self) -> bool {
+        self.membership.is_joining()
+    }
+
+    /// True once [`leave`](Self::leave) was called.
+    pub fn has_left(&self) -> bool {
+        self.membership.has_left()
+    }
+
+    /// How full each bounded buffer is.
+    pub fn footprint(&self) -> Footprint {
+        self.membership.footprint()
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        self.membership.config()
+    }
+
+    /// The latest time this node was given.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    // ---- inputs ------------------------------------------------------------------
+
+    /// Feeds a datagram received from `from`.
+    ///
+    /// The whole datagram is decoded and checked before anything is applied: on
+    /// error the node is unchanged but for a counter in [`Stats::rejected`].
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        from: A,
+        datagram: &[u8],
+    ) -> Result<(), MessageError> {
+        self.advance(now);
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        let result = self.accept(from, datagram);
+        if let Err(error) = &result {
+            self.stats.rejected.count(error);
+        }
+        result
+    }
+
+    fn accept(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
+        let config = self.membership.config();
+        if datagram.len() > config.max_packet_size {
+            return Err(MessageError::Oversized {
+                len: datagram.len(),
+                max: config.max_packet_size,
+            });
+        }
+        let packet = wire::decode::<A>(datagram, config.cluster_id)?;
+        // Check everything before changing anything.
+        for message in packet.clone() {
+            if let wire::Message::Update(wire::Update {
+                status: wire::Status::Alive { metadata, .. },
+                ..
+            }) = message?
+            {
+                if metadata.len() > config.max_metadata_size {
+                    return Err(MessageError::MetadataTooLarge {
+                        len: metadata.len(),
+                        max: config.max_metadata_size,
+                    });
+                }
+            }
+        }
+        if self.membership.has_left() {
+            self.stats.ignored_after_leave += 1;
+            return Ok(());
+        }
+        let now = self.now;
+        self.with_membership(now, |membership, env| {
+            membership.handle_packet(env, from, packet)
+        });
+        Ok(())
+    }
+
+    /// Tells the node that time has reached `now`. Calling it before the deadline
+    /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.with_membership(now, |membership, env| membership.handle_timeout(env));
+    }
+
+    // ---- commands ----------------------------------------------------------------
+
+    /// Joins the cluster through `seeds`: each is sent a join request, retried with
+    /// exponential backoff until one answers with its member list
+    /// ([`Event::JoinCompleted`]) or `join_max_attempts` pass
+    /// ([`Event::JoinFailed`]). This node's own address among the seeds is skipped;
+    /// if it is the only one, there is nobody to contact and the node waits to be
+    /// joined.
+    pub fn join(&mut self, now: Instant, seeds: &[A]) -> Result<(), JoinError> {
+        self.with_membership(now, |membership, env| membership.join(env, seeds))
+    }
+
+    /// Leaves gracefully: the departure is sent to several members at once (drain
+    /// [`poll_transmit`](Self::poll_transmit) to send it), after which the node
+    /// stops probing and ignores what it receives. Others report
+    /// [`Event::MemberLeft`], not a failure.
+    pub fn leave(&mut self, now: Instant) -> Result<(), LeaveError> {
+        self.with_membership(now, |membership, env| membership.leave(env))
+    }
+
+    /// Replaces this node's metadata and announces it to the cluster.
+    pub fn set_metadata(&mut self, now: Instant, metadata: &[u8]) -> Result<(), MetadataError> {
+        self.with_membership(now, |membership, env| {
+            membership.set_metadata(env, metadata)
+        })
+    }
+
+    // ---- outputs -----------------------------------------------------------------
+
+    /// The next datagram to send, if any. Membership updates waiting to spread
+    /// are piggybacked on it in the room left, least-sent first.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_, A>> {
+        loop {
+            let outgoing = self.membership.poll_outgoing()?;
+            let (to, len) = match outgoing {
+                Outgoing::Encoded { to, datagram } => {
+                    self.held = datagram;
+                    (to, self.held.len())
+                }
+                outgoing => {
+                    let cluster_id = self.membership.config().cluster_id;
+                    let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
+                    let Some(to) = self
+                        .membership
+                        .write(&outgoing, &mut writer, &mut self.stats)
+                    else {
+                        continue; // gossip with nothing left to say
+                    };
+                    let len = writer.len();
+                    self.held.clear();
+                    (to, len)
+                }
+            };
+            self.stats.packets_out += 1;
+            self.stats.bytes_out += len as u64;
+            let payload = if self.held.is_empty() {
+                &self.scratch[..len]
+            } else {
+                &self.held[..]
+            };
+            return Some(Transmit { to, payload });
+        }
+    }
+
+    /// The next event for the application, if any.
+    pub fn poll_event(&mut self) -> Option<Event<A>> {
+        self.membership.poll_event()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None`
+    /// once the node has left.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.membership.poll_timeout()
+    }
+
+    /// Runs `input` on the membership with this node's time, generator and
+    /// counters, after advancing the time to `now`.
+    fn with_membership<T>(
+        &mut self,
+        now: Instant,
+        input: impl FnOnce(&mut Membership<A>, &mut Env<'_, R>) -> T,
+    ) -> T {
+        self.advance(now);
+        let mut env = Env {
+            now: self.now,
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+        };
+        input(&mut self.membership, &mut env)
+    }
+
+    fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+}
+
+impl<A: Address, R> core::fmt::Debug for Node<A, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.membership.local().name)
+            .field("now", &self.now)
+            .field("live_members", &self.membership.live_members())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use crate::testing::{
+        TestNode, alive, datagram, drain_transmits, events, gossip, node, update,
+    };
+    use crate::wire::{self, Message, MessageKind};
+    use crate::{DecodeError, Event, Instant, MemberState, MessageError};
+
+    /// Everything observable about a node but the counters of received datagrams.
+    fn observable(node: &TestNode) -> impl PartialEq + core::fmt::Debug + use<> {
+        let mut stats = node.stats().clone();
+        stats.packets_in = 0;
+        stats.bytes_in = 0;
+        stats.rejected = Default::default();
+        let members: Vec<_> = node.members().cloned().collect();
+        (members, stats, node.poll_timeout(), node.footprint())
+    }
+
+    #[test]
+    fn bad_datagrams_get_a_typed_error_a_counter_and_change_nothing() {
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 0, 0, alive(7))]);
+        events(&mut n);
+        drain_transmits(&mut n);
+        let ping = datagram(&[Message::Ping {
+            seq: 1,
+            target: "self",
+        }]);
+        let big_metadata = [0u8; 600];
+        let cases: Vec<(Vec<u8>, MessageError)> = alloc::vec![
+            (Vec::new(), MessageError::Decode(DecodeError::Truncated)),
+            (
+                b"garbage!".to_vec(),
+                MessageError::Decode(DecodeError::BadMagic)
+            ),
+            (
+                alloc::vec![b'G', b'S', 9, 0, 1],
+                MessageError::Decode(DecodeError::UnsupportedVersion { found: 9 })
+            ),
+            (
+                alloc::vec![b'G', b'S', 1, 5, 1],
+                MessageError::Decode(DecodeError::WrongCluster { found: 5 })
+            ),
+            (
+                alloc::vec![b'G', b'S', 1, 0],
+                MessageError::Decode(DecodeError::Empty)
+            ),
+            (
+                alloc::vec![b'G', b'S', 1, 0, 200],
+                MessageError::Decode(DecodeError::Malformed)
+            ),
+            (
+                ping[..ping.len() - 1].to_vec(),
+                MessageError::Decode(DecodeError::Malformed)
+            ),
+            (
+                alloc::vec![0u8; 1401],
+                MessageError::Oversized {
+                    len: 1401,
+                    max: 1400
+                }
+            ),
+            (
+                datagram(&[update("y", 0, 0, alive(1)), Message::Ack { seq: 1 }]),
+                MessageError::Decode(DecodeError::MisplacedMessage),
+            ),
+            (
+                datagram(&[update(
+                    "y",
+                    0,
+                    0,
+                    wire::Status::Alive {
+                        addr: 1,
+                        metadata: &big_metadata
+                    }
+                )]),
+                MessageError::MetadataTooLarge { len: 600, max: 512 },
+            ),
+            (
+                // A valid update followed by a bad one: the valid one is not applied.
+                [datagram(&[update("y", 0, 0, alive(1))]), alloc::vec![0xff]].concat(),
+                MessageError::Decode(DecodeError::Malformed),
+            ),
+        ];
+        for (i, (bytes, expected)) in cases.into_iter().enumerate() {
+            let before = observable(&n);
+            let rejected = n.stats().rejected.total();
+            assert_eq!(
+                n.handle_message(Instant::from_secs(2), 99, &bytes),
+                Err(expected),
+                "case {i}"
+            );
+            assert_eq!(observable(&n), before, "case {i} changed the node");
+            assert_eq!(
+                n.stats().rejected.total(),
+                rejected + 1,
+                "case {i} was not counted"
+            );
+            assert!(
+                n.poll_transmit().is_none() && n.poll_event().is_none(),
+                "case {i}"
+            );
+        }
+        assert!(n.member("y").is_none());
+    }
+
+    /// The first message of each datagram, with its destination. Decoding borrows
+    /// from the datagrams, which are leaked: this is a test.
+    fn primaries(sent: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Message<'static, u32>)> {
+        sent.into_iter()
+            .map(|(to, bytes)| {
+                let bytes: &'static [u8] = Vec::leak(bytes);
+                (
+                    to,
+                    wire::decode::<u32>(bytes, 0)
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_ping_is_answered_with_an_ack_and_a_misdirected_one_is_not() {
+        let mut n = node();
+        let ping = datagram(&[Message::Ping {
+            seq: 42,
+            target: "self",
+        }]);
+        n.handle_message(Instant::ZERO, 9, &ping).unwrap();
+        let out = primaries(drain_transmits(&mut n));
+        assert!(out.contains(&(9, Message::Ack { seq: 42 })), "{out:?}");
+
+        let misdirected = datagram(&[Message::Ping {
+            seq: 43,
+            target: "other",
+        }]);
+        n.handle_message(Instant::ZERO, 9, &misdirected).unwrap();
+        assert!(drain_transmits(&mut n).is_empty());
+        assert_eq!(n.stats().misdirected_pings, 1);
+    }
+
+    #[test]
+    fn an_indirect_probe_is_relayed_and_its_ack_forwarded() {
+        let mut n = node();
+        let request = datagram(&[Message::IndirectPing {
+            seq: 7,
+            target: "t",
+            target_addr: 5,
+        }]);
+        n.handle_message(Instant::ZERO, 9, &request).unwrap();
+        let out = primaries(drain_transmits(&mut n));
+        let Some(&(5, Message::Ping { seq, target: "t" })) = out.iter().find(|(to, _)| *to == 5)
+        else {
+            panic!("expected a ping to the target: {out:?}");
+        };
+        n.handle_message(
+            Instant::from_millis(1),
+            5,
+            &datagram(&[Message::Ack { seq }]),
+        )
+        .unwrap();
+        let out = primaries(drain_transmits(&mut n));
+        assert!(
+            out.contains(&(9, Message::Ack { seq: 7 })),
+            "the ack goes back to the requester: {out:?}"
+        );
+        assert_eq!(n.stats().relayed_probes, 1);
+    }
+
+    /// Runs `node` alone to `until`, answering nothing, and returns what it sent.
+    fn run_silent(n: &mut TestNode, until: Instant) -> Vec<(u32, Vec<u8>)> {
+        let mut sent = drain_transmits(n);
+        while let Some(at) = n.poll_timeout().filter(|&at| at <= until) {
+            n.handle_timeout(at);
+            assert!(
+                n.poll_timeout().is_none_or(|next| next > at),
+                "a deadline in the past"
+            );
+            sent.extend(drain_transmits(n));
+        }
+        sent
+    }
+
+    #[test]
+    fn an_unanswered_probe_goes_indirect_then_suspects_then_fails() {
+        let mut n = node();
+        gossip(
+            &mut n,
+            0,
+            &[
+                update("a", 0, 0, alive(1)),
+                update("b", 0, 0, alive(2)),
+                update("c", 0, 0, alive(3)),
+            ],
+        );
+        events(&mut n);
+        let sent = run_silent(&mut n, Instant::from_secs(3));
+        let kinds: Vec<MessageKind> = sent
+            .iter()
+            .map(|(_, bytes)| {
+                wire::decode::<u32>(bytes, 0)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .kind()
+            })
+            .collect();
+        assert!(kinds.contains(&MessageKind::Ping));
+        assert!(kinds.contains(&MessageKind::IndirectPing), "{kinds:?}");
+        assert!(n.stats().probes_failed >= 1);
+        assert!(
+            events(&mut n)
+                .iter()
+                .any(|e| matches!(e, Event::MemberSuspected(_)))
+        );
+        // Suspicion timeout with 4 live members: 4 · max(1, log10 4) · 1 s = 4 s.
+        run_silent(&mut n, Instant::from_secs(10));
+        let failed = events(&mut n)
+            .into_iter()
+            .filter(|e| matches!(e, Event::MemberFailed(_)))
+            .count();
+        assert_eq!(failed, 3, "nobody answers, so everyone fails");
+        assert_eq!(n.live_members(), 1);
+        assert_eq!(n.local_member().state(), MemberState::Alive, "never itself");
+    }
+
+    #[test]
+    fn after_leaving_a_node_announces_it_then_ignores_everything() {
+        let mut n = node();
+        gossip(
+            &mut n,
+            0,
+            &[update("a", 0, 0, alive(1)), update("b", 0, 0, alive(2))],
+        );
+        drain_transmits(&mut n);
+        n.leave(Instant::from_secs(1)).unwrap();
+        let out = drain_transmits(&mut n);
+        assert_eq!(out.len(), 2, "one announcement to each live member");
+        for (_, bytes) in &out {
+            let has_left = wire::decode::<u32>(bytes, 0)
+                .unwrap()
+                .any(|m| m.unwrap().kind() == MessageKind::Left);
+            assert!(has_left);
+        }
+        assert_eq!(n.poll_timeout(), None);
+        assert_eq!(
+            n.leave(Instant::from_secs(1)),
+            Err(crate::LeaveError::AlreadyLeft)
+        );
+        n.handle_message(
+            Instant::from_secs(2),
+            1,
+            &datagram(&[Message::Ping {
+                seq: 1,
+                target: "self",
+            }]),
+        )
+        .unwrap();
+        assert!(drain_transmits(&mut n).is_empty());
+        assert_eq!(n.stats().ignored_after_leave, 1);
+        assert!(n.join(Instant::from_secs(3), &[1]).is_err());
+    }
+
+    #[test]
+    fn metadata_is_bounded_and_announced_with_a_new_incarnation() {
+        let mut n = node();
+        let too_big = [0u8; 513];
+        assert!(matches!(
+            n.set_metadata(Instant::ZERO, &too_big),
+            Err(crate::MetadataError::TooLarge { len: 513, max: 512 })
+        ));
+        n.set_metadata(Instant::ZERO, b"zone=a").unwrap();
+        assert_eq!(n.local_member().incarnation(), 1);
+        assert_eq!(n.local_member().metadata().as_bytes(), b"zone=a");
+        assert_eq!(n.footprint().rumors, 1);
+    }
+
+    #[test]
+    fn joining_needs_seeds_and_skips_its_own_address() {
+        let mut n = node();
+        assert_eq!(n.join(Instant::ZERO, &[]), Err(crate::JoinError::NoSeeds));
+        n.join(Instant::ZERO, &[0]).unwrap();
+        assert!(!n.is_joining(), "only itself: nothing to contact");
+        n.join(Instant::ZERO, &[0, 4]).unwrap();
+        assert!(n.is_joining());
+        let out = drain_transmits(&mut n);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, 4);
+    }
+
+    #[test]
+    fn every_datagram_fits_the_packet_size_even_with_many_rumors() {
+        let mut n = node();
+        let names: Vec<alloc::string::String> =
+            (0..300).map(|i| alloc::format!("member-{i:04}")).collect();
+        for chunk in names.chunks(50) {
+            let updates: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, name)| update(name, 0, 0, alive(i as u32 + 1)))
+                .collect();
+            gossip(&mut n, 0, &updates);
+        }
+        let sent = run_silent(&mut n, Instant::from_secs(2));
+        assert!(sent.len() > 10);
+        for (_, bytes) in &sent {
+            assert!(bytes.len() <= 1400, "{} bytes", bytes.len());
+        }
+        assert!(
+            sent.iter().any(|(_, bytes)| bytes.len() > 1300),
+            "datagrams are filled"
+        );
+    }
+}

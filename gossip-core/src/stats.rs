@@ -1,0 +1,209 @@
+//! Counters, read with [`Node::stats`](crate::Node::stats).
+
+use core::ops::{Index, IndexMut};
+
+use crate::error::{DecodeError, MessageError};
+use crate::wire::MessageKind;
+
+/// Messages and bytes of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages.
+    pub messages: u64,
+    /// Encoded bytes of those messages (headers excluded).
+    pub bytes: u64,
+}
+
+impl Traffic {
+    pub(crate) fn record(&mut self, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// [`Traffic`] for each [`MessageKind`]; index it by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrafficByKind([Traffic; MessageKind::ALL.len()]);
+
+impl TrafficByKind {
+    /// Every kind with its traffic.
+    pub fn iter(&self) -> impl Iterator<Item = (MessageKind, Traffic)> + '_ {
+        MessageKind::ALL
+            .iter()
+            .map(|&kind| (kind, self.0[kind.index()]))
+    }
+
+    /// Messages of every kind together.
+    pub fn total(&self) -> Traffic {
+        self.0.iter().fold(Traffic::default(), |sum, t| Traffic {
+            messages: sum.messages + t.messages,
+            bytes: sum.bytes + t.bytes,
+        })
+    }
+}
+
+impl Index<MessageKind> for TrafficByKind {
+    type Output = Traffic;
+    fn index(&self, kind: MessageKind) -> &Traffic {
+        &self.0[kind.index()]
+    }
+}
+
+impl IndexMut<MessageKind> for TrafficByKind {
+    fn index_mut(&mut self, kind: MessageKind) -> &mut Traffic {
+        &mut self.0[kind.index()]
+    }
+}
+
+/// Datagrams rejected by [`Node::handle_message`](crate::Node::handle_message), by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// Larger than `max_packet_size`.
+    pub oversized: u64,
+    /// Shorter than a header.
+    pub truncated: u64,
+    /// Not starting with the magic bytes.
+    pub bad_magic: u64,
+    /// Of another protocol version.
+    pub unsupported_version: u64,
+    /// Of another cluster.
+    pub wrong_cluster: u64,
+    /// A message is malformed.
+    pub malformed: u64,
+    /// A node name is invalid.
+    pub invalid_name: u64,
+    /// No message after the header.
+    pub empty: u64,
+    /// More messages than allowed.
+    pub too_many_messages: u64,
+    /// A primary message after the first.
+    pub misplaced_message: u64,
+    /// Metadata over `max_metadata_size`.
+    pub metadata_too_large: u64,
+}
+
+impl Rejected {
+    /// All rejected datagrams.
+    pub fn total(&self) -> u64 {
+        self.oversized
+            + self.truncated
+            + self.bad_magic
+            + self.unsupported_version
+            + self.wrong_cluster
+            + self.malformed
+            + self.invalid_name
+            + self.empty
+            + self.too_many_messages
+            + self.misplaced_message
+            + self.metadata_too_large
+    }
+
+    pub(crate) fn count(&mut self, error: &MessageError) {
+        let counter = match error {
+            MessageError::Oversized { .. } => &mut self.oversized,
+            MessageError::MetadataTooLarge { .. } => &mut self.metadata_too_large,
+            MessageError::Decode(e) => match e {
+                DecodeError::Truncated => &mut self.truncated,
+                DecodeError::BadMagic => &mut self.bad_magic,
+                DecodeError::UnsupportedVersion { .. } => &mut self.unsupported_version,
+                DecodeError::WrongCluster { .. } => &mut self.wrong_cluster,
+                DecodeError::Malformed => &mut self.malformed,
+                DecodeError::InvalidName => &mut self.invalid_name,
+                DecodeError::Empty => &mut self.empty,
+                DecodeError::TooManyMessages => &mut self.too_many_messages,
+                DecodeError::MisplacedMessage => &mut self.misplaced_message,
+            },
+        };
+        *counter += 1;
+    }
+}
+
+/// What a node has done and seen since it was created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams received (accepted or not).
+    pub packets_in: u64,
+    /// Bytes of datagrams received.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes of datagrams sent.
+    pub bytes_out: u64,
+    /// Messages received in accepted datagrams, by kind.
+    pub messages_in: TrafficByKind,
+    /// Messages sent, by kind.
+    pub messages_out: TrafficByKind,
+    /// Datagrams rejected, by reason.
+    pub rejected: Rejected,
+
+    /// Direct probes sent (one per protocol period with a member to probe).
+    pub probes: u64,
+    /// Probes that ended without any ack.
+    pub probes_failed: u64,
+    /// Indirect probe requests sent to helpers.
+    pub indirect_probes: u64,
+    /// Probes sent on behalf of another member's indirect probe request.
+    pub relayed_probes: u64,
+    /// Relayed probes dropped because `max_relayed_probes` were in flight.
+    pub relayed_probes_dropped: u64,
+    /// Acks that matched no probe in flight (late or forged).
+    pub unmatched_acks: u64,
+    /// Pings addressed to a different name than this node's.
+    pub misdirected_pings: u64,
+
+    /// Members this node began to suspect (its own probes and gossip heard).
+    pub suspicions: u64,
+    /// Members this node declared failed when their suspicion timed out.
+    pub failures_declared: u64,
+    /// Times this node refuted a claim that it is suspect, failed or left.
+    pub refutations: u64,
+    /// Updates that changed nothing (stale, duplicate, or about unknown members).
+    pub updates_ignored: u64,
+    /// Updates claiming a newer generation of this node's own name: another
+    /// process runs under the same name.
+    pub name_conflicts: u64,
+
+    /// State exchanges this node started (periodic and discovery ones).
+    pub push_pulls: u64,
+    /// Exchanges started because a datagram came from an address not in the
+    /// member table.
+    pub discovery_push_pulls: u64,
+    /// Exchanges answered with nothing because the digests matched.
+    pub push_pulls_in_sync: u64,
+    /// Full member tables sent (answers to exchanges and joins).
+    pub states_sent: u64,
+
+    /// Newcomers refused because the member table was full.
+    pub members_refused: u64,
+    /// Tombstones removed (reaped, or evicted to make room).
+    pub tombstones_reaped: u64,
+    /// Events dropped because `max_pending_events` were undrained.
+    pub events_dropped: u64,
+    /// Datagrams dropped because `max_pending_transmits` were undrained.
+    pub transmits_dropped: u64,
+    /// Datagrams ignored because this node has left.
+    pub ignored_after_leave: u64,
+}
+
+/// How much of each bounded buffer a node is using now; read with
+/// [`Node::footprint`](crate::Node::footprint). Every figure stays within its limit
+/// in [`Config`](crate::Config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Footprint {
+    /// Members known, tombstones included (limit: `max_members`).
+    pub members: usize,
+    /// Updates waiting to be piggybacked (at most one per member).
+    pub rumors: usize,
+    /// Suspicion deadlines, stale ones included (compacted to at most about twice
+    /// the members).
+    pub suspicion_deadlines: usize,
+    /// Probes in flight for other members (limit: `max_relayed_probes`).
+    pub relayed_probes: usize,
+    /// Datagrams waiting to be drained (limit: `max_pending_transmits`).
+    pub pending_transmits: usize,
+    /// Events waiting to be drained (limit: `max_pending_events`).
+    pub pending_events: usize,
+}

@@ -1,0 +1,96 @@
+//! Helpers for the crate's unit tests: a node and hand-made datagrams.
+
+use alloc::vec::Vec;
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::member::{Member, MemberState, Metadata};
+use crate::membership::MemberRecord;
+use crate::wire::{Message, PacketWriter, Status, Update};
+use crate::{Config, Event, Identity, Instant, Node, NodeName};
+
+pub(crate) type TestNode = Node<u32, Xoshiro256PlusPlus>;
+
+/// Node "self" at address 0, generation 5, with nothing drained yet.
+pub(crate) fn node() -> TestNode {
+    let identity = Identity::new("self", 0).unwrap().with_generation(5);
+    Node::new(
+        Config::lan(),
+        identity,
+        Xoshiro256PlusPlus::seed_from_u64(1),
+        Instant::ZERO,
+    )
+    .unwrap()
+}
+
+pub(crate) fn datagram(messages: &[Message<'_, u32>]) -> Vec<u8> {
+    let mut buf = alloc::vec![0u8; 1400];
+    let mut writer = PacketWriter::new(&mut buf, 0);
+    for message in messages {
+        writer.push(message).unwrap();
+    }
+    let len = writer.len();
+    buf.truncate(len);
+    buf
+}
+
+pub(crate) fn update<'a>(
+    name: &'a str,
+    generation: u64,
+    incarnation: u64,
+    status: Status<'a, u32>,
+) -> Message<'a, u32> {
+    Message::Update(Update {
+        name,
+        generation,
+        incarnation,
+        status,
+    })
+}
+
+pub(crate) fn alive(addr: u32) -> Status<'static, u32> {
+    Status::Alive {
+        addr,
+        metadata: b"",
+    }
+}
+
+pub(crate) fn suspect() -> Status<'static, u32> {
+    Status::Suspect { by: "someone" }
+}
+
+/// Feeds one gossip datagram from address 99 at `at` seconds.
+pub(crate) fn gossip(node: &mut TestNode, at: u64, messages: &[Message<'_, u32>]) {
+    node.handle_message(Instant::from_secs(at), 99, &datagram(messages))
+        .unwrap();
+}
+
+pub(crate) fn events(node: &mut TestNode) -> Vec<Event<u32>> {
+    core::iter::from_fn(|| node.poll_event()).collect()
+}
+
+pub(crate) fn drain_transmits(node: &mut TestNode) -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        out.push((t.to, t.payload.to_vec()));
+    }
+    out
+}
+
+/// A member record at address 0, generation 0, incarnation 0, whose state last
+/// changed `since` seconds after the epoch.
+pub(crate) fn record(name: &str, state: MemberState, since: u64) -> MemberRecord<u32> {
+    MemberRecord {
+        member: Member {
+            name: NodeName::new(name).unwrap(),
+            addr: 0,
+            generation: 0,
+            incarnation: 0,
+            state,
+            metadata: Metadata::default(),
+            state_changed: Instant::from_secs(since),
+        },
+        suspicion: None,
+    }
+}

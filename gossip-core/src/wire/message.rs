@@ -1,0 +1,178 @@
+//! The messages of the protocol.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Generation, Incarnation};
+
+/// One message of a datagram. Borrowed from the datagram when decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+pub enum Message<'a, A> {
+    /// SWIM probe: "are you alive?" Answered by an [`Message::Ack`] with the same
+    /// sequence number. Carries the target's name so that a different node now
+    /// listening on the address does not answer for it.
+    Ping {
+        /// Sequence number chosen by the prober.
+        seq: u32,
+        /// Name of the member being probed.
+        target: &'a str,
+    },
+    /// SWIM ping-req: "probe `target` for me and relay its ack".
+    IndirectPing {
+        /// Sequence number of the requester's probe; the relayed ack carries it.
+        seq: u32,
+        /// Name of the member to probe.
+        target: &'a str,
+        /// Where to probe it.
+        target_addr: A,
+    },
+    /// Answer to a ping, sent directly or relayed by a helper.
+    Ack {
+        /// Sequence number of the ping answered.
+        seq: u32,
+    },
+    /// A change in a member's state, gossiped.
+    #[serde(borrow)]
+    Update(Update<'a, A>),
+    /// Opens a state exchange: the sender's membership digest. A receiver whose
+    /// digest differs (or any receiver, on `join`) answers with its state.
+    PushPull {
+        /// Identifies the exchange.
+        session: u32,
+        /// Order-independent hash over the sender's member table.
+        digest: u64,
+        /// The sender is joining and needs the full state regardless of digests.
+        join: bool,
+    },
+    /// A chunk of the sender's member table: the [`Update`]s that follow in this
+    /// datagram are its entries, merged as remote state rather than as gossip.
+    State {
+        /// The exchange this chunk belongs to.
+        session: u32,
+        /// The sender asks for the receiver's state in return.
+        reply: bool,
+        /// The entries are news the sender is still gossiping: the receiver passes
+        /// on what it learns from them. Entries that are not fresh (in answers to
+        /// a join) are merged quietly, since the cluster already knows them.
+        fresh: bool,
+        /// Index of this chunk in the transfer.
+        chunk: u16,
+        /// Number of chunks in the transfer, so the receiver can tell what it missed.
+        chunks: u16,
+    },
+    /// Asks the sender of a state transfer to send again the chunks it lost.
+    StateResend {
+        /// The exchange.
+        session: u32,
+        /// Bitmap of the missing chunk indices, least significant bit first.
+        missing: &'a [u8],
+    },
+}
+
+impl<A> Message<'_, A> {
+    /// The kind, for statistics.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Ping { .. } => MessageKind::Ping,
+            Message::IndirectPing { .. } => MessageKind::IndirectPing,
+            Message::Ack { .. } => MessageKind::Ack,
+            Message::Update(update) => match update.status {
+                Status::Alive { .. } => MessageKind::Alive,
+                Status::Suspect { .. } => MessageKind::Suspect,
+                Status::Failed => MessageKind::Failed,
+                Status::Left => MessageKind::Left,
+            },
+            Message::PushPull { .. } => MessageKind::PushPull,
+            Message::State { .. } => MessageKind::State,
+            Message::StateResend { .. } => MessageKind::StateResend,
+        }
+    }
+
+    /// True for the messages that may only open a datagram.
+    pub fn is_primary(&self) -> bool {
+        !matches!(self, Message::Update(_))
+    }
+}
+
+/// A member's state as the sender knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+pub struct Update<'a, A> {
+    /// The member.
+    pub name: &'a str,
+    /// Which life of the member.
+    pub generation: Generation,
+    /// The member's incarnation the claim refers to.
+    pub incarnation: Incarnation,
+    /// What is claimed.
+    #[serde(borrow)]
+    pub status: Status<'a, A>,
+}
+
+/// What an [`Update`] claims about its member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+pub enum Status<'a, A> {
+    /// The member is alive at `addr` with this metadata.
+    Alive {
+        /// Where it receives datagrams.
+        addr: A,
+        /// Its metadata.
+        metadata: &'a [u8],
+    },
+    /// The member missed a probe by `by`.
+    Suspect {
+        /// Name of the member that suspects it.
+        by: &'a str,
+    },
+    /// The member was declared failed.
+    Failed,
+    /// The member left gracefully.
+    Left,
+}
+
+/// Message kinds, as counted in [`Stats`](crate::Stats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    /// [`Message::Ping`].
+    Ping,
+    /// [`Message::IndirectPing`].
+    IndirectPing,
+    /// [`Message::Ack`].
+    Ack,
+    /// An alive [`Update`].
+    Alive,
+    /// A suspect [`Update`].
+    Suspect,
+    /// A failed [`Update`].
+    Failed,
+    /// A left [`Update`].
+    Left,
+    /// [`Message::PushPull`].
+    PushPull,
+    /// [`Message::State`].
+    State,
+    /// [`Message::StateResend`].
+    StateResend,
+}
+
+impl MessageKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::Ping,
+        MessageKind::IndirectPing,
+        MessageKind::Ack,
+        MessageKind::Alive,
+        MessageKind::Suspect,
+        MessageKind::Failed,
+        MessageKind::Left,
+        MessageKind::PushPull,
+        MessageKind::State,
+        MessageKind::StateResend,
+    ];
+
+    /// Index into per-kind tables.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
