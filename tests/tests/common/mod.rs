@@ -1,0 +1,88 @@
+//! Helpers shared by the scenario tests.
+#![allow(dead_code)] // each test file uses its own subset
+
+use gossip_core::{Event, Instant};
+use gossip_sim::{NodeId, Recorded, Simulation};
+
+/// The seed of a scenario: `GOSSIP_SIM_SEED` if set (to replay a failure), else
+/// `default`. Printed, so that a failing run names the seed that reproduces it.
+pub(crate) fn seed(default: u64) -> u64 {
+    let seed = std::env::var("GOSSIP_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    println!("seed {seed} (replay with GOSSIP_SIM_SEED={seed})");
+    seed
+}
+
+/// The member an event is about, by name, if it is a membership event.
+pub(crate) fn subject(event: &Event<NodeId>) -> Option<&str> {
+    match event {
+        Event::MemberJoined(m)
+        | Event::MemberUpdated(m)
+        | Event::MemberSuspected(m)
+        | Event::MemberRecovered(m)
+        | Event::MemberFailed(m)
+        | Event::MemberLeft(m)
+        | Event::MemberRestarted { member: m, .. } => Some(m.name().as_str()),
+        _ => None,
+    }
+}
+
+/// Recorded events of one kind about the node in slot `about`.
+pub(crate) fn about(
+    sim: &Simulation,
+    about: NodeId,
+    kind: fn(&Event<NodeId>) -> bool,
+) -> impl Iterator<Item = &Recorded> {
+    let name = Simulation::name(about);
+    sim.events()
+        .iter()
+        .filter(move |r| kind(&r.event) && subject(&r.event) == Some(name.as_str()))
+}
+
+pub(crate) fn is_failed(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberFailed(_))
+}
+pub(crate) fn is_suspected(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberSuspected(_))
+}
+pub(crate) fn is_recovered(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberRecovered(_))
+}
+pub(crate) fn is_left(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberLeft(_))
+}
+pub(crate) fn is_restarted(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberRestarted { .. })
+}
+pub(crate) fn is_joined(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberJoined(_))
+}
+pub(crate) fn is_updated(e: &Event<NodeId>) -> bool {
+    matches!(e, Event::MemberUpdated(_))
+}
+
+/// The nodes (by id) that recorded at least one matching event, sorted.
+pub(crate) fn reporters<'a>(events: impl Iterator<Item = &'a Recorded>) -> Vec<NodeId> {
+    let mut nodes: Vec<NodeId> = events.map(|r| r.node).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes
+}
+
+/// Runs until `done` holds or `limit` passes, checking every 100 ms; returns the
+/// time it first held.
+pub(crate) fn run_until(
+    sim: &mut Simulation,
+    limit: Instant,
+    done: impl Fn(&Simulation) -> bool,
+) -> Option<Instant> {
+    while sim.now() < limit {
+        if done(sim) {
+            return Some(sim.now());
+        }
+        sim.run_for(std::time::Duration::from_millis(100));
+    }
+    done(sim).then(|| sim.now())
+}
