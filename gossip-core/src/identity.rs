@@ -33,22 +33,57 @@ pub trait Address: Clone + Eq + Hash + fmt::Debug + Serialize + DeserializeOwned
 
 impl<T> Address for T where T: Clone + Eq + Hash + fmt::Debug + Serialize + DeserializeOwned {}
 
+/// Names up to this many bytes are stored inline, without a heap allocation.
+const INLINE_NAME: usize = 22;
+
 /// A validated node name: non-empty UTF-8 of at most [`MAX_NAME_LEN`] bytes.
 ///
-/// Cheap to clone (reference-counted), compared and hashed as a string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeName(Arc<str>);
+/// Cheap to clone, compared and hashed as a string. Short names (up to 22 bytes)
+/// are stored inline: a simulator of 10,000 nodes keeps 10⁸ of them.
+#[derive(Clone)]
+pub struct NodeName(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
 
 impl NodeName {
     /// Validates `name`.
     pub fn new(name: &str) -> Result<Self, IdentityError> {
         check_name(name)?;
-        Ok(NodeName(Arc::from(name)))
+        let repr = if name.len() <= INLINE_NAME {
+            let mut bytes = [0; INLINE_NAME];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            Repr::Inline {
+                len: name.len() as u8,
+                bytes,
+            }
+        } else {
+            Repr::Shared(Arc::from(name))
+        };
+        Ok(NodeName(repr))
     }
 
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Valid UTF-8 by construction; checking again keeps this crate free of
+            // unsafe code, and costs nanoseconds on 22 bytes.
+            Repr::Inline { len, bytes } => {
+                core::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Shared(name) => name,
+        }
+    }
+
+    /// The name's UTF-8 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared(name) => name.as_bytes(),
+        }
     }
 }
 
@@ -66,34 +101,73 @@ pub(crate) fn check_name(name: &str) -> Result<(), IdentityError> {
     }
 }
 
+impl PartialEq for NodeName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for NodeName {}
+
+impl PartialOrd for NodeName {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeName {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl core::hash::Hash for NodeName {
+    /// Hashes as the `str` does, so that maps keyed by names can be searched by `&str`.
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq<str> for NodeName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for NodeName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
 impl Deref for NodeName {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for NodeName {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for NodeName {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Debug for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -166,6 +240,28 @@ mod tests {
             })
         );
         assert_eq!(NodeName::new("node-1").unwrap().as_str(), "node-1");
+    }
+
+    #[test]
+    fn short_and_long_names_behave_alike() {
+        let short = NodeName::new("node-1").unwrap();
+        let long = NodeName::new("a-node-name-longer-than-twenty-two-bytes").unwrap();
+        assert_eq!(short.as_str(), "node-1");
+        assert_eq!(long.as_str(), "a-node-name-longer-than-twenty-two-bytes");
+        assert_eq!(short, NodeName::new("node-1").unwrap());
+        assert!(long < short, "ordered as strings: a before n");
+        let exactly_inline: String = "x".repeat(INLINE_NAME);
+        assert_eq!(
+            NodeName::new(&exactly_inline).unwrap().as_str(),
+            exactly_inline
+        );
+        let mut set = hashbrown::HashSet::<NodeName, foldhash::fast::FixedState>::default();
+        set.insert(long.clone());
+        assert!(
+            set.contains("a-node-name-longer-than-twenty-two-bytes"),
+            "searchable by &str"
+        );
+        assert_eq!(core::mem::size_of::<NodeName>(), 24);
     }
 
     #[test]

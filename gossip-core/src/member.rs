@@ -27,38 +27,39 @@ impl MemberState {
 }
 
 /// A small, bounded byte payload a node attaches to itself (a role, a port, a
-/// version); disseminated with every alive announcement.
+/// version); disseminated with every alive announcement. Cheap to clone; empty
+/// metadata allocates nothing.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Metadata(Arc<[u8]>);
+pub struct Metadata(Option<Arc<[u8]>>);
 
 impl Metadata {
     /// The payload.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.0.as_deref().unwrap_or_default()
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
     /// True if empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_bytes().is_empty()
     }
 }
 
 impl From<&[u8]> for Metadata {
     fn from(bytes: &[u8]) -> Self {
-        Metadata(Arc::from(bytes))
+        Metadata((!bytes.is_empty()).then(|| Arc::from(bytes)))
     }
 }
 
 impl fmt::Debug for Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match core::str::from_utf8(&self.0) {
+        match core::str::from_utf8(self.as_bytes()) {
             Ok(text) => fmt::Debug::fmt(text, f),
-            Err(_) => fmt::Debug::fmt(&self.0, f),
+            Err(_) => fmt::Debug::fmt(self.as_bytes(), f),
         }
     }
 }

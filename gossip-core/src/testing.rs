@@ -6,7 +6,6 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::member::{Member, MemberState, Metadata};
-use crate::membership::MemberRecord;
 use crate::wire::{Message, PacketWriter, Status, Update};
 use crate::{Config, Event, Identity, Instant, Node, NodeName};
 
@@ -78,19 +77,16 @@ pub(crate) fn drain_transmits(node: &mut TestNode) -> Vec<(u32, Vec<u8>)> {
     out
 }
 
-/// A member record at address 0, generation 0, incarnation 0, whose state last
-/// changed `since` seconds after the epoch.
-pub(crate) fn record(name: &str, state: MemberState, since: u64) -> MemberRecord<u32> {
-    MemberRecord {
-        member: Member {
-            name: NodeName::new(name).unwrap(),
-            addr: 0,
-            generation: 0,
-            incarnation: 0,
-            state,
-            metadata: Metadata::default(),
-            state_changed: Instant::from_secs(since),
-        },
-        suspicion: None,
+/// A member at address 0, generation 0, incarnation 0, whose state last changed
+/// `since` seconds after the epoch.
+pub(crate) fn record(name: &str, state: MemberState, since: u64) -> Member<u32> {
+    Member {
+        name: NodeName::new(name).unwrap(),
+        addr: 0,
+        generation: 0,
+        incarnation: 0,
+        state,
+        metadata: Metadata::default(),
+        state_changed: Instant::from_secs(since),
     }
 }

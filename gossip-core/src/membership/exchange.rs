@@ -107,13 +107,13 @@ pub(crate) fn encode_state<A: Clone + Eq + core::hash::Hash + Serialize>(
     for freshness in [true, false] {
         let mut records = table
             .iter()
-            .filter(|r| fresh(&r.member) == freshness)
+            .filter(|member| fresh(member) == freshness)
             .peekable();
         while records.peek().is_some() && bodies.len() < usize::from(u16::MAX) {
             let mut body = Vec::new();
             let mut messages = 1;
             while let Some(record) = records.peek() {
-                let update = Message::Update(update_of(&record.member, &local));
+                let update = Message::Update(update_of(record, &local));
                 let Ok(encoded) = postcard::to_slice(&update, &mut buf) else {
                     break;
                 };
@@ -164,15 +164,15 @@ mod tests {
     use crate::wire::decode;
 
     /// A member with some metadata, so that the table needs several datagrams.
-    fn record(name: &str) -> crate::membership::MemberRecord<u32> {
-        let mut record = testing::record(name, MemberState::Alive, 0);
-        record.member.metadata = Metadata::from(&b"0123456789"[..]);
-        record
+    fn record(name: &str) -> Member<u32> {
+        let mut member = testing::record(name, MemberState::Alive, 0);
+        member.metadata = Metadata::from(&b"0123456789"[..]);
+        member
     }
 
     #[test]
     fn the_table_is_cut_into_datagrams_that_each_fit() {
-        let mut table = MemberTable::new(record("local").member, 1_000, 0);
+        let mut table = MemberTable::new(record("local"), 1_000, 0);
         for i in 0..500 {
             table.insert(record(&alloc::format!("member-{i}"))).unwrap();
         }

@@ -23,9 +23,8 @@ use serde::de::DeserializeOwned;
 use self::exchange::{Exchanges, StateHeader, encode_state, update_of};
 pub(crate) use self::outgoing::Outgoing;
 use self::probe::{ProbeOrder, ProbeRound, Relay, Relays};
-use self::suspicion::SuspicionDeadlines;
-pub(crate) use self::table::MemberRecord;
-use self::table::{LOCAL, MemberTable};
+use self::suspicion::{Suspicion, Suspicions};
+use self::table::{LOCAL, MemberTable, Removed};
 use self::timer::{Timer, Timers};
 use self::transfer::{ReceivingTransfers, SentTransfers};
 use self::update::Source;
@@ -62,7 +61,7 @@ pub(crate) struct Membership<A> {
     probe_order: ProbeOrder,
     probe: Option<ProbeRound<A>>,
     relays: Relays<A>,
-    suspicions: SuspicionDeadlines,
+    suspicions: Suspicions,
     exchanges: Exchanges,
     sent_transfers: SentTransfers<A>,
     receiving_transfers: ReceivingTransfers<A>,
@@ -120,7 +119,7 @@ impl<A: Address> Membership<A> {
             relays: Relays::new(config.max_relayed_probes),
             probe_order: ProbeOrder::default(),
             probe: None,
-            suspicions: SuspicionDeadlines::default(),
+            suspicions: Suspicions::new(rng.next_u64()),
             exchanges: Exchanges::default(),
             sent_transfers: SentTransfers::default(),
             receiving_transfers: ReceivingTransfers::default(),
@@ -146,11 +145,11 @@ impl<A: Address> Membership<A> {
     }
 
     pub(crate) fn members(&self) -> impl Iterator<Item = &Member<A>> {
-        self.table.iter().map(|r| &r.member)
+        self.table.iter()
     }
 
     pub(crate) fn member(&self, name: &str) -> Option<&Member<A>> {
-        self.table.by_name(name).map(|r| &r.member)
+        self.table.by_name(name)
     }
 
     pub(crate) fn live_members(&self) -> usize {
@@ -173,7 +172,7 @@ impl<A: Address> Membership<A> {
         Footprint {
             members: self.table.len(),
             rumors: self.rumors.len(),
-            suspicion_deadlines: self.suspicions.len(),
+            suspicion_deadlines: self.suspicions.deadlines(),
             relayed_probes: self.relays.len(),
             pending_transmits: self.outbox.len(),
             pending_events: self.events.len(),
@@ -487,8 +486,8 @@ impl<A: Address> Membership<A> {
                 Timer::TransferCheck => self.check_transfers(env),
             }
         }
-        while let Some((deadline, name)) = self.suspicions.pop_due(env.now) {
-            self.suspicion_expired(env, deadline, &name);
+        while let Some((name, suspicion)) = self.suspicions.pop_expired(env.now) {
+            self.suspicion_expired(env, &name, suspicion);
         }
     }
 
@@ -507,7 +506,7 @@ impl<A: Address> Membership<A> {
             return;
         };
         let seq = self.next_seq();
-        let target = &self.table.get(index).member;
+        let target = &self.table.get(index);
         let round = ProbeRound {
             seq,
             target: target.name.clone(),
@@ -539,12 +538,12 @@ impl<A: Address> Membership<A> {
         };
         let helpers = self
             .table
-            .sample(env.rng, self.config.indirect_checks, |r| {
-                r.member.state == MemberState::Alive && r.member.name != round.target
+            .sample(env.rng, self.config.indirect_checks, |m| {
+                m.state == MemberState::Alive && m.name != round.target
             });
         for helper in helpers {
             env.stats.indirect_probes += 1;
-            let to = self.table.get(helper).member.addr.clone();
+            let to = self.table.get(helper).addr.clone();
             self.send(
                 env,
                 Outgoing::IndirectPing {
@@ -569,7 +568,7 @@ impl<A: Address> Membership<A> {
         let Some(index) = self.table.find(&round.target) else {
             return;
         };
-        let member = &self.table.get(index).member;
+        let member = &self.table.get(index);
         let unchanged = member.generation == round.generation
             && member.incarnation == round.incarnation
             && member.state == MemberState::Alive;
@@ -594,13 +593,12 @@ impl<A: Address> Membership<A> {
             return;
         }
         let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);
-        let targets = self.table.sample(env.rng, self.config.gossip_fanout, |r| {
-            r.member.state.is_live()
-                || (r.member.state == MemberState::Failed
-                    && now - r.member.state_changed < to_the_dead)
+        let targets = self.table.sample(env.rng, self.config.gossip_fanout, |m| {
+            m.state.is_live()
+                || (m.state == MemberState::Failed && now - m.state_changed < to_the_dead)
         });
         for target in targets {
-            let to = self.table.get(target).member.addr.clone();
+            let to = self.table.get(target).addr.clone();
             self.send(env, Outgoing::Gossip { to });
         }
     }
@@ -613,11 +611,11 @@ impl<A: Address> Membership<A> {
             .set(Timer::PushPull, env.now + self.config.push_pull_interval);
         let partner = self
             .table
-            .sample(env.rng, 1, |r| r.member.state != MemberState::Left);
+            .sample(env.rng, 1, |m| m.state != MemberState::Left);
         let Some(&partner) = partner.first() else {
             return;
         };
-        let to = self.table.get(partner).member.addr.clone();
+        let to = self.table.get(partner).addr.clone();
         self.open_exchange(env, to);
     }
 
@@ -642,47 +640,46 @@ impl<A: Address> Membership<A> {
         self.timers
             .set(Timer::Reap, env.now + reap_period(&self.config));
         for index in (1..self.table.len()).rev() {
-            let member = &self.table.get(index).member;
+            let member = self.table.get(index);
             if !member.state.is_live()
                 && env.now - member.state_changed >= self.config.tombstone_timeout
             {
-                let record = self.table.remove(index);
-                self.forget(env, &record);
+                let removed = self.table.remove(index);
+                self.forget(env, &removed);
             }
-        }
-        // Refuted suspicions leave stale deadlines behind; keep them bounded.
-        if self.suspicions.len() > 2 * self.table.len() + 64 {
-            let table = &self.table;
-            self.suspicions.retain(|deadline, name| {
-                table
-                    .by_name(name)
-                    .and_then(|r| r.suspicion.as_ref())
-                    .is_some_and(|s| s.deadline == deadline)
-            });
         }
     }
 
-    /// Drops everything kept about a member removed from the table.
-    fn forget<R>(&mut self, env: &mut Env<'_, R>, record: &MemberRecord<A>) {
-        self.probe_order.remove(&record.member.name);
-        self.rumors.remove(&record.member.name);
+    /// Drops everything kept about a member removed from the table, and follows
+    /// the member that moved into its slot.
+    fn forget<R>(&mut self, env: &mut Env<'_, R>, removed: &Removed<A>) {
+        self.probe_order.remove(removed.index);
+        if let Some(from) = removed.moved_from {
+            self.probe_order.renumber(from, removed.index);
+        }
+        self.rumors.remove(&removed.member.name);
+        self.suspicions.clear(&removed.member.name);
         self.table_full = false;
         env.stats.tombstones_reaped += 1;
     }
 
-    fn suspicion_expired<R: Rng>(&mut self, env: &mut Env<'_, R>, deadline: Instant, name: &str) {
+    /// A suspicion ran out without a refutation: the member failed.
+    fn suspicion_expired<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        name: &str,
+        suspicion: Suspicion,
+    ) {
         let Some(index) = self.table.find(name) else {
             return;
         };
-        let record = self.table.get(index);
-        let current = record.member.state == MemberState::Suspect
-            && record
-                .suspicion
-                .as_ref()
-                .is_some_and(|s| s.deadline == deadline);
+        let member = self.table.get(index);
+        let current = member.state == MemberState::Suspect
+            && member.generation == suspicion.generation
+            && member.incarnation == suspicion.incarnation;
         if current {
-            let (generation, incarnation) = (record.member.generation, record.member.incarnation);
             env.stats.failures_declared += 1;
+            let (generation, incarnation) = (suspicion.generation, suspicion.incarnation);
             self.bury(
                 env,
                 index,
@@ -767,19 +764,17 @@ impl<A: Address> Membership<A> {
         if self.left {
             return Err(LeaveError::AlreadyLeft);
         }
-        self.table.update(LOCAL, |r| {
-            r.member.state = MemberState::Left;
-            r.member.state_changed = env.now;
+        self.table.update(LOCAL, |m| {
+            m.state = MemberState::Left;
+            m.state_changed = env.now;
         });
         // Only the departure matters now; it must not queue behind older news.
         self.rumors = RumorQueue::new(env.rng.next_u64());
         self.gossip_member(LOCAL, None);
         let fanout = retransmit_limit(self.config.retransmit_mult, self.table.live()) as usize;
-        let targets = self
-            .table
-            .sample(env.rng, fanout, |r| r.member.state.is_live());
+        let targets = self.table.sample(env.rng, fanout, |m| m.state.is_live());
         for target in targets {
-            let to = self.table.get(target).member.addr.clone();
+            let to = self.table.get(target).addr.clone();
             self.send(env, Outgoing::Gossip { to });
         }
         self.left = true;
@@ -804,10 +799,10 @@ impl<A: Address> Membership<A> {
                 max: self.config.max_metadata_size,
             });
         }
-        self.table.update(LOCAL, |r| {
-            r.member.metadata = Metadata::from(metadata);
-            r.member.incarnation += 1;
-            r.member.state_changed = env.now;
+        self.table.update(LOCAL, |m| {
+            m.metadata = Metadata::from(metadata);
+            m.incarnation += 1;
+            m.state_changed = env.now;
         });
         self.gossip_member(LOCAL, None);
         Ok(())
@@ -843,7 +838,7 @@ impl<A: Address> Membership<A> {
     /// Queues this node's view of member `index` as a rumor. `suspected_by` names
     /// the suspecter when the member is suspect.
     fn gossip_member(&mut self, index: usize, suspected_by: Option<&str>) {
-        let member = &self.table.get(index).member;
+        let member = &self.table.get(index);
         let by = suspected_by.unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
         let kind = message.kind();
@@ -852,8 +847,9 @@ impl<A: Address> Membership<A> {
     }
 
     /// Sends the whole member table. To a joiner, only the entries this node is
-    /// still gossiping are marked fresh; in a periodic exchange every difference
-    /// is news to pass on, as memberlist does.
+    /// still gossiping are marked fresh, and its own (in a forming cluster, the
+    /// answering seed is news to the joiner's peers too); in a periodic exchange
+    /// every difference is news to pass on, as memberlist does.
     fn send_state<R>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -864,6 +860,7 @@ impl<A: Address> Membership<A> {
     ) {
         env.stats.states_sent += 1;
         let rumors = &self.rumors;
+        let local = &self.table.local().name;
         let chunks = encode_state(
             &self.table,
             StateHeader {
@@ -872,7 +869,7 @@ impl<A: Address> Membership<A> {
                 session,
                 reply,
             },
-            |member| !to_joiner || rumors.contains(&member.name),
+            |member| !to_joiner || rumors.contains(&member.name) || member.name == *local,
             &mut env.stats.messages_out,
         );
         if chunks.len() > 1 {

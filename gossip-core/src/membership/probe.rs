@@ -12,30 +12,40 @@ use crate::random;
 use crate::time::Instant;
 
 /// Randomized round-robin probe order (SWIM §4.3): every member is probed once per
-/// round, the order is reshuffled between rounds, and newcomers are inserted at
-/// random positions. This bounds the time to first detection, which uniform
-/// random choice does not, while keeping its expected e/(e−1) periods.
+/// round, the order is reshuffled between rounds, and newcomers take a random
+/// place among the members not yet probed this round. This bounds the time to
+/// first detection, which uniform random choice does not, while keeping its
+/// expected e/(e−1) periods. Holds member table indices.
 #[derive(Default)]
 pub(crate) struct ProbeOrder {
-    names: Vec<NodeName>,
+    order: Vec<u32>,
     next: usize,
 }
 
 impl ProbeOrder {
-    pub(crate) fn insert<R: Rng>(&mut self, rng: &mut R, name: NodeName) {
-        let at = random::below(rng, self.names.len() + 1);
-        self.names.insert(at, name);
-        if at < self.next {
-            self.next += 1;
-        }
+    /// Adds the member at table index `index`, in O(1).
+    pub(crate) fn insert<R: Rng>(&mut self, rng: &mut R, index: usize) {
+        self.order.push(index as u32);
+        let last = self.order.len() - 1;
+        let unprobed = self.order.len() - self.next.min(last);
+        let at = last + 1 - unprobed + random::below(rng, unprobed);
+        self.order.swap(at, last);
     }
 
-    pub(crate) fn remove(&mut self, name: &str) {
-        if let Some(at) = self.names.iter().position(|n| n.as_str() == name) {
-            self.names.remove(at);
+    /// Forgets the member at table index `index`.
+    pub(crate) fn remove(&mut self, index: usize) {
+        if let Some(at) = self.order.iter().position(|&i| i as usize == index) {
+            self.order.remove(at);
             if at < self.next {
                 self.next -= 1;
             }
+        }
+    }
+
+    /// The member at table index `from` moved to `to`.
+    pub(crate) fn renumber(&mut self, from: usize, to: usize) {
+        if let Some(entry) = self.order.iter_mut().find(|i| **i as usize == from) {
+            *entry = to as u32;
         }
     }
 
@@ -45,17 +55,15 @@ impl ProbeOrder {
         rng: &mut R,
         table: &MemberTable<A>,
     ) -> Option<usize> {
-        for _ in 0..=self.names.len() {
-            if self.next >= self.names.len() {
-                random::shuffle(rng, &mut self.names);
+        for _ in 0..=self.order.len() {
+            if self.next >= self.order.len() {
+                random::shuffle(rng, &mut self.order);
                 self.next = 0;
             }
-            let name = self.names.get(self.next)?;
+            let index = *self.order.get(self.next)? as usize;
             self.next += 1;
-            if let Some(index) = table.find(name) {
-                if table.get(index).member.state.is_live() {
-                    return Some(index);
-                }
+            if table.get(index).state.is_live() {
+                return Some(index);
             }
         }
         None
@@ -63,7 +71,7 @@ impl ProbeOrder {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.names.len()
+        self.order.len()
     }
 }
 
@@ -141,7 +149,7 @@ mod tests {
     #[test]
     fn every_live_member_is_probed_once_per_round() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
-        let mut table = MemberTable::new(record("self", MemberState::Alive, 0).member, 100, 0);
+        let mut table = MemberTable::new(record("self", MemberState::Alive, 0), 100, 0);
         let mut order = ProbeOrder::default();
         for i in 0..20 {
             let state = if i == 3 {
@@ -149,9 +157,10 @@ mod tests {
             } else {
                 MemberState::Alive
             };
-            let name = alloc::format!("m{i}");
-            table.insert(record(&name, state, 0)).unwrap();
-            order.insert(&mut rng, NodeName::new(&name).unwrap());
+            let (index, _) = table
+                .insert(record(&alloc::format!("m{i}"), state, 0))
+                .unwrap();
+            order.insert(&mut rng, index);
         }
         let mut rounds = Vec::new();
         for _ in 0..3 {
@@ -174,13 +183,13 @@ mod tests {
     #[test]
     fn no_target_when_nobody_is_live() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
-        let mut table = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 0);
+        let mut table = MemberTable::new(record("self", MemberState::Alive, 0), 10, 0);
         let mut order = ProbeOrder::default();
         assert_eq!(order.next(&mut rng, &table), None);
-        table.insert(record("x", MemberState::Left, 0)).unwrap();
-        order.insert(&mut rng, NodeName::new("x").unwrap());
+        let (x, _) = table.insert(record("x", MemberState::Left, 0)).unwrap();
+        order.insert(&mut rng, x);
         assert_eq!(order.next(&mut rng, &table), None);
-        order.remove("x");
+        order.remove(x);
         assert_eq!(order.len(), 0);
     }
 

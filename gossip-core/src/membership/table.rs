@@ -1,24 +1,15 @@
 //! The member table: every member this node knows, itself first.
 
 use alloc::vec::Vec;
+use core::hash::{BuildHasher, Hash};
 
 use foldhash::fast::FixedState;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use rand_core::Rng;
 use smallvec::SmallVec;
 
-use super::suspicion::Suspicion;
-use crate::identity::NodeName;
 use crate::member::{Member, MemberState};
 use crate::random;
-
-/// A member and what this node tracks about it.
-#[derive(Clone, Debug)]
-pub(crate) struct MemberRecord<A> {
-    pub(crate) member: Member<A>,
-    /// Present while the member is suspect.
-    pub(crate) suspicion: Option<Suspicion>,
-}
 
 /// Indices of a random sample of members; a handful, so inline.
 pub(crate) type Sample = SmallVec<[usize; 8]>;
@@ -27,16 +18,28 @@ pub(crate) type Sample = SmallVec<[usize; 8]>;
 #[derive(Debug)]
 pub(crate) struct TableFull;
 
-/// Members in a dense vector (for uniform random choice and deterministic order)
-/// indexed by name. Index 0 is the local node and is never removed.
+/// What [`MemberTable::remove`] did: the member removed from slot `index`, and
+/// which member (by its former index) now sits in that slot.
+pub(crate) struct Removed<A> {
+    pub(crate) member: Member<A>,
+    pub(crate) index: usize,
+    pub(crate) moved_from: Option<usize>,
+}
+
+/// Members in a dense vector (for uniform random choice and deterministic
+/// order), indexed by name and by address. Index 0 is the local node and is
+/// never removed.
 ///
-/// All mutation goes through [`MemberTable::update`] so that the live count and
-/// the membership digest stay exact.
+/// The indexes hold 4-byte positions into the vector, hashed with a seeded
+/// hasher: a simulator keeps 10⁸ entries, and names come from the network.
+/// All mutation goes through [`MemberTable::update`] so that the live count,
+/// the indexes and the membership digest stay exact.
 pub(crate) struct MemberTable<A> {
-    records: Vec<MemberRecord<A>>,
-    index: HashMap<NodeName, usize, FixedState>,
-    /// Index of the latest member seen at each address.
-    by_addr: HashMap<A, usize, FixedState>,
+    members: Vec<Member<A>>,
+    by_name: HashTable<u32>,
+    /// The latest member seen at each address.
+    by_addr: HashTable<u32>,
+    hasher: FixedState,
     capacity: usize,
     live: usize,
     digest: u64,
@@ -44,49 +47,57 @@ pub(crate) struct MemberTable<A> {
 
 pub(crate) const LOCAL: usize = 0;
 
-impl<A: Clone + Eq + core::hash::Hash> MemberTable<A> {
-    /// A table holding only the local node. `hash_seed` keys the index against
+impl<A: Clone + Eq + Hash> MemberTable<A> {
+    /// A table holding only the local node. `hash_seed` keys the indexes against
     /// collision attacks; it comes from the injected generator.
     pub(crate) fn new(local: Member<A>, capacity: usize, hash_seed: u64) -> Self {
         let mut table = MemberTable {
-            records: Vec::new(),
-            index: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
-            by_addr: HashMap::with_hasher(FixedState::with_seed(hash_seed.rotate_left(17))),
+            members: Vec::new(),
+            by_name: HashTable::new(),
+            by_addr: HashTable::new(),
+            hasher: FixedState::with_seed(hash_seed),
             capacity,
             live: 0,
             digest: 0,
         };
-        table.push(MemberRecord {
-            member: local,
-            suspicion: None,
-        });
+        table.push(local);
         table
     }
 
     pub(crate) fn local(&self) -> &Member<A> {
-        &self.records[LOCAL].member
+        &self.members[LOCAL]
     }
 
-    pub(crate) fn get(&self, index: usize) -> &MemberRecord<A> {
-        &self.records[index]
+    pub(crate) fn get(&self, index: usize) -> &Member<A> {
+        &self.members[index]
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        let hash = self.hasher.hash_one(name.as_bytes());
+        let members = &self.members;
+        self.by_name
+            .find(hash, |&i| {
+                members[i as usize].name.as_bytes() == name.as_bytes()
+            })
+            .map(|&i| i as usize)
     }
 
-    pub(crate) fn by_name(&self, name: &str) -> Option<&MemberRecord<A>> {
-        self.find(name).map(|i| &self.records[i])
+    pub(crate) fn by_name(&self, name: &str) -> Option<&Member<A>> {
+        self.find(name).map(|i| &self.members[i])
     }
 
     /// True if some member, tombstones included, is known at `addr`.
     pub(crate) fn knows_addr(&self, addr: &A) -> bool {
-        self.by_addr.contains_key(addr)
+        let hash = self.hasher.hash_one(addr);
+        let members = &self.members;
+        self.by_addr
+            .find(hash, |&i| members[i as usize].addr == *addr)
+            .is_some()
     }
 
     /// Members known, tombstones and the local node included.
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.members.len()
     }
 
     /// Alive and suspect members, the local node included: the `n` of SWIM's formulas.
@@ -101,30 +112,27 @@ impl<A: Clone + Eq + core::hash::Hash> MemberTable<A> {
         self.digest
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &MemberRecord<A>> {
-        self.records.iter()
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Member<A>> {
+        self.members.iter()
     }
 
-    /// Applies `change` to a record, keeping the live count and digest exact.
+    /// Applies `change` to a member, keeping the live count, the address index
+    /// and the digest exact. The name must not change.
     pub(crate) fn update<T>(
         &mut self,
         index: usize,
-        change: impl FnOnce(&mut MemberRecord<A>) -> T,
+        change: impl FnOnce(&mut Member<A>) -> T,
     ) -> T {
-        let record = &mut self.records[index];
-        let (was_live, old_hash) = (record.member.state.is_live(), record_hash(&record.member));
-        let (name, addr) = (record.member.name.clone(), record.member.addr.clone());
-        let result = change(record);
-        debug_assert_eq!(record.member.name, name, "a record's name never changes");
-        if record.member.addr != addr {
-            let new_addr = record.member.addr.clone();
-            if self.by_addr.get(&addr) == Some(&index) {
-                self.by_addr.remove(&addr);
-            }
-            self.by_addr.insert(new_addr, index);
+        let member = &mut self.members[index];
+        let (was_live, old_hash) = (member.state.is_live(), record_hash(member));
+        let old_addr = member.addr.clone();
+        let result = change(member);
+        let (is_live, new_hash) = (member.state.is_live(), record_hash(member));
+        if member.addr != old_addr {
+            let new_addr = member.addr.clone();
+            self.unindex_addr(&old_addr, index);
+            self.index_addr(&new_addr, index);
         }
-        let record = &self.records[index];
-        let (is_live, new_hash) = (record.member.state.is_live(), record_hash(&record.member));
         self.live = self.live - usize::from(was_live) + usize::from(is_live);
         self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
         result
@@ -134,59 +142,97 @@ impl<A: Clone + Eq + core::hash::Hash> MemberTable<A> {
     /// makes room and is returned; without tombstones the member is refused.
     pub(crate) fn insert(
         &mut self,
-        record: MemberRecord<A>,
-    ) -> Result<(usize, Option<MemberRecord<A>>), TableFull> {
-        debug_assert!(self.find(&record.member.name).is_none());
-        let evicted = if self.records.len() >= self.capacity {
+        member: Member<A>,
+    ) -> Result<(usize, Option<Removed<A>>), TableFull> {
+        debug_assert!(self.find(&member.name).is_none());
+        let evicted = if self.members.len() >= self.capacity {
             let oldest = self
-                .records
+                .members
                 .iter()
                 .enumerate()
                 .skip(1)
-                .filter(|(_, r)| !r.member.state.is_live())
-                .min_by_key(|(_, r)| r.member.state_changed)
+                .filter(|(_, m)| !m.state.is_live())
+                .min_by_key(|(_, m)| m.state_changed)
                 .map(|(i, _)| i)
                 .ok_or(TableFull)?;
             Some(self.remove(oldest))
         } else {
             None
         };
-        Ok((self.push(record), evicted))
+        Ok((self.push(member), evicted))
     }
 
-    fn push(&mut self, record: MemberRecord<A>) -> usize {
-        let index = self.records.len();
-        self.live += usize::from(record.member.state.is_live());
-        self.digest = self.digest.wrapping_add(record_hash(&record.member));
-        self.index.insert(record.member.name.clone(), index);
-        self.by_addr.insert(record.member.addr.clone(), index);
-        self.records.push(record);
+    fn push(&mut self, member: Member<A>) -> usize {
+        let index = self.members.len();
+        self.live += usize::from(member.state.is_live());
+        self.digest = self.digest.wrapping_add(record_hash(&member));
+        let name_hash = self.hasher.hash_one(member.name.as_bytes());
+        let addr = member.addr.clone();
+        self.members.push(member);
+        let (members, hasher) = (&self.members, &self.hasher);
+        self.by_name.insert_unique(name_hash, index as u32, |&i| {
+            hasher.hash_one(members[i as usize].name.as_bytes())
+        });
+        self.index_addr(&addr, index);
         index
     }
 
-    /// Removes a member (never the local node), moving the last record into its slot.
-    pub(crate) fn remove(&mut self, index: usize) -> MemberRecord<A> {
+    /// Removes a member (never the local node), moving the last one into its slot.
+    pub(crate) fn remove(&mut self, index: usize) -> Removed<A> {
         assert_ne!(index, LOCAL, "the local node is never removed");
-        let last = self.records.len() - 1;
-        let record = self.records.swap_remove(index);
-        self.index.remove(&record.member.name);
-        if self.by_addr.get(&record.member.addr) == Some(&index) {
-            self.by_addr.remove(&record.member.addr);
+        let last = self.members.len() - 1;
+        let name_hash = self.hasher.hash_one(self.members[index].name.as_bytes());
+        if let Ok(entry) = self.by_name.find_entry(name_hash, |&i| i as usize == index) {
+            entry.remove();
         }
-        if let Some(moved) = self.records.get(index) {
-            *self
-                .index
-                .get_mut(&moved.member.name)
-                .expect("every record is indexed") = index;
-            if let Some(slot) = self.by_addr.get_mut(&moved.member.addr) {
-                if *slot == last {
-                    *slot = index;
-                }
+        let addr = self.members[index].addr.clone();
+        self.unindex_addr(&addr, index);
+        if index != last {
+            // The last member moves into the freed slot: repoint its entries.
+            let moved = &self.members[last];
+            let name_hash = self.hasher.hash_one(moved.name.as_bytes());
+            let addr_hash = self.hasher.hash_one(&moved.addr);
+            if let Some(i) = self.by_name.find_mut(name_hash, |&i| i as usize == last) {
+                *i = index as u32;
+            }
+            if let Some(i) = self.by_addr.find_mut(addr_hash, |&i| i as usize == last) {
+                *i = index as u32;
             }
         }
-        self.live -= usize::from(record.member.state.is_live());
-        self.digest = self.digest.wrapping_sub(record_hash(&record.member));
-        record
+        let member = self.members.swap_remove(index);
+        self.live -= usize::from(member.state.is_live());
+        self.digest = self.digest.wrapping_sub(record_hash(&member));
+        Removed {
+            member,
+            index,
+            moved_from: (index != last).then_some(last),
+        }
+    }
+
+    /// Points `addr` at `index`, the latest member seen there (whose address is
+    /// already `addr`).
+    fn index_addr(&mut self, addr: &A, index: usize) {
+        let hash = self.hasher.hash_one(addr);
+        let (members, hasher) = (&self.members, &self.hasher);
+        match self
+            .by_addr
+            .find_mut(hash, |&i| members[i as usize].addr == *addr)
+        {
+            Some(i) => *i = index as u32,
+            None => {
+                self.by_addr.insert_unique(hash, index as u32, |&i| {
+                    hasher.hash_one(&members[i as usize].addr)
+                });
+            }
+        }
+    }
+
+    /// Forgets that `addr` leads to `index`, unless another member took it since.
+    fn unindex_addr(&mut self, addr: &A, index: usize) {
+        let hash = self.hasher.hash_one(addr);
+        if let Ok(entry) = self.by_addr.find_entry(hash, |&i| i as usize == index) {
+            entry.remove();
+        }
     }
 
     /// Up to `k` distinct random members (never the local node) for which
@@ -195,10 +241,10 @@ impl<A: Clone + Eq + core::hash::Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
-        mut eligible: impl FnMut(&MemberRecord<A>) -> bool,
+        mut eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
         let mut chosen = Sample::new();
-        let others = self.records.len() - 1;
+        let others = self.members.len() - 1;
         if k == 0 || others == 0 {
             return chosen;
         }
@@ -209,12 +255,12 @@ impl<A: Clone + Eq + core::hash::Hash> MemberTable<A> {
                 return chosen;
             }
             let i = 1 + random::below(rng, others);
-            if !chosen.contains(&i) && eligible(&self.records[i]) {
+            if !chosen.contains(&i) && eligible(&self.members[i]) {
                 chosen.push(i);
             }
         }
-        let mut rest: Vec<usize> = (1..self.records.len())
-            .filter(|i| !chosen.contains(i) && eligible(&self.records[*i]))
+        let mut rest: Vec<usize> = (1..self.members.len())
+            .filter(|i| !chosen.contains(i) && eligible(&self.members[*i]))
             .collect();
         while chosen.len() < k && !rest.is_empty() {
             let pick = random::below(rng, rest.len());
@@ -264,20 +310,26 @@ mod tests {
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
 
+    fn at(name: &str, addr: u32) -> Member<u32> {
+        let mut member = record(name, MemberState::Alive, 0);
+        member.addr = addr;
+        member
+    }
+
     #[test]
     fn digest_is_order_independent_and_tracks_changes() {
-        let mut a = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 1);
-        let mut b = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 2);
+        let mut a = MemberTable::new(record("self", MemberState::Alive, 0), 10, 1);
+        let mut b = MemberTable::new(record("self", MemberState::Alive, 0), 10, 2);
         a.insert(record("x", MemberState::Alive, 0)).unwrap();
         a.insert(record("y", MemberState::Alive, 0)).unwrap();
         b.insert(record("y", MemberState::Alive, 0)).unwrap();
         b.insert(record("x", MemberState::Alive, 0)).unwrap();
         assert_eq!(a.digest(), b.digest());
         let x = a.find("x").unwrap();
-        a.update(x, |r| r.member.incarnation = 1);
+        a.update(x, |m| m.incarnation = 1);
         assert_ne!(a.digest(), b.digest());
         let x = b.find("x").unwrap();
-        b.update(x, |r| r.member.incarnation = 1);
+        b.update(x, |m| m.incarnation = 1);
         assert_eq!(a.digest(), b.digest());
         let y = a.find("y").unwrap();
         a.remove(y);
@@ -285,40 +337,42 @@ mod tests {
     }
 
     #[test]
-    fn live_count_and_index_survive_removal() {
-        let mut t = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 0);
-        for name in ["a", "b", "c"] {
-            t.insert(record(name, MemberState::Alive, 0)).unwrap();
+    fn live_count_and_indexes_survive_removal() {
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 10, 0);
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            t.insert(at(name, i as u32 + 1)).unwrap();
         }
         assert_eq!(t.live(), 4);
         let a = t.find("a").unwrap();
-        t.update(a, |r| r.member.state = MemberState::Failed);
+        t.update(a, |m| m.state = MemberState::Failed);
         assert_eq!(t.live(), 3);
-        t.remove(t.find("a").unwrap());
+        let removed = t.remove(t.find("a").unwrap());
+        assert_eq!(removed.member.name.as_str(), "a");
+        assert_eq!(removed.moved_from, Some(3), "c moved into a's slot");
         assert_eq!(t.len(), 3);
         for name in ["self", "b", "c"] {
             let i = t.find(name).unwrap();
-            assert_eq!(t.get(i).member.name.as_str(), name);
+            assert_eq!(t.get(i).name.as_str(), name);
         }
+        assert!(t.find("a").is_none());
+        assert!(!t.knows_addr(&1) && t.knows_addr(&2) && t.knows_addr(&3));
+        let last = t.remove(t.len() - 1);
+        assert_eq!(last.moved_from, None, "removing the last moves nothing");
     }
 
     #[test]
     fn addresses_are_indexed_through_changes_and_removals() {
-        let mut t = MemberTable::new(record("self", MemberState::Alive, 0).member, 10, 0);
-        let mut a = record("a", MemberState::Alive, 0);
-        a.member.addr = 1;
-        let mut b = record("b", MemberState::Alive, 0);
-        b.member.addr = 2;
-        t.insert(a).unwrap();
-        t.insert(b).unwrap();
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 10, 0);
+        t.insert(at("a", 1)).unwrap();
+        t.insert(at("b", 2)).unwrap();
         assert!(t.knows_addr(&0) && t.knows_addr(&1) && t.knows_addr(&2));
         let a = t.find("a").unwrap();
-        t.update(a, |r| r.member.addr = 3);
+        t.update(a, |m| m.addr = 3);
         assert!(!t.knows_addr(&1) && t.knows_addr(&3));
         t.remove(t.find("a").unwrap());
         assert!(!t.knows_addr(&3));
         let b = t.find("b").unwrap();
-        t.update(b, |r| r.member.addr = 4);
+        t.update(b, |m| m.addr = 4);
         assert!(
             t.knows_addr(&4) && !t.knows_addr(&2),
             "the moved record's address follows it"
@@ -326,8 +380,17 @@ mod tests {
     }
 
     #[test]
+    fn an_address_taken_over_stays_known_when_its_former_holder_goes() {
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 10, 0);
+        t.insert(at("old", 5)).unwrap();
+        t.insert(at("new", 5)).unwrap();
+        t.remove(t.find("old").unwrap());
+        assert!(t.knows_addr(&5), "the newer member still lives there");
+    }
+
+    #[test]
     fn a_full_table_evicts_its_oldest_tombstone_or_refuses() {
-        let mut t = MemberTable::new(record("self", MemberState::Alive, 0).member, 3, 0);
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 3, 0);
         t.insert(record("old", MemberState::Failed, 5)).unwrap();
         t.insert(record("older", MemberState::Left, 1)).unwrap();
         let (_, evicted) = t.insert(record("new", MemberState::Alive, 9)).unwrap();
@@ -339,8 +402,32 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_members_stay_findable_through_churn() {
+        let mut t = MemberTable::new(at("self", 0), 2_000, 3);
+        for i in 1..=1_000u32 {
+            t.insert(at(&alloc::format!("m{i}"), i)).unwrap();
+        }
+        for i in (1..=1_000u32).step_by(3) {
+            t.remove(t.find(&alloc::format!("m{i}")).unwrap());
+        }
+        for i in 1..=1_000u32 {
+            let name = alloc::format!("m{i}");
+            let found = t
+                .find(&name)
+                .map(|j| (t.get(j).name.as_str() == name, t.get(j).addr));
+            if i % 3 == 1 {
+                assert_eq!(found, None);
+                assert!(!t.knows_addr(&i));
+            } else {
+                assert_eq!(found, Some((true, i)));
+                assert!(t.knows_addr(&i));
+            }
+        }
+    }
+
+    #[test]
     fn samples_are_distinct_eligible_and_exclude_the_local_node() {
-        let mut t = MemberTable::new(record("self", MemberState::Alive, 0).member, 100, 0);
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 100, 0);
         for i in 0..50 {
             let state = if i % 5 == 0 {
                 MemberState::Failed
@@ -351,16 +438,13 @@ mod tests {
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         for k in [0, 1, 3, 40, 100] {
-            let s = t.sample(&mut rng, k, |r| r.member.state.is_live());
+            let s = t.sample(&mut rng, k, |m| m.state.is_live());
             assert_eq!(s.len(), k.min(40));
             let mut unique = s.to_vec();
             unique.sort_unstable();
             unique.dedup();
             assert_eq!(unique.len(), s.len());
-            assert!(
-                s.iter()
-                    .all(|&i| i != LOCAL && t.get(i).member.state.is_live())
-            );
+            assert!(s.iter().all(|&i| i != LOCAL && t.get(i).state.is_live()));
         }
     }
 }

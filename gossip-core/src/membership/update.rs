@@ -14,7 +14,7 @@
 use rand_core::Rng;
 
 use super::suspicion::{Suspicion, suspicion_timeout};
-use super::table::{LOCAL, MemberRecord};
+use super::table::LOCAL;
 use super::{Env, Membership};
 use crate::event::Event;
 use crate::identity::{Address, Generation, Incarnation, NodeName};
@@ -86,7 +86,7 @@ impl<A: Address> Membership<A> {
                 _ => env.stats.updates_ignored += 1,
             };
         };
-        let known = &self.table.get(index).member;
+        let known = &self.table.get(index);
         let (generation, incarnation) = (update.generation, update.incarnation);
         if generation < known.generation {
             env.stats.updates_ignored += 1;
@@ -173,8 +173,7 @@ impl<A: Address> Membership<A> {
     /// Announces an incarnation above `claimed` (SWIM's refutation).
     fn refute<R>(&mut self, env: &mut Env<'_, R>, claimed: Incarnation) {
         let incarnation = claimed.max(self.local().incarnation).saturating_add(1);
-        self.table
-            .update(LOCAL, |r| r.member.incarnation = incarnation);
+        self.table.update(LOCAL, |m| m.incarnation = incarnation);
         env.stats.refutations += 1;
         self.gossip_member(LOCAL, None);
         self.emit(env, Event::Refuted { incarnation });
@@ -191,28 +190,25 @@ impl<A: Address> Membership<A> {
         let Ok(name) = NodeName::new(update.name) else {
             return; // names were checked when decoding
         };
-        let record = MemberRecord {
-            member: Member {
-                name: name.clone(),
-                addr,
-                generation: update.generation,
-                incarnation: update.incarnation,
-                state: MemberState::Alive,
-                metadata: Metadata::from(metadata),
-                state_changed: env.now,
-            },
-            suspicion: None,
+        let member = Member {
+            name,
+            addr,
+            generation: update.generation,
+            incarnation: update.incarnation,
+            state: MemberState::Alive,
+            metadata: Metadata::from(metadata),
+            state_changed: env.now,
         };
-        match self.table.insert(record) {
+        match self.table.insert(member) {
             Ok((index, evicted)) => {
                 if let Some(evicted) = evicted {
                     self.forget(env, &evicted);
                 }
-                self.probe_order.insert(env.rng, name);
+                self.probe_order.insert(env.rng, index);
                 if source != Source::SettledState {
                     self.gossip_member(index, None);
                 }
-                let member = self.table.get(index).member.clone();
+                let member = self.table.get(index).clone();
                 self.emit(env, Event::MemberJoined(member));
             }
             Err(_) => {
@@ -238,9 +234,8 @@ impl<A: Address> Membership<A> {
         source: Source,
     ) {
         let now = env.now;
-        let before = self.table.get(index).member.clone();
-        self.table.update(index, |r| {
-            let m = &mut r.member;
+        let before = self.table.get(index).clone();
+        self.table.update(index, |m| {
             m.generation = generation;
             m.incarnation = incarnation;
             m.addr = addr;
@@ -251,12 +246,12 @@ impl<A: Address> Membership<A> {
                 m.state = MemberState::Alive;
                 m.state_changed = now;
             }
-            r.suspicion = None;
         });
+        self.suspicions.clear(&before.name);
         if source != Source::SettledState {
             self.gossip_member(index, None);
         }
-        let member = self.table.get(index).member.clone();
+        let member = self.table.get(index).clone();
         let event = if generation > before.generation {
             Some(Event::MemberRestarted {
                 member,
@@ -290,19 +285,20 @@ impl<A: Address> Membership<A> {
             self.config.probe_interval,
         );
         let deadline = now + timeout;
-        self.table.update(index, |r| {
-            r.member.generation = generation;
-            r.member.incarnation = incarnation;
-            r.member.state = MemberState::Suspect;
-            r.member.state_changed = now;
-            r.suspicion = Some(Suspicion {
-                incarnation,
-                started: now,
-                deadline,
-            });
+        self.table.update(index, |m| {
+            m.generation = generation;
+            m.incarnation = incarnation;
+            m.state = MemberState::Suspect;
+            m.state_changed = now;
         });
-        let member = self.table.get(index).member.clone();
-        self.suspicions.push(deadline, member.name.clone());
+        let member = self.table.get(index).clone();
+        let suspicion = Suspicion {
+            generation,
+            incarnation,
+            started: now,
+            deadline,
+        };
+        self.suspicions.start(member.name.clone(), suspicion);
         env.stats.suspicions += 1;
         if source != Source::SettledState {
             self.gossip_member(index, by);
@@ -323,19 +319,19 @@ impl<A: Address> Membership<A> {
         source: Source,
     ) {
         let now = env.now;
-        let before = self.table.update(index, |r| {
-            let before = r.member.state;
-            r.member.generation = generation;
-            r.member.incarnation = incarnation;
-            r.member.state = state;
-            r.member.state_changed = now;
-            r.suspicion = None;
+        let before = self.table.update(index, |m| {
+            let before = m.state;
+            m.generation = generation;
+            m.incarnation = incarnation;
+            m.state = state;
+            m.state_changed = now;
             before
         });
         if source != Source::SettledState {
             self.gossip_member(index, None);
         }
-        let member = self.table.get(index).member.clone();
+        let member = self.table.get(index).clone();
+        self.suspicions.clear(&member.name);
         match state {
             MemberState::Failed if before.is_live() => self.emit(env, Event::MemberFailed(member)),
             MemberState::Left if before != MemberState::Left => {
