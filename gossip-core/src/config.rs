@@ -49,6 +49,12 @@ pub struct Config {
     /// Time between full state exchanges (push-pull) with a random member. Also the
     /// mechanism that heals partitions: recently failed members are candidates.
     pub push_pull_interval: Duration,
+    /// Exchange state with any member not in the table that probes or gossips to
+    /// this node (at most once per probe interval), rather than wait for a rumor
+    /// that may have run out or for the next periodic exchange. Off only for
+    /// partial views (each node knowing a few members), where every contact is
+    /// a stranger.
+    pub discovery: bool,
     /// How long failed and departed members are kept as tombstones. Tombstones stop
     /// stale gossip from resurrecting a member, and failed ones are tried as
     /// push-pull partners so that both sides of a healed partition meet again.
@@ -90,6 +96,7 @@ impl Config {
             gossip_fanout: 3,
             gossip_to_the_dead: Duration::from_secs(30),
             push_pull_interval: Duration::from_secs(30),
+            discovery: true,
             tombstone_timeout: Duration::from_secs(3_600),
             join_retry_initial: Duration::from_secs(1),
             join_retry_max: Duration::from_secs(30),

@@ -262,6 +262,11 @@ mod tests {
             "searchable by &str"
         );
         assert_eq!(core::mem::size_of::<NodeName>(), 24);
+        assert_eq!(
+            core::mem::size_of::<crate::Member<u32>>(),
+            64,
+            "a simulator keeps 10^8"
+        );
     }
 
     #[test]

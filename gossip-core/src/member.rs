@@ -1,5 +1,6 @@
 //! What a node knows about one member of the cluster.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -28,14 +29,15 @@ impl MemberState {
 
 /// A small, bounded byte payload a node attaches to itself (a role, a port, a
 /// version); disseminated with every alive announcement. Cheap to clone; empty
-/// metadata allocates nothing.
+/// metadata allocates nothing, and the handle is one pointer wide (a simulator
+/// keeps 10⁸ members).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Metadata(Option<Arc<[u8]>>);
+pub struct Metadata(Option<Arc<Box<[u8]>>>);
 
 impl Metadata {
     /// The payload.
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or_default()
+        self.0.as_deref().map_or(&[], |bytes| bytes)
     }
 
     /// Length in bytes.
@@ -51,7 +53,7 @@ impl Metadata {
 
 impl From<&[u8]> for Metadata {
     fn from(bytes: &[u8]) -> Self {
-        Metadata((!bytes.is_empty()).then(|| Arc::from(bytes)))
+        Metadata((!bytes.is_empty()).then(|| Arc::new(Box::from(bytes))))
     }
 }
 

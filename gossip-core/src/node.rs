@@ -189,6 +189,14 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.now
     }
 
+    /// Makes room for `additional` more members (capped by `max_members`), so that
+    /// learning a large cluster's table does not reallocate as it grows: a
+    /// node about to join a cluster of known size, or a simulator bootstrapping
+    /// thousands of nodes, calls it first.
+    pub fn reserve_members(&mut self, additional: usize) {
+        self.membership.reserve_members(additional);
+    }
+
     // ---- inputs ------------------------------------------------------------------
 
     /// Feeds a datagram received from `from`.

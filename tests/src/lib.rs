@@ -1,9 +1,11 @@
 //! A deterministic network simulator for [`gossip_core`] clusters.
 //!
 //! Many [`gossip_core::Node`]s run in virtual time on a simulated network with
-//! latency, jitter, loss, partitions, crashes and restarts. One seed determines
-//! the whole run: the same seed gives the same run, bit for bit, which
-//! [`Trace::hash`] lets a test check.
+//! latency, jitter, loss (uniform, bursty, per link), duplication, reordering,
+//! partitions, crashes, restarts and slow nodes. One seed determines the whole
+//! run: the same seed gives the same run, bit for bit, which [`Trace::hash`] lets
+//! a test check. [`Metrics`] measures convergence, failure detection, false
+//! positives and traffic.
 //!
 //! ```
 //! use gossip_sim::{Network, Simulation};
@@ -19,10 +21,27 @@
 //! assert!(sim.converged());
 //! ```
 
+mod metrics;
 mod network;
+pub mod plot;
+mod report;
+mod scenario;
 mod simulation;
+mod units;
 
-pub use network::{Network, NodeId};
-pub use simulation::{
-    Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
+pub use metrics::{Failure, FalsePositive, Metrics, Sample};
+pub use network::{GilbertElliott, Latency, Network, NodeId};
+pub use report::{
+    FailureReport, FalsePositiveRecord, FalsePositiveReport, Infection, MembershipReport, Point,
+    Report, Summary, TrafficReport, WallTime,
 };
+pub use scenario::{Bursts, Fault, LossyNodes, NetworkSpec, Preset, Protocol, Scenario, Start};
+pub use simulation::{
+    Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
+};
+pub use units::{format_duration, parse_duration};
+
+/// Serde helpers for human-readable durations.
+pub mod serde_units {
+    pub use crate::units::duration;
+}

@@ -1,15 +1,17 @@
-//! The discrete-event simulation: nodes, a queue of deliveries and wakeups, and
-//! virtual time.
+//! The discrete-event simulation: nodes, a queue of deliveries, wakeups and
+//! scheduled actions, and virtual time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use gossip_core::wire::{Message, PacketWriter, Status, Update};
 use gossip_core::{Config, Event, Identity, Instant, Node};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::network::{Network, NodeId};
+use crate::metrics::{Metrics, World};
+use crate::network::{Network, NodeId, unit};
 
 /// The generator every simulated node and the network use.
 pub type SimRng = Xoshiro256PlusPlus;
@@ -27,15 +29,63 @@ pub struct Recorded {
     pub event: Event<NodeId>,
 }
 
+/// Something that happens to the cluster at a scheduled time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The node stops dead.
+    Crash(NodeId),
+    /// The node starts again as a new generation and joins through `seeds`.
+    Restart {
+        /// The node.
+        node: NodeId,
+        /// Whom it contacts.
+        seeds: Vec<NodeId>,
+    },
+    /// The node joins through `seeds`.
+    Join {
+        /// The node.
+        node: NodeId,
+        /// Whom it contacts.
+        seeds: Vec<NodeId>,
+    },
+    /// The node leaves gracefully.
+    Leave(NodeId),
+    /// The network splits into these groups (nodes not listed form one more).
+    Partition(Vec<Vec<NodeId>>),
+    /// The partition ends.
+    Heal,
+    /// The uniform loss rate changes.
+    SetLoss(f64),
+    /// The node handles every input late, by a delay drawn from `min..=max`,
+    /// until `until` (CPU starvation, GC pauses).
+    Slow {
+        /// The node.
+        node: NodeId,
+        /// End of the slow spell.
+        until: Instant,
+        /// Shortest added delay.
+        min: Duration,
+        /// Longest added delay.
+        max: Duration,
+    },
+}
+
 enum Task {
     Deliver {
         from: NodeId,
         to: NodeId,
         payload: Vec<u8>,
+        /// Already held back by a slow receiver.
+        late: bool,
     },
     Wake {
         node: NodeId,
+        /// The deadline the node asked for.
+        at: Instant,
+        late: bool,
     },
+    Action(Action),
+    Sample,
 }
 
 struct Scheduled {
@@ -62,12 +112,22 @@ impl Ord for Scheduled {
     }
 }
 
-/// One slot of the simulation: a node while it runs, its restart count always.
+/// A node's slow spell.
+#[derive(Clone, Copy, Debug)]
+struct Slow {
+    until: Instant,
+    min: Duration,
+    max: Duration,
+}
+
+/// One slot of the simulation: a node while it runs.
 struct Slot {
     node: Option<SimNode>,
-    generation: u64,
     /// The wakeup the queue holds for this node; other queued wakeups are stale.
     wake_at: Option<Instant>,
+    slow: Option<Slow>,
+    /// A slow node handles inputs in order: not before this.
+    busy_until: Instant,
 }
 
 /// Builds a [`Simulation`].
@@ -78,10 +138,12 @@ pub struct SimulationBuilder {
     network: Network,
     seed: u64,
     record_events: bool,
+    track_views: bool,
+    sample_interval: Duration,
 }
 
 impl SimulationBuilder {
-    /// How many nodes (all created at time zero, none joined yet).
+    /// How many nodes (all started at time zero, none joined yet).
     pub fn nodes(mut self, nodes: usize) -> Self {
         self.nodes = nodes;
         self
@@ -111,6 +173,19 @@ impl SimulationBuilder {
         self
     }
 
+    /// Track which node counts which as live, to know when membership is full
+    /// (on by default; n² bits).
+    pub fn track_views(mut self, track: bool) -> Self {
+        self.track_views = track;
+        self
+    }
+
+    /// Resolution of the time series in [`Metrics::samples`] (1 s by default).
+    pub fn sample_interval(mut self, interval: Duration) -> Self {
+        self.sample_interval = interval;
+        self
+    }
+
     /// The simulation at time zero.
     pub fn build(self) -> Simulation {
         let mut sim = Simulation {
@@ -122,20 +197,26 @@ impl SimulationBuilder {
             queue: BinaryHeap::new(),
             next_seq: 0,
             slots: Vec::with_capacity(self.nodes),
+            running: vec![false; self.nodes],
+            generation: vec![0; self.nodes],
             events: Vec::new(),
             record_events: self.record_events,
             trace: Trace::default(),
             tap: None,
             filter: None,
+            metrics: Metrics::new(self.nodes, self.track_views),
+            sample_interval: self.sample_interval,
         };
         for id in 0..self.nodes {
             sim.slots.push(Slot {
                 node: None,
-                generation: 0,
                 wake_at: None,
+                slow: None,
+                busy_until: Instant::ZERO,
             });
             sim.start(id as NodeId);
         }
+        sim.push(Instant::ZERO + self.sample_interval, Task::Sample);
         sim
     }
 }
@@ -146,7 +227,7 @@ impl SimulationBuilder {
 pub struct Trace {
     /// Datagrams delivered.
     pub delivered: u64,
-    /// Datagrams lost by the network (loss or partition).
+    /// Datagrams lost by the network (loss, partition, filter, crashed receiver).
     pub lost: u64,
     /// Datagrams a node rejected.
     pub rejected: u64,
@@ -172,6 +253,11 @@ impl Trace {
     }
 }
 
+/// Sees every datagram the network carries: `(sent at, from, to, bytes, delivered)`.
+pub type Tap = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8], bool)>;
+/// Decides whether the network delivers a datagram: `(sent at, from, to, bytes)`.
+pub type Filter = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8]) -> bool>;
+
 /// A cluster of [`gossip_core::Node`]s on a simulated network, in virtual time.
 ///
 /// Deterministic: one seed drives the network and seeds every node, and tasks due
@@ -186,18 +272,17 @@ pub struct Simulation {
     queue: BinaryHeap<Reverse<Scheduled>>,
     next_seq: u64,
     slots: Vec<Slot>,
+    /// Started, not crashed, not left; mirrors `slots` for the metrics.
+    running: Vec<bool>,
+    generation: Vec<u64>,
     events: Vec<Recorded>,
     record_events: bool,
     trace: Trace,
     tap: Option<Tap>,
     filter: Option<Filter>,
+    metrics: Metrics,
+    sample_interval: Duration,
 }
-
-/// Decides whether the network delivers a datagram: `(sent at, from, to, bytes)`.
-pub type Filter = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8]) -> bool>;
-
-/// Sees every datagram the network carries: `(sent at, from, to, bytes, delivered)`.
-pub type Tap = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8], bool)>;
 
 impl Simulation {
     /// A builder: 0 nodes, `Config::lan()`, the default network, seed 0.
@@ -208,6 +293,8 @@ impl Simulation {
             network: Network::default(),
             seed: 0,
             record_events: true,
+            track_views: true,
+            sample_interval: Duration::from_secs(1),
         }
     }
 
@@ -221,7 +308,12 @@ impl Simulation {
         self.seed
     }
 
-    /// Number of node slots (running or crashed).
+    /// The configuration of the nodes.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Number of node slots (running or not).
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -238,7 +330,12 @@ impl Simulation {
 
     /// Ids of the running nodes: started, not crashed, not left.
     pub fn running(&self) -> impl Iterator<Item = NodeId> + '_ {
-        (0..self.slots.len() as NodeId).filter(|&id| self.node(id).is_some_and(|n| !n.has_left()))
+        (0..self.slots.len() as NodeId).filter(|&id| self.running[id as usize])
+    }
+
+    /// The generation node `id` runs (or last ran) in.
+    pub fn generation(&self, id: NodeId) -> u64 {
+        self.generation[id as usize]
     }
 
     /// The name of the node in slot `id`.
@@ -254,6 +351,16 @@ impl Simulation {
     /// Removes and returns the recorded events.
     pub fn take_events(&mut self) -> Vec<Recorded> {
         std::mem::take(&mut self.events)
+    }
+
+    /// What has been measured so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Totals over delivered datagrams.
+    pub fn trace(&self) -> Trace {
+        self.trace
     }
 
     /// Calls `tap` for every datagram sent from now on, lost or not.
@@ -272,12 +379,35 @@ impl Simulation {
         self.filter = None;
     }
 
-    /// Totals over delivered datagrams.
-    pub fn trace(&self) -> Trace {
-        self.trace
+    /// Schedules `action` at `at` (at once if `at` is not in the future).
+    pub fn schedule(&mut self, at: Instant, action: Action) {
+        let at = at.max(self.now);
+        self.push(at, Task::Action(action));
     }
 
-    /// The network model, to change loss or partitions mid-run.
+    /// Applies `action` now.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Crash(id) => self.crash(id),
+            Action::Restart { node, seeds } => self.restart(node, &seeds),
+            Action::Join { node, seeds } => self.join(node, &seeds),
+            Action::Leave(id) => self.leave(id),
+            Action::Partition(groups) => {
+                let groups: Vec<&[NodeId]> = groups.iter().map(Vec::as_slice).collect();
+                self.partition(&groups);
+            }
+            Action::Heal => self.heal(),
+            Action::SetLoss(loss) => self.set_loss(loss),
+            Action::Slow {
+                node,
+                until,
+                min,
+                max,
+            } => self.slow(node, until, min, max),
+        }
+    }
+
+    /// The uniform loss rate from now on.
     pub fn set_loss(&mut self, loss: f64) {
         self.network.set_loss(loss);
     }
@@ -299,11 +429,26 @@ impl Simulation {
         self.network.heal();
     }
 
+    /// True while the network is partitioned.
+    pub fn is_partitioned(&self) -> bool {
+        self.network.is_partitioned()
+    }
+
+    /// Node `id` handles every input late, by `min..=max`, until `until`.
+    pub fn slow(&mut self, id: NodeId, until: Instant, min: Duration, max: Duration) {
+        self.slots[id as usize].slow = Some(Slow { until, min, max });
+    }
+
     /// Delivers `payload` to `to` now, as if `from` had sent it: for datagrams a
     /// test crafts itself (forged, malformed, replayed).
     pub fn inject(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>) {
-        let task = Task::Deliver { from, to, payload };
-        schedule(&mut self.queue, &mut self.next_seq, self.now, task);
+        let task = Task::Deliver {
+            from,
+            to,
+            payload,
+            late: false,
+        };
+        self.push(self.now, task);
     }
 
     /// Node `id` joins through `seeds`, now.
@@ -324,13 +469,101 @@ impl Simulation {
         }
     }
 
-    /// Node `id` replaces its metadata.
-    pub fn set_metadata(&mut self, id: NodeId, metadata: &[u8]) {
+    /// Every running node learns every other running node as alive, as if each
+    /// had received a seed's table: the steady state of a cluster that formed
+    /// long ago, without the O(n² log n) gossip of forming it.
+    pub fn bootstrap_converged(&mut self) {
+        let everyone: Vec<NodeId> = self.running().collect();
+        let datagrams = self.state_datagrams(&everyone);
+        for &id in &everyone {
+            self.deliver_state(id, everyone.len(), &datagrams);
+        }
+    }
+
+    /// Every running node learns `k` other running nodes, chosen at random: a
+    /// partial view, for clusters too large for every node to know every other.
+    pub fn bootstrap_sparse(&mut self, k: usize) {
+        let everyone: Vec<NodeId> = self.running().collect();
+        let n = everyone.len();
+        for &id in &everyone {
+            let mut known = Vec::with_capacity(k);
+            while known.len() < k.min(n - 1) {
+                let pick = everyone[(unit(&mut self.rng) * n as f64) as usize % n];
+                if pick != id && !known.contains(&pick) {
+                    known.push(pick);
+                }
+            }
+            let datagrams = self.state_datagrams(&known);
+            self.deliver_state(id, known.len(), &datagrams);
+        }
+    }
+
+    /// A settled (not to be re-gossiped) member table of `nodes`, alive in their
+    /// current generations, as datagrams.
+    fn state_datagrams(&self, nodes: &[NodeId]) -> Vec<Vec<u8>> {
+        let names: Vec<String> = nodes.iter().map(|&id| Self::name(id)).collect();
+        let max = self.config.max_packet_size;
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
+        let mut in_body = 0;
+        let mut buf = vec![0u8; max];
+        for (&id, name) in nodes.iter().zip(&names) {
+            let update = Message::Update(Update {
+                name,
+                generation: self.generation[id as usize],
+                incarnation: 0,
+                status: Status::Alive {
+                    addr: id,
+                    metadata: b"",
+                },
+            });
+            let encoded = postcard_len(&update, &mut buf);
+            // Room for the header and a state opening of at most 20 bytes.
+            if body.len() + encoded.len() > max - 32 || in_body == 250 {
+                bodies.push(std::mem::take(&mut body));
+                in_body = 0;
+            }
+            body.extend_from_slice(encoded);
+            in_body += 1;
+        }
+        if !body.is_empty() {
+            bodies.push(body);
+        }
+        let chunks = bodies.len() as u16;
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(chunk, body)| {
+                let mut writer = PacketWriter::new(&mut buf, self.config.cluster_id);
+                let opening: Message<'_, NodeId> = Message::State {
+                    session: 0,
+                    reply: false,
+                    fresh: false,
+                    chunk: chunk as u16,
+                    chunks,
+                };
+                writer.push(&opening).expect("an opening fits");
+                writer.push_encoded(body).expect("bodies were cut to fit");
+                let len = writer.len();
+                buf[..len].to_vec()
+            })
+            .collect()
+    }
+
+    fn deliver_state(&mut self, id: NodeId, expected_members: usize, datagrams: &[Vec<u8>]) {
         let now = self.now;
         if let Some(node) = self.slots[id as usize].node.as_mut() {
-            node.set_metadata(now, metadata).expect("set_metadata");
+            node.reserve_members(expected_members);
         }
-        self.drain(id);
+        for datagram in datagrams {
+            let Some(node) = self.slots[id as usize].node.as_mut() else {
+                return;
+            };
+            if node.handle_message(now, id, datagram).is_err() {
+                self.trace.rejected += 1;
+            }
+            self.drain(id);
+        }
     }
 
     /// Node `id` leaves gracefully.
@@ -340,20 +573,46 @@ impl Simulation {
             node.leave(now).expect("leave");
         }
         self.drain(id);
+        self.stopped(id, false);
+    }
+
+    /// Node `id` replaces its metadata.
+    pub fn set_metadata(&mut self, id: NodeId, metadata: &[u8]) {
+        let now = self.now;
+        if let Some(node) = self.slots[id as usize].node.as_mut() {
+            node.set_metadata(now, metadata).expect("set_metadata");
+        }
+        self.drain(id);
     }
 
     /// Node `id` stops dead: no goodbye, datagrams to it are lost.
     pub fn crash(&mut self, id: NodeId) {
         let slot = &mut self.slots[id as usize];
-        slot.node = None;
+        if slot.node.take().is_none() {
+            return;
+        }
         slot.wake_at = None;
+        self.stopped(id, true);
+    }
+
+    fn stopped(&mut self, id: NodeId, crashed: bool) {
+        if !self.running[id as usize] {
+            return;
+        }
+        self.running[id as usize] = false;
+        let world = World {
+            running: &self.running,
+            generation: &self.generation,
+        };
+        self.metrics
+            .stopped(self.now, id, self.generation[id as usize], crashed, &world);
     }
 
     /// Restarts node `id` as a new generation and joins it through `seeds` (if
     /// any; with none it waits to be joined).
     pub fn restart(&mut self, id: NodeId, seeds: &[NodeId]) {
         self.crash(id);
-        self.slots[id as usize].generation += 1;
+        self.generation[id as usize] += 1;
         self.start(id);
         if !seeds.is_empty() {
             self.join(id, seeds);
@@ -361,14 +620,18 @@ impl Simulation {
     }
 
     fn start(&mut self, id: NodeId) {
-        let slot = &mut self.slots[id as usize];
+        let generation = self.generation[id as usize];
         let identity = Identity::new(&Self::name(id), id)
             .expect("valid name")
-            .with_generation(slot.generation);
-        let rng = SimRng::seed_from_u64(node_seed(self.seed, id, slot.generation));
+            .with_generation(generation);
+        let rng = SimRng::seed_from_u64(node_seed(self.seed, id, generation));
         let node = Node::new(self.config.clone(), identity, rng, self.now).expect("valid config");
+        let slot = &mut self.slots[id as usize];
         slot.node = Some(node);
         slot.wake_at = None;
+        slot.slow = None;
+        self.running[id as usize] = true;
+        self.metrics.started(id);
         self.drain(id);
     }
 
@@ -381,8 +644,15 @@ impl Simulation {
             let Reverse(Scheduled { at, task, .. }) = self.queue.pop().expect("peeked");
             self.now = at;
             match task {
-                Task::Deliver { from, to, payload } => self.deliver(from, to, &payload),
-                Task::Wake { node } => self.wake(node, at),
+                Task::Deliver {
+                    from,
+                    to,
+                    payload,
+                    late,
+                } => self.deliver(from, to, payload, late),
+                Task::Wake { node, at, late } => self.wake(node, at, late),
+                Task::Action(action) => self.apply(action),
+                Task::Sample => self.sample(),
             }
         }
         self.now = self.now.max(end);
@@ -393,68 +663,146 @@ impl Simulation {
         self.run_until(self.now + duration);
     }
 
-    fn deliver(&mut self, from: NodeId, to: NodeId, payload: &[u8]) {
+    /// When the input arriving now at a slow node is handled; `None` if it is not slow.
+    fn held_back(&mut self, id: NodeId) -> Option<Instant> {
         let now = self.now;
-        let Some(node) = self
-            .slots
-            .get_mut(to as usize)
-            .and_then(|s| s.node.as_mut())
-        else {
+        let slot = &mut self.slots[id as usize];
+        let slow = slot.slow.filter(|s| s.until > now)?;
+        let delay = slow.min
+            + slow
+                .max
+                .saturating_sub(slow.min)
+                .mul_f64(unit(&mut self.rng));
+        let at = (now + delay).max(slot.busy_until);
+        slot.busy_until = at;
+        Some(at)
+    }
+
+    fn deliver(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>, late: bool) {
+        let now = self.now;
+        if self.slots.get(to as usize).is_none_or(|s| s.node.is_none()) {
             self.trace.lost += 1;
             return;
-        };
-        self.trace.record(now, from, to, payload);
-        if node.handle_message(now, from, payload).is_err() {
+        }
+        if !late {
+            if let Some(at) = self.held_back(to) {
+                let task = Task::Deliver {
+                    from,
+                    to,
+                    payload,
+                    late: true,
+                };
+                self.push(at, task);
+                return;
+            }
+        }
+        self.trace.record(now, from, to, &payload);
+        let node = self.slots[to as usize].node.as_mut().expect("checked");
+        if node.handle_message(now, from, &payload).is_err() {
             self.trace.rejected += 1;
         }
         self.drain(to);
     }
 
-    fn wake(&mut self, id: NodeId, at: Instant) {
-        let slot = &mut self.slots[id as usize];
-        if slot.wake_at != Some(at) {
+    fn wake(&mut self, id: NodeId, at: Instant, late: bool) {
+        if self.slots[id as usize].wake_at != Some(at) {
             return; // superseded by a later poll_timeout
         }
+        if !late {
+            if let Some(handled) = self.held_back(id) {
+                self.push(
+                    handled,
+                    Task::Wake {
+                        node: id,
+                        at,
+                        late: true,
+                    },
+                );
+                return;
+            }
+        }
+        let now = self.now;
+        let slot = &mut self.slots[id as usize];
         slot.wake_at = None;
         if let Some(node) = slot.node.as_mut() {
-            node.handle_timeout(at);
+            node.handle_timeout(now);
             self.drain(id);
         }
     }
 
+    fn sample(&mut self) {
+        let world = World {
+            running: &self.running,
+            generation: &self.generation,
+        };
+        let slots = &self.slots;
+        let live = self
+            .running
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r)
+            .map(|(id, _)| slots[id].node.as_ref().map_or(0, |n| n.live_members()));
+        self.metrics.sample(self.now, &world, live);
+        self.push(self.now + self.sample_interval, Task::Sample);
+    }
+
+    fn push(&mut self, at: Instant, task: Task) {
+        self.next_seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.next_seq,
+            task,
+        }));
+    }
+
     /// The complete drain the core requires after every input: datagrams into the
-    /// network, events into the record, and the next wakeup into the queue.
+    /// network, events into the metrics and the record, and the next wakeup into
+    /// the queue.
     fn drain(&mut self, id: NodeId) {
         let now = self.now;
-        let Some(slot) = self.slots.get_mut(id as usize) else {
-            return;
-        };
-        let Some(node) = slot.node.as_mut() else {
+        let Some(node) = self
+            .slots
+            .get_mut(id as usize)
+            .and_then(|s| s.node.as_mut())
+        else {
             return;
         };
         while let Some(transmit) = node.poll_transmit() {
-            let mut transit = self.network.transit(&mut self.rng, id, transmit.to);
+            let to = transmit.to;
+            let mut arrivals = self.network.transit(&mut self.rng, id, to);
             if let Some(filter) = self.filter.as_mut() {
-                if !filter(now, id, transmit.to, transmit.payload) {
-                    transit = None;
+                if !filter(now, id, to, transmit.payload) {
+                    arrivals = Default::default();
                 }
             }
             if let Some(tap) = self.tap.as_mut() {
-                tap(now, id, transmit.to, transmit.payload, transit.is_some());
+                tap(now, id, to, transmit.payload, !arrivals.is_empty());
             }
-            match transit {
-                Some(delay) => {
-                    let task = Task::Deliver {
-                        from: id,
-                        to: transmit.to,
-                        payload: transmit.payload.to_vec(),
-                    };
-                    schedule(&mut self.queue, &mut self.next_seq, now + delay, task);
-                }
-                None => self.trace.lost += 1,
+            self.metrics.sent(id, transmit.payload.len());
+            if arrivals.is_empty() {
+                self.trace.lost += 1;
+            }
+            for delay in arrivals.iter() {
+                let task = Task::Deliver {
+                    from: id,
+                    to,
+                    payload: transmit.payload.to_vec(),
+                    late: false,
+                };
+                self.next_seq += 1;
+                self.queue.push(Reverse(Scheduled {
+                    at: now + delay,
+                    seq: self.next_seq,
+                    task,
+                }));
             }
         }
+        let world = World {
+            running: &self.running,
+            generation: &self.generation,
+        };
         while let Some(event) = node.poll_event() {
+            self.metrics.event(now, id, &event, &world);
             if self.record_events {
                 self.events.push(Recorded {
                     at: now,
@@ -464,14 +812,17 @@ impl Simulation {
             }
         }
         let next = node.poll_timeout().map(|at| at.max(now));
+        let slot = &mut self.slots[id as usize];
         if next != slot.wake_at {
             slot.wake_at = next;
             if let Some(at) = next {
-                schedule(
-                    &mut self.queue,
-                    &mut self.next_seq,
+                self.push(
                     at,
-                    Task::Wake { node: id },
+                    Task::Wake {
+                        node: id,
+                        at,
+                        late: false,
+                    },
                 );
             }
         }
@@ -480,35 +831,43 @@ impl Simulation {
     /// True if every running node has full membership: it counts exactly the
     /// running nodes as live (alive or suspect), each in its current generation.
     pub fn converged(&self) -> bool {
-        self.running().all(|id| self.sees_exactly_the_running(id))
+        let world = World {
+            running: &self.running,
+            generation: &self.generation,
+        };
+        let live = self
+            .running()
+            .map(|id| self.node(id).map_or(0, |n| n.live_members()));
+        match self.metrics.all_full(&world, live) {
+            Some(full) => full,
+            None => self.running().all(|id| self.sees_exactly_the_running(id)),
+        }
     }
 
     fn sees_exactly_the_running(&self, id: NodeId) -> bool {
         let node = self.node(id).expect("running");
         let running = self.running().count();
-        if node.live_members() != running {
-            return false;
-        }
-        self.running().all(|other| {
-            node.member(&Self::name(other)).is_some_and(|m| {
-                m.state().is_live() && m.generation() == self.slots[other as usize].generation
+        node.live_members() == running
+            && self.running().all(|other| {
+                node.member(&Self::name(other)).is_some_and(|m| {
+                    m.state().is_live() && m.generation() == self.generation[other as usize]
+                })
             })
-        })
+    }
+
+    /// Like [`converged`](Self::converged), by asking every node about every
+    /// other: O(n²), for checking the incremental bookkeeping.
+    pub fn converged_by_inspection(&self) -> bool {
+        self.running().all(|id| self.sees_exactly_the_running(id))
     }
 }
 
-fn schedule(
-    queue: &mut BinaryHeap<Reverse<Scheduled>>,
-    next_seq: &mut u64,
-    at: Instant,
-    task: Task,
-) {
-    *next_seq += 1;
-    queue.push(Reverse(Scheduled {
-        at,
-        seq: *next_seq,
-        task,
-    }));
+fn postcard_len<'b>(message: &Message<'_, NodeId>, buf: &'b mut [u8]) -> &'b [u8] {
+    let mut writer = PacketWriter::new(buf, 0);
+    let start = writer.len();
+    writer.push(message).expect("one update fits a datagram");
+    let end = writer.len();
+    &buf[start..end]
 }
 
 /// A distinct, reproducible seed for each node and each of its lives.

@@ -168,6 +168,11 @@ impl<A: Address> Membership<A> {
         self.joining.is_some()
     }
 
+    pub(crate) fn reserve_members(&mut self, additional: usize) {
+        self.table.reserve(additional);
+        self.probe_order.reserve(additional);
+    }
+
     pub(crate) fn footprint(&self) -> Footprint {
         Footprint {
             members: self.table.len(),
@@ -182,11 +187,11 @@ impl<A: Address> Membership<A> {
     // ---- outputs ---------------------------------------------------------------
 
     pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
-        self.outbox.pop_front()
+        pop_and_trim(&mut self.outbox)
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        pop_and_trim(&mut self.events)
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
@@ -295,7 +300,7 @@ impl<A: Address> Membership<A> {
     where
         A: DeserializeOwned,
     {
-        if env.now < self.next_discovery || self.table.knows_addr(from) {
+        if !self.config.discovery || env.now < self.next_discovery || self.table.knows_addr(from) {
             return;
         }
         let exchange_traffic = packet.clone().next().is_some_and(|first| {
@@ -888,6 +893,17 @@ impl<A: Address> Membership<A> {
             );
         }
     }
+}
+
+/// Pops the front of `queue`, and gives back the memory of a burst (a join
+/// answer yields an event per member) once the queue is drained.
+fn pop_and_trim<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    const KEPT: usize = 64;
+    let item = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > 16 * KEPT {
+        queue.shrink_to(KEPT);
+    }
+    item
 }
 
 /// How often tombstones are looked for: often enough that one outlives its

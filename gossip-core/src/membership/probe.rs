@@ -23,6 +23,10 @@ pub(crate) struct ProbeOrder {
 }
 
 impl ProbeOrder {
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.order.reserve_exact(additional);
+    }
+
     /// Adds the member at table index `index`, in O(1).
     pub(crate) fn insert<R: Rng>(&mut self, rng: &mut R, index: usize) {
         self.order.push(index as u32);

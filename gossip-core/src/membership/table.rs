@@ -64,6 +64,18 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         table
     }
 
+    /// Makes room for `additional` more members without reallocating.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(self.capacity.saturating_sub(self.members.len()));
+        self.members.reserve_exact(additional);
+        let (members, hasher) = (&self.members, &self.hasher);
+        self.by_name.reserve(additional, |&i| {
+            hasher.hash_one(members[i as usize].name.as_bytes())
+        });
+        self.by_addr
+            .reserve(additional, |&i| hasher.hash_one(&members[i as usize].addr));
+    }
+
     pub(crate) fn local(&self) -> &Member<A> {
         &self.members[LOCAL]
     }

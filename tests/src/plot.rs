@@ -1,0 +1,1 @@
+//! SVG plots of a report (membership over time, infection curves of failures).

@@ -1,0 +1,492 @@
+//! The results of a scenario: one serializable structure, printed as a table,
+//! JSON or CSV.
+
+use std::fmt;
+use std::time::Duration;
+
+use gossip_core::Instant;
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+use crate::simulation::Simulation;
+
+/// Summary of a set of durations, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// How many.
+    pub count: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises `values` (in any order).
+    pub fn of(mut values: Vec<f64>) -> Self {
+        if values.is_empty() {
+            return Summary::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        Summary {
+            count: values.len(),
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            median: at(0.5),
+            p90: at(0.9),
+            min: values[0],
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// When membership was full (every running node counts exactly the running
+/// nodes as live).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MembershipReport {
+    /// First sample with full membership everywhere, seconds from the start.
+    pub first_full_s: Option<f64>,
+    /// Full membership at the end of the run.
+    pub full_at_end: bool,
+    /// Since when (seconds) it has been full without a break, if it is at the end.
+    pub full_since_s: Option<f64>,
+    /// Nodes running at the end.
+    pub running_at_end: usize,
+    /// False if the run did not track views (sparse starts).
+    pub tracked: bool,
+}
+
+/// How crashes were detected.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailureReport {
+    /// Crashes.
+    pub count: usize,
+    /// Crashes some node declared failed.
+    pub detected: usize,
+    /// Crashes every running node learned of.
+    pub known_by_all: usize,
+    /// Time from crash to first declaration of failure.
+    pub detection_s: Summary,
+    /// Time from crash until every running node knew.
+    pub all_know_s: Summary,
+    /// Time from the first declaration until every running node knew.
+    pub spread_s: Summary,
+    /// The same in gossip rounds (`gossip_interval`).
+    pub spread_rounds: Summary,
+    /// SWIM's expectation for detection: e/(e−1) protocol periods to the first
+    /// failed probe, plus the suspicion timeout.
+    pub expected_detection_s: f64,
+    /// The suspicion timeout at the starting cluster size.
+    pub suspicion_timeout_s: f64,
+}
+
+/// A live node reported failed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FalsePositiveRecord {
+    /// When, in seconds.
+    pub at_s: f64,
+    /// Who declared it.
+    pub observer: u32,
+    /// Who was live yet declared failed.
+    pub subject: u32,
+}
+
+/// False alarms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FalsePositiveReport {
+    /// Reports of a live node as failed (one per observer and event).
+    pub count: usize,
+    /// Live nodes reported failed by anyone.
+    pub distinct_nodes: usize,
+    /// Suspicions raised (true and false, by every node).
+    pub suspicions: u64,
+    /// The first few.
+    pub first: Vec<FalsePositiveRecord>,
+}
+
+/// What the nodes sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrafficReport {
+    /// Bytes sent per running node per second.
+    pub bytes_per_node_per_s: f64,
+    /// Datagrams sent per running node per second.
+    pub messages_per_node_per_s: f64,
+    /// All bytes sent.
+    pub bytes: u64,
+    /// All datagrams sent.
+    pub messages: u64,
+    /// Datagrams delivered.
+    pub delivered: u64,
+    /// Datagrams lost.
+    pub lost: u64,
+}
+
+/// One point of the time series.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// Seconds from the start.
+    pub t: f64,
+    /// Nodes running.
+    pub running: usize,
+    /// Running nodes with full membership.
+    pub full_membership: usize,
+    /// Mean members each running node counts live.
+    pub mean_live_view: f64,
+    /// Datagrams sent in the interval.
+    pub messages: u64,
+    /// Bytes sent in the interval.
+    pub bytes: u64,
+    /// Failures declared in the interval.
+    pub failures_declared: u64,
+    /// False positives so far.
+    pub false_positives: usize,
+}
+
+/// One crash: when it happened, was detected and was known, and when each node
+/// learned of it (the infection curve of the failure rumor).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Infection {
+    /// The node that crashed.
+    pub node: u32,
+    /// When, in seconds.
+    pub crashed_s: f64,
+    /// When some node first suspected it.
+    pub first_suspected_s: Option<f64>,
+    /// When some node first declared it failed.
+    pub first_failed_s: Option<f64>,
+    /// When every running node knew.
+    pub all_know_s: Option<f64>,
+    /// When each node learned (seconds, in order).
+    pub learned_s: Vec<f64>,
+}
+
+/// Wall-clock cost of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WallTime {
+    /// Building and bootstrapping the cluster.
+    pub setup_s: f64,
+    /// All of it.
+    pub total_s: f64,
+}
+
+/// Everything a scenario measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// What was run.
+    pub scenario: Scenario,
+    /// Membership convergence.
+    pub membership: MembershipReport,
+    /// Crash detection.
+    pub failures: FailureReport,
+    /// False alarms.
+    pub false_positives: FalsePositiveReport,
+    /// Traffic.
+    pub traffic: TrafficReport,
+    /// The course of the run.
+    pub series: Vec<Point>,
+    /// The infection curve of each crash.
+    pub infections: Vec<Infection>,
+    /// Wall-clock cost.
+    pub wall: WallTime,
+}
+
+fn secs(at: Instant) -> f64 {
+    at.since_epoch().as_secs_f64()
+}
+
+impl Report {
+    pub(crate) fn new(
+        scenario: &Scenario,
+        sim: &Simulation,
+        setup: Duration,
+        total: Duration,
+    ) -> Self {
+        let metrics = sim.metrics();
+        let config = sim.config();
+        let n = scenario.nodes.max(1);
+        let period = config.probe_interval.as_secs_f64();
+        let suspicion_timeout =
+            f64::from(config.suspicion_mult) * (n as f64).log10().max(1.0) * period;
+        let e = std::f64::consts::E;
+        let failures = metrics.failures();
+        let gossip = config.gossip_interval.as_secs_f64();
+        let spread: Vec<f64> = failures
+            .iter()
+            .filter_map(|f| Some(secs(f.all_know_at?) - secs(f.first_failed?)))
+            .collect();
+        let samples = metrics.samples();
+        let interval = scenario.sample_interval.as_secs_f64();
+        let node_seconds: f64 = samples.iter().map(|s| s.running as f64 * interval).sum();
+        let (messages, bytes) = metrics
+            .traffic()
+            .fold((0, 0), |(m, b), (dm, db)| (m + dm, b + db));
+        let false_positives = metrics.false_positives();
+        let mut distinct: Vec<u32> = false_positives.iter().map(|f| f.subject).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        Report {
+            scenario: scenario.clone(),
+            membership: MembershipReport {
+                first_full_s: metrics.first_full_membership().map(secs),
+                full_at_end: metrics.full_membership_since().is_some(),
+                full_since_s: metrics.full_membership_since().map(secs),
+                running_at_end: sim.running().count(),
+                tracked: metrics.tracks_views(),
+            },
+            failures: FailureReport {
+                count: failures.len(),
+                detected: failures.iter().filter(|f| f.first_failed.is_some()).count(),
+                known_by_all: failures.iter().filter(|f| f.all_know_at.is_some()).count(),
+                detection_s: Summary::of(
+                    failures
+                        .iter()
+                        .filter_map(|f| f.detection())
+                        .map(|d| d.as_secs_f64())
+                        .collect(),
+                ),
+                all_know_s: Summary::of(
+                    failures
+                        .iter()
+                        .filter_map(|f| f.all_know())
+                        .map(|d| d.as_secs_f64())
+                        .collect(),
+                ),
+                spread_rounds: Summary::of(spread.iter().map(|s| s / gossip).collect()),
+                spread_s: Summary::of(spread),
+                expected_detection_s: e / (e - 1.0) * period + suspicion_timeout,
+                suspicion_timeout_s: suspicion_timeout,
+            },
+            false_positives: FalsePositiveReport {
+                count: false_positives.len(),
+                distinct_nodes: distinct.len(),
+                suspicions: metrics.suspicions(),
+                first: false_positives
+                    .iter()
+                    .take(20)
+                    .map(|f| FalsePositiveRecord {
+                        at_s: secs(f.at),
+                        observer: f.observer,
+                        subject: f.subject,
+                    })
+                    .collect(),
+            },
+            traffic: TrafficReport {
+                bytes_per_node_per_s: if node_seconds > 0.0 {
+                    bytes as f64 / node_seconds
+                } else {
+                    0.0
+                },
+                messages_per_node_per_s: if node_seconds > 0.0 {
+                    messages as f64 / node_seconds
+                } else {
+                    0.0
+                },
+                bytes,
+                messages,
+                delivered: sim.trace().delivered,
+                lost: sim.trace().lost,
+            },
+            series: samples
+                .iter()
+                .map(|s| Point {
+                    t: secs(s.at),
+                    running: s.running,
+                    full_membership: s.full_membership,
+                    mean_live_view: s.mean_live_view,
+                    messages: s.messages,
+                    bytes: s.bytes,
+                    failures_declared: s.failures_declared,
+                    false_positives: s.false_positives,
+                })
+                .collect(),
+            infections: failures
+                .iter()
+                .map(|f| Infection {
+                    node: f.node,
+                    crashed_s: secs(f.crashed_at),
+                    first_suspected_s: f.first_suspected.map(secs),
+                    first_failed_s: f.first_failed.map(secs),
+                    all_know_s: f.all_know_at.map(secs),
+                    learned_s: f.learned.iter().copied().map(secs).collect(),
+                })
+                .collect(),
+            wall: WallTime {
+                setup_s: setup.as_secs_f64(),
+                total_s: total.as_secs_f64(),
+            },
+        }
+    }
+
+    /// The time series as CSV, one row per sample.
+    pub fn series_csv(&self) -> String {
+        let mut csv = String::from(
+            "t_s,running,full_membership,mean_live_view,messages,bytes,failures_declared,false_positives\n",
+        );
+        for p in &self.series {
+            csv += &format!(
+                "{},{},{},{:.3},{},{},{},{}\n",
+                p.t,
+                p.running,
+                p.full_membership,
+                p.mean_live_view,
+                p.messages,
+                p.bytes,
+                p.failures_declared,
+                p.false_positives
+            );
+        }
+        csv
+    }
+
+    /// Each crash as CSV: when it happened, was detected, and was known by all.
+    pub fn failures_csv(&self) -> String {
+        let mut csv = String::from("node,crashed_s,first_suspected_s,first_failed_s,all_know_s\n");
+        let opt = |t: Option<f64>| t.map(|t| t.to_string()).unwrap_or_default();
+        for f in &self.infections {
+            csv += &format!(
+                "{},{},{},{},{}\n",
+                f.node,
+                f.crashed_s,
+                opt(f.first_suspected_s),
+                opt(f.first_failed_s),
+                opt(f.all_know_s)
+            );
+        }
+        csv
+    }
+
+    /// Each crash's infection curve as CSV: one row per node that learned.
+    pub fn infections_csv(&self) -> String {
+        let mut csv = String::from("node,crashed_s,learned_s,known_by\n");
+        for infection in &self.infections {
+            for (i, t) in infection.learned_s.iter().enumerate() {
+                csv += &format!(
+                    "{},{},{},{}\n",
+                    infection.node,
+                    infection.crashed_s,
+                    t,
+                    i + 1
+                );
+            }
+        }
+        csv
+    }
+}
+
+fn opt_s(value: Option<f64>) -> String {
+    value.map_or_else(|| "never".into(), |v| format!("{v:.1} s"))
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.scenario;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, value: String| {
+            writeln!(f, "  {name:<34} {value}")
+        };
+        writeln!(
+            f,
+            "{} nodes, {} simulated, seed {}, start {:?}, loss {:.1}%",
+            s.nodes,
+            crate::units::format_duration(s.duration),
+            s.seed,
+            s.start,
+            s.network.loss * 100.0
+        )?;
+        writeln!(f, "membership")?;
+        if self.membership.tracked {
+            row(
+                f,
+                "full membership first reached",
+                opt_s(self.membership.first_full_s),
+            )?;
+            row(
+                f,
+                "full membership at the end",
+                match self.membership.full_since_s {
+                    Some(since) => format!("yes, since {since:.1} s"),
+                    None => "no".into(),
+                },
+            )?;
+        } else {
+            row(f, "full membership", "not tracked (sparse views)".into())?;
+        }
+        row(
+            f,
+            "nodes running at the end",
+            self.membership.running_at_end.to_string(),
+        )?;
+        let fr = &self.failures;
+        if fr.count > 0 {
+            writeln!(f, "failures")?;
+            row(
+                f,
+                "crashes / detected / known by all",
+                format!("{} / {} / {}", fr.count, fr.detected, fr.known_by_all),
+            )?;
+            row(
+                f,
+                "first detection (mean, median, max)",
+                format!(
+                    "{:.2} s, {:.2} s, {:.2} s",
+                    fr.detection_s.mean, fr.detection_s.median, fr.detection_s.max
+                ),
+            )?;
+            row(
+                f,
+                "expected by SWIM",
+                format!(
+                    "{:.2} s (e/(e-1) periods + suspicion timeout {:.1} s)",
+                    fr.expected_detection_s, fr.suspicion_timeout_s
+                ),
+            )?;
+            row(
+                f,
+                "all live nodes know (mean, max)",
+                format!("{:.2} s, {:.2} s", fr.all_know_s.mean, fr.all_know_s.max),
+            )?;
+            row(
+                f,
+                "spread after detection (mean, max)",
+                format!(
+                    "{:.2} s, {:.2} s ({:.1} / {:.1} gossip rounds)",
+                    fr.spread_s.mean, fr.spread_s.max, fr.spread_rounds.mean, fr.spread_rounds.max
+                ),
+            )?;
+        }
+        writeln!(f, "false alarms")?;
+        let fp = &self.false_positives;
+        row(
+            f,
+            "live nodes reported failed",
+            format!("{} reports about {} nodes", fp.count, fp.distinct_nodes),
+        )?;
+        row(f, "suspicions raised", fp.suspicions.to_string())?;
+        writeln!(f, "traffic")?;
+        let t = &self.traffic;
+        row(
+            f,
+            "per node per second",
+            format!(
+                "{:.0} bytes, {:.2} datagrams",
+                t.bytes_per_node_per_s, t.messages_per_node_per_s
+            ),
+        )?;
+        row(
+            f,
+            "datagrams delivered / lost",
+            format!("{} / {}", t.delivered, t.lost),
+        )?;
+        writeln!(f, "wall time")?;
+        row(
+            f,
+            "setup / total",
+            format!("{:.1} s / {:.1} s", self.wall.setup_s, self.wall.total_s),
+        )
+    }
+}

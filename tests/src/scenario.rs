@@ -1,0 +1,546 @@
+//! A whole simulated run described as data (from CLI flags or a TOML file), and
+//! the report it produces.
+
+use std::time::Duration;
+
+use gossip_core::{Config, Instant};
+use rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::network::{GilbertElliott, Latency, Network, NodeId};
+use crate::report::Report;
+use crate::simulation::{Action, SimRng, Simulation};
+use crate::units::duration as dur;
+
+/// How the nodes find each other at the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// Every node already knows every other: the steady state of a cluster that
+    /// formed long ago.
+    Converged,
+    /// Every node joins through node 0 at time zero.
+    Join,
+    /// Node i joins through node 0 at `i × interval`.
+    Staggered(#[serde(with = "dur")] Duration),
+    /// Every node knows `k` random others (for clusters too large for full
+    /// membership in memory: 100,000 nodes would need 10¹⁰ member records).
+    Sparse(usize),
+}
+
+/// A protocol preset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// `Config::lan()`.
+    #[default]
+    Lan,
+    /// `Config::wan()`.
+    Wan,
+    /// `Config::local()`.
+    Local,
+}
+
+/// Protocol settings that override the preset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    /// The preset the overrides apply to.
+    #[serde(default)]
+    pub preset: Preset,
+    /// `Config::probe_interval`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub probe_interval: Option<Duration>,
+    /// `Config::probe_timeout`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub probe_timeout: Option<Duration>,
+    /// `Config::gossip_interval`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub gossip_interval: Option<Duration>,
+    /// `Config::gossip_fanout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_fanout: Option<usize>,
+    /// `Config::push_pull_interval`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub push_pull_interval: Option<Duration>,
+    /// `Config::suspicion_mult`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion_mult: Option<u32>,
+    /// `Config::retransmit_mult`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmit_mult: Option<u32>,
+    /// `Config::indirect_checks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indirect_checks: Option<usize>,
+    /// `Config::discovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<bool>,
+}
+
+impl Protocol {
+    /// The configuration this describes.
+    pub fn config(&self) -> Config {
+        let mut config = match self.preset {
+            Preset::Lan => Config::lan(),
+            Preset::Wan => Config::wan(),
+            Preset::Local => Config::local(),
+        };
+        macro_rules! apply {
+            ($($field:ident),*) => {$(
+                if let Some(value) = self.$field { config.$field = value; }
+            )*};
+        }
+        apply!(
+            probe_interval,
+            probe_timeout,
+            gossip_interval,
+            gossip_fanout,
+            push_pull_interval,
+            suspicion_mult,
+            retransmit_mult,
+            indirect_checks,
+            discovery
+        );
+        config
+    }
+}
+
+/// Bursty loss, given by its long-run rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bursts {
+    /// Long-run share of datagrams lost in bursts.
+    pub mean_loss: f64,
+    /// Mean burst length in datagrams.
+    pub burst_len: f64,
+    /// Loss rate during a burst.
+    pub loss_bad: f64,
+}
+
+/// The network of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// One-way latency before jitter.
+    pub latency: Latency,
+    /// Uniform extra delay.
+    #[serde(with = "dur")]
+    pub jitter: Duration,
+    /// Uniform loss rate.
+    pub loss: f64,
+    /// Bursty loss on top of uniform loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bursts: Option<Bursts>,
+    /// Share of datagrams delivered twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Share of datagrams held back by up to `reorder_delay`.
+    #[serde(default)]
+    pub reorder: f64,
+    /// How far a reordered datagram is held back at most.
+    #[serde(default = "default_reorder_delay", with = "dur")]
+    pub reorder_delay: Duration,
+    /// Nodes (a share of them, at random) whose outgoing datagrams are lost at
+    /// `rate` instead of the uniform rate: asymmetric links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lossy_senders: Option<LossyNodes>,
+}
+
+/// A share of nodes with their own loss rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossyNodes {
+    /// Share of the nodes.
+    pub fraction: f64,
+    /// Their loss rate.
+    pub rate: f64,
+}
+
+fn default_reorder_delay() -> Duration {
+    Duration::from_millis(50)
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency: Latency::Fixed(Duration::from_millis(1)),
+            jitter: Duration::from_millis(1),
+            loss: 0.0,
+            bursts: None,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: default_reorder_delay(),
+            lossy_senders: None,
+        }
+    }
+}
+
+/// Something that goes wrong (or changes) during a run. Nodes are picked at
+/// random from the seed, never node 0 (the seed everyone joins through).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// `count` nodes crash at `at`.
+    Crash {
+        /// How many.
+        count: usize,
+        /// When.
+        #[serde(with = "dur")]
+        at: Duration,
+    },
+    /// `count` nodes leave gracefully at `at`.
+    Leave {
+        /// How many.
+        count: usize,
+        /// When.
+        #[serde(with = "dur")]
+        at: Duration,
+    },
+    /// The nodes split into two sides, `fraction` of them on one, from `at` for
+    /// `lasting`.
+    Partition {
+        /// Share of the nodes on the smaller side.
+        fraction: f64,
+        /// When it starts.
+        #[serde(with = "dur")]
+        at: Duration,
+        /// How long it lasts.
+        #[serde(with = "dur")]
+        lasting: Duration,
+    },
+    /// `fraction` of the nodes restart (as a new generation, rejoining through
+    /// node 0) every `every`, from `from` until `until`.
+    Churn {
+        /// Share of the nodes restarted each time.
+        fraction: f64,
+        /// How often.
+        #[serde(with = "dur")]
+        every: Duration,
+        /// First restarts.
+        #[serde(with = "dur")]
+        from: Duration,
+        /// No restarts after this.
+        #[serde(with = "dur")]
+        until: Duration,
+    },
+    /// `fraction` of the nodes handle their input `min_delay..max_delay` late
+    /// during spells of `spell`, one spell in every `period` (at a random
+    /// phase): CPU starvation, GC pauses.
+    Slow {
+        /// Share of the nodes.
+        fraction: f64,
+        /// Shortest added delay.
+        #[serde(with = "dur")]
+        min_delay: Duration,
+        /// Longest added delay.
+        #[serde(with = "dur")]
+        max_delay: Duration,
+        /// Length of a slow spell.
+        #[serde(with = "dur")]
+        spell: Duration,
+        /// One spell per period.
+        #[serde(with = "dur")]
+        period: Duration,
+    },
+    /// The uniform loss rate becomes `loss` at `at`.
+    Loss {
+        /// The new rate.
+        loss: f64,
+        /// When.
+        #[serde(with = "dur")]
+        at: Duration,
+    },
+}
+
+/// A simulated run, described as data.
+///
+/// ```
+/// let scenario: gossip_sim::Scenario = toml::from_str(r#"
+///     nodes = 100
+///     duration = "60s"
+///     seed = 7
+///     start = "converged"
+///     [network]
+///     latency = { fixed = "2ms" }
+///     jitter = "1ms"
+///     loss = 0.05
+///     [[faults]]
+///     kind = "crash"
+///     count = 3
+///     at = "10s"
+/// "#).unwrap();
+/// let report = scenario.run(None);
+/// assert_eq!(report.failures.count, 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Simulated time.
+    #[serde(with = "dur")]
+    pub duration: Duration,
+    /// Seed of every random choice.
+    #[serde(default)]
+    pub seed: u64,
+    /// How the nodes find each other.
+    pub start: Start,
+    /// The protocol's settings.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The network.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// What goes wrong, and when.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Resolution of the time series.
+    #[serde(default = "default_sample_interval", with = "dur")]
+    pub sample_interval: Duration,
+}
+
+fn default_sample_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Scenario {
+    /// A scenario of `nodes` nodes for `duration`, converged at the start, on the
+    /// default network, without faults.
+    pub fn new(nodes: usize, duration: Duration) -> Self {
+        Scenario {
+            nodes,
+            duration,
+            seed: 0,
+            start: Start::Converged,
+            protocol: Protocol::default(),
+            network: NetworkSpec::default(),
+            faults: Vec::new(),
+            sample_interval: default_sample_interval(),
+        }
+    }
+
+    /// Checks what serde cannot: ranges and the protocol configuration.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("nodes must be at least 1".into());
+        }
+        let share = |name: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{name} = {value} is not between 0 and 1"))
+            }
+        };
+        share("network.loss", self.network.loss)?;
+        share("network.duplicate", self.network.duplicate)?;
+        share("network.reorder", self.network.reorder)?;
+        for fault in &self.faults {
+            match fault {
+                Fault::Partition { fraction, .. }
+                | Fault::Churn { fraction, .. }
+                | Fault::Slow { fraction, .. } => share("fault fraction", *fraction)?,
+                Fault::Loss { loss, .. } => share("fault loss", *loss)?,
+                Fault::Crash { count, .. } | Fault::Leave { count, .. } if *count >= self.nodes => {
+                    return Err(format!("cannot take {count} of {} nodes away", self.nodes));
+                }
+                _ => {}
+            }
+        }
+        if self.sample_interval.is_zero() {
+            return Err("sample_interval must be positive".into());
+        }
+        self.protocol.config().validate().map_err(|e| e.to_string())
+    }
+
+    /// The network model.
+    pub fn network(&self, rng: &mut SimRng) -> Network {
+        let spec = &self.network;
+        let mut network = Network::default()
+            .latency(spec.latency)
+            .jitter(spec.jitter)
+            .loss(spec.loss)
+            .duplicate(spec.duplicate)
+            .reorder(spec.reorder, spec.reorder_delay);
+        if let Some(b) = spec.bursts {
+            network = network.bursts(GilbertElliott::with_mean(
+                b.mean_loss,
+                b.burst_len,
+                b.loss_bad,
+            ));
+        }
+        if let Some(lossy) = spec.lossy_senders {
+            for node in pick(rng, self.nodes, lossy.fraction) {
+                network = network.outbound_loss(node, lossy.rate);
+            }
+        }
+        network
+    }
+
+    /// The simulation, started and with every fault scheduled, at time zero.
+    pub fn build(&self) -> Simulation {
+        // Fault choices draw from their own generator, so that changing a fault
+        // does not change the network's draws.
+        let mut choices = SimRng::seed_from_u64(self.seed ^ 0x5eed_fa17);
+        let network = self.network(&mut choices);
+        let mut sim = Simulation::builder()
+            .nodes(self.nodes)
+            .config(self.protocol.config())
+            .network(network)
+            .seed(self.seed)
+            .record_events(false)
+            .track_views(!matches!(self.start, Start::Sparse(_)))
+            .sample_interval(self.sample_interval)
+            .build();
+        match self.start {
+            Start::Converged => sim.bootstrap_converged(),
+            Start::Join => sim.join_all_through(0),
+            Start::Staggered(interval) => {
+                for id in 1..self.nodes as NodeId {
+                    let at = Instant::ZERO + interval * id;
+                    sim.schedule(
+                        at,
+                        Action::Join {
+                            node: id,
+                            seeds: vec![0],
+                        },
+                    );
+                }
+            }
+            Start::Sparse(k) => sim.bootstrap_sparse(k),
+        }
+        for fault in &self.faults {
+            self.schedule(&mut sim, &mut choices, fault);
+        }
+        sim
+    }
+
+    fn schedule(&self, sim: &mut Simulation, rng: &mut SimRng, fault: &Fault) {
+        let at = |d: Duration| Instant::ZERO + d;
+        let n = self.nodes;
+        match *fault {
+            Fault::Crash { count, at: when } => {
+                for node in pick_count(rng, n, count) {
+                    sim.schedule(at(when), Action::Crash(node));
+                }
+            }
+            Fault::Leave { count, at: when } => {
+                for node in pick_count(rng, n, count) {
+                    sim.schedule(at(when), Action::Leave(node));
+                }
+            }
+            Fault::Partition {
+                fraction,
+                at: when,
+                lasting,
+            } => {
+                let side: Vec<NodeId> = pick(rng, n, fraction);
+                sim.schedule(at(when), Action::Partition(vec![side]));
+                sim.schedule(at(when + lasting), Action::Heal);
+            }
+            Fault::Churn {
+                fraction,
+                every,
+                from,
+                until,
+            } => {
+                let mut when = from;
+                while when <= until && !every.is_zero() {
+                    for node in pick(rng, n, fraction) {
+                        sim.schedule(
+                            at(when),
+                            Action::Restart {
+                                node,
+                                seeds: vec![0],
+                            },
+                        );
+                    }
+                    when += every;
+                }
+            }
+            Fault::Slow {
+                fraction,
+                min_delay,
+                max_delay,
+                spell,
+                period,
+            } => {
+                for node in pick(rng, n, fraction) {
+                    let phase = period.mul_f64(crate::network::unit(rng));
+                    let mut start = phase;
+                    while start < self.duration {
+                        let until = at(start + spell);
+                        sim.schedule(
+                            at(start),
+                            Action::Slow {
+                                node,
+                                until,
+                                min: min_delay,
+                                max: max_delay,
+                            },
+                        );
+                        start += period.max(spell);
+                    }
+                }
+            }
+            Fault::Loss { loss, at: when } => sim.schedule(at(when), Action::SetLoss(loss)),
+        }
+    }
+
+    /// Runs the scenario to its end; `progress` is told the share done.
+    pub fn run(&self, progress: Option<&dyn Fn(f64)>) -> Report {
+        let wall = std::time::Instant::now();
+        let mut sim = self.build();
+        let setup = wall.elapsed();
+        let step = (self.duration / 100).max(Duration::from_millis(100));
+        let end = Instant::ZERO + self.duration;
+        while sim.now() < end {
+            sim.run_until((sim.now() + step).min(end));
+            if let Some(progress) = progress {
+                progress((sim.now() - Instant::ZERO).as_secs_f64() / self.duration.as_secs_f64());
+            }
+        }
+        Report::new(self, &sim, setup, wall.elapsed())
+    }
+}
+
+/// `count` distinct random nodes, never node 0.
+fn pick_count(rng: &mut SimRng, n: usize, count: usize) -> Vec<NodeId> {
+    let mut candidates: Vec<NodeId> = (1..n as NodeId).collect();
+    let count = count.min(candidates.len());
+    for i in 0..count {
+        let j = i + (rng.next_u64() % (candidates.len() - i) as u64) as usize;
+        candidates.swap(i, j);
+    }
+    candidates.truncate(count);
+    candidates.sort_unstable();
+    candidates
+}
+
+/// `fraction` of the nodes (rounded), at random, never node 0.
+fn pick(rng: &mut SimRng, n: usize, fraction: f64) -> Vec<NodeId> {
+    pick_count(rng, n, (fraction * n as f64).round() as usize)
+}
+
+/// Serde for optional durations.
+mod opt_dur {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wrapper(#[serde(with = "crate::units::duration")] Duration);
+        value.map(Wrapper).serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapper(#[serde(with = "crate::units::duration")] Duration);
+        Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))
+    }
+}
