@@ -32,8 +32,15 @@ pub struct Config {
     /// How many members probe on our behalf when a direct probe goes unanswered.
     pub indirect_checks: usize,
 
-    /// Suspicion timeout = `suspicion_mult · max(1, log10 n) · probe_interval`.
+    /// The minimum suspicion timeout is `suspicion_mult · max(1, log10 n) ·
+    /// probe_interval`; Lifeguard expects `suspicion_mult − 2` independent
+    /// confirmations of a real failure.
     pub suspicion_mult: u32,
+    /// Lifeguard's dynamic suspicion: a suspicion starts at
+    /// `suspicion_max_timeout_mult` times the minimum timeout and shrinks toward
+    /// the minimum with each independent confirmation, so that a lone false
+    /// suspicion has time to be refuted. 1 gives SWIM's fixed timeout.
+    pub suspicion_max_timeout_mult: u32,
     /// Each update is piggybacked at most `retransmit_mult · ceil(log10(n + 1))` times.
     pub retransmit_mult: u32,
 
@@ -91,6 +98,7 @@ impl Config {
             probe_timeout: Duration::from_millis(500),
             indirect_checks: 3,
             suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
@@ -173,6 +181,12 @@ impl Config {
         in_range("indirect_checks", self.indirect_checks as u64, 0, 16)?;
         in_range("gossip_fanout", self.gossip_fanout as u64, 0, 64)?;
         in_range("suspicion_mult", self.suspicion_mult.into(), 1, 100)?;
+        in_range(
+            "suspicion_max_timeout_mult",
+            self.suspicion_max_timeout_mult.into(),
+            1,
+            100,
+        )?;
         in_range("retransmit_mult", self.retransmit_mult.into(), 1, 100)?;
         in_range(
             "max_packet_size",
@@ -251,6 +265,7 @@ mod tests {
         assert_eq!(lan.probe_timeout, Duration::from_millis(500));
         assert_eq!(lan.indirect_checks, 3);
         assert_eq!(lan.suspicion_mult, 4);
+        assert_eq!(lan.suspicion_max_timeout_mult, 6);
         assert_eq!(lan.retransmit_mult, 4);
         assert_eq!(lan.gossip_interval, Duration::from_millis(200));
         assert_eq!(lan.gossip_fanout, 3);

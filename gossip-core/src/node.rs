@@ -587,8 +587,18 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::MemberSuspected(_)))
         );
-        // Suspicion timeout with 4 live members: 4 · max(1, log10 4) · 1 s = 4 s.
-        run_silent(&mut n, Instant::from_secs(10));
+        // With 4 live members the minimum suspicion timeout is 4 · max(1, log10 4)
+        // · 1 s = 4 s; a lone suspecter (nobody confirms) waits Lifeguard's
+        // maximum, 6 times that.
+        run_silent(&mut n, Instant::from_secs(20));
+        assert_eq!(
+            events(&mut n)
+                .iter()
+                .filter(|e| matches!(e, Event::MemberFailed(_)))
+                .count(),
+            0
+        );
+        run_silent(&mut n, Instant::from_secs(30));
         let failed = events(&mut n)
             .into_iter()
             .filter(|e| matches!(e, Event::MemberFailed(_)))

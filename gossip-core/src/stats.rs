@@ -155,6 +155,9 @@ pub struct Stats {
 
     /// Members this node began to suspect (its own probes and gossip heard).
     pub suspicions: u64,
+    /// Independent confirmations of open suspicions (Lifeguard), each of which
+    /// shortened a suspicion timeout.
+    pub suspicion_confirmations: u64,
     /// Members this node declared failed when their suspicion timed out.
     pub failures_declared: u64,
     /// Times this node refuted a claim that it is suspect, failed or left.

@@ -29,11 +29,6 @@ impl Views {
         }
     }
 
-    fn get(&self, observer: usize, subject: usize) -> bool {
-        let bit = observer * self.n + subject;
-        self.bits[bit / 64] & (1 << (bit % 64)) != 0
-    }
-
     fn set(&mut self, observer: usize, subject: usize, value: bool) {
         let bit = observer * self.n + subject;
         let word = &mut self.bits[bit / 64];
@@ -97,7 +92,8 @@ impl Failure {
     }
 }
 
-/// A live node reported failed.
+/// A node reported failed by a node that could reach it: a false alarm.
+/// (Declaring failed a node cut off by a partition is what SWIM should do.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FalsePositive {
     /// When.
@@ -147,11 +143,18 @@ pub struct Metrics {
 pub(crate) struct World<'a> {
     pub(crate) running: &'a [bool],
     pub(crate) generation: &'a [u64],
+    /// The partition's group of each node, while the network is partitioned.
+    pub(crate) groups: Option<&'a [u32]>,
 }
 
 impl World<'_> {
     fn runs(&self, node: usize, generation: u64) -> bool {
         self.running.get(node).copied().unwrap_or(false) && self.generation[node] == generation
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        self.groups
+            .is_none_or(|groups| groups.get(a) == groups.get(b))
     }
 }
 
@@ -179,6 +182,15 @@ impl Metrics {
     }
 
     pub(crate) fn started(&mut self, node: NodeId) {
+        // A restart before everyone knew of the crash: the cluster now learns of
+        // the new life instead, so that crash has no detection to measure.
+        for failure in self
+            .failures
+            .iter_mut()
+            .filter(|f| f.node == node && f.all_know_at.is_none())
+        {
+            failure.superseded = true;
+        }
         if let Some(views) = &mut self.views {
             views.clear_observer(node as usize);
             views.set(node as usize, node as usize, true);
@@ -186,20 +198,17 @@ impl Metrics {
     }
 
     /// `node` (in generation `generation`) stops: crashed, or left.
+    /// `counted_live[o]` tells whether node `o` counted it live at that moment.
     pub(crate) fn stopped(
         &mut self,
         at: Instant,
         node: NodeId,
         generation: u64,
         crashed: bool,
-        world: &World<'_>,
+        counted_live: Vec<bool>,
     ) {
         let n = node as usize;
-        let mut knows = vec![true; world.running.len()];
         if let Some(views) = &mut self.views {
-            for (observer, knows) in knows.iter_mut().enumerate() {
-                *knows = !views.get(observer, n);
-            }
             views.clear_subject(n);
             views.clear_observer(n);
         }
@@ -220,7 +229,7 @@ impl Metrics {
                 all_know_at: None,
                 learned: Vec::new(),
                 superseded: false,
-                knows,
+                knows: counted_live.into_iter().map(|live| !live).collect(),
             });
         }
     }
@@ -287,7 +296,9 @@ impl Metrics {
         let Some(subject) = id_of(member.name()) else {
             return;
         };
-        if world.runs(subject as usize, member.generation()) {
+        if world.runs(subject as usize, member.generation())
+            && world.reachable(observer as usize, subject as usize)
+        {
             self.false_positives.push(FalsePositive {
                 at,
                 observer,
@@ -327,7 +338,7 @@ impl Metrics {
                 .iter()
                 .enumerate()
                 .all(|(node, &running)| !running || failure.knows[node]);
-            if everyone && !failure.superseded {
+            if everyone {
                 failure.all_know_at = Some(at);
             }
         }

@@ -214,6 +214,11 @@ impl Network {
         self.partition.is_some()
     }
 
+    /// The partition's group of each node, while partitioned.
+    pub(crate) fn groups(&self) -> Option<&[u32]> {
+        self.partition.as_deref()
+    }
+
     fn reachable(&self, from: NodeId, to: NodeId) -> bool {
         match &self.partition {
             None => true,

@@ -65,8 +65,11 @@ pub struct MembershipReport {
 /// How crashes were detected.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FailureReport {
-    /// Crashes.
+    /// Crashes (a node restarted before everyone knew of its crash counts as a
+    /// restart instead).
     pub count: usize,
+    /// Restarts: crashes superseded by the node coming back as a new generation.
+    pub restarts: usize,
     /// Crashes some node declared failed.
     pub detected: usize,
     /// Crashes every running node learned of.
@@ -125,6 +128,9 @@ pub struct TrafficReport {
     pub delivered: u64,
     /// Datagrams lost.
     pub lost: u64,
+    /// FNV-1a hash over every delivery (time, sender, receiver, bytes): two runs
+    /// with equal hashes were identical.
+    pub delivery_hash: u64,
 }
 
 /// One point of the time series.
@@ -209,12 +215,18 @@ impl Report {
     ) -> Self {
         let metrics = sim.metrics();
         let config = sim.config();
-        let n = scenario.nodes.max(1);
+        // The n of SWIM's formulas is the number of members a node knows.
+        let n = match scenario.start {
+            crate::scenario::Start::Sparse(k) => k + 1,
+            _ => scenario.nodes,
+        }
+        .max(1);
         let period = config.probe_interval.as_secs_f64();
         let suspicion_timeout =
             f64::from(config.suspicion_mult) * (n as f64).log10().max(1.0) * period;
         let e = std::f64::consts::E;
-        let failures = metrics.failures();
+        let (failures, restarts): (Vec<_>, Vec<_>) =
+            metrics.failures().iter().partition(|f| !f.superseded);
         let gossip = config.gossip_interval.as_secs_f64();
         let spread: Vec<f64> = failures
             .iter()
@@ -241,6 +253,7 @@ impl Report {
             },
             failures: FailureReport {
                 count: failures.len(),
+                restarts: restarts.len(),
                 detected: failures.iter().filter(|f| f.first_failed.is_some()).count(),
                 known_by_all: failures.iter().filter(|f| f.all_know_at.is_some()).count(),
                 detection_s: Summary::of(
@@ -291,6 +304,7 @@ impl Report {
                 messages,
                 delivered: sim.trace().delivered,
                 lost: sim.trace().lost,
+                delivery_hash: sim.trace().hash,
             },
             series: samples
                 .iter()
@@ -422,6 +436,14 @@ impl fmt::Display for Report {
             self.membership.running_at_end.to_string(),
         )?;
         let fr = &self.failures;
+        if fr.restarts > 0 {
+            writeln!(f, "restarts")?;
+            row(
+                f,
+                "nodes restarted as a new generation",
+                fr.restarts.to_string(),
+            )?;
+        }
         if fr.count > 0 {
             writeln!(f, "failures")?;
             row(

@@ -25,6 +25,8 @@ pub enum Start {
     Staggered(#[serde(with = "dur")] Duration),
     /// Every node knows `k` random others (for clusters too large for full
     /// membership in memory: 100,000 nodes would need 10¹⁰ member records).
+    /// Push-pull and discovery are switched off, since any exchange of tables
+    /// would spread the views towards full membership.
     Sparse(usize),
 }
 
@@ -209,10 +211,14 @@ pub enum Fault {
         lasting: Duration,
     },
     /// `fraction` of the nodes restart (as a new generation, rejoining through
-    /// node 0) every `every`, from `from` until `until`.
+    /// node 0) every `every`, from `from` until `until`, each down for
+    /// `downtime` first.
     Churn {
         /// Share of the nodes restarted each time.
         fraction: f64,
+        /// How long a restarting node is down.
+        #[serde(default, with = "dur")]
+        downtime: Duration,
         /// How often.
         #[serde(with = "dur")]
         every: Duration,
@@ -334,11 +340,64 @@ impl Scenario {
         share("network.loss", self.network.loss)?;
         share("network.duplicate", self.network.duplicate)?;
         share("network.reorder", self.network.reorder)?;
+        if let Latency::Pareto { shape, min, max } = self.network.latency {
+            if !(shape > 0.0 && shape.is_finite()) {
+                return Err(format!("pareto shape = {shape} must be positive"));
+            }
+            if min > max {
+                return Err("pareto latency: min exceeds max".into());
+            }
+        }
+        if let Latency::Uniform { min, max } = self.network.latency {
+            if min > max {
+                return Err("uniform latency: min exceeds max".into());
+            }
+        }
+        if let Some(b) = self.network.bursts {
+            share("bursts.mean_loss", b.mean_loss)?;
+            share("bursts.loss_bad", b.loss_bad)?;
+            if b.mean_loss > b.loss_bad {
+                return Err("bursts.mean_loss cannot exceed the loss during a burst".into());
+            }
+            if !(b.burst_len >= 1.0 && b.burst_len.is_finite()) {
+                return Err(format!(
+                    "bursts.burst_len = {} must be at least 1",
+                    b.burst_len
+                ));
+            }
+        }
+        if let Some(lossy) = self.network.lossy_senders {
+            share("lossy_senders.fraction", lossy.fraction)?;
+            share("lossy_senders.rate", lossy.rate)?;
+        }
         for fault in &self.faults {
             match fault {
-                Fault::Partition { fraction, .. }
-                | Fault::Churn { fraction, .. }
-                | Fault::Slow { fraction, .. } => share("fault fraction", *fraction)?,
+                Fault::Partition { fraction, .. } => share("partition fraction", *fraction)?,
+                Fault::Churn {
+                    fraction, every, ..
+                } => {
+                    share("churn fraction", *fraction)?;
+                    if every.is_zero() {
+                        return Err("churn every must be positive".into());
+                    }
+                }
+                Fault::Slow {
+                    fraction,
+                    min_delay,
+                    max_delay,
+                    spell,
+                    period,
+                } => {
+                    share("slow fraction", *fraction)?;
+                    if spell.is_zero() || period < spell {
+                        return Err(
+                            "slow spell must be positive and no longer than the period".into()
+                        );
+                    }
+                    if min_delay > max_delay {
+                        return Err("slow min_delay exceeds max_delay".into());
+                    }
+                }
                 Fault::Loss { loss, .. } => share("fault loss", *loss)?,
                 Fault::Crash { count, .. } | Fault::Leave { count, .. } if *count >= self.nodes => {
                     return Err(format!("cannot take {count} of {} nodes away", self.nodes));
@@ -382,9 +441,14 @@ impl Scenario {
         // does not change the network's draws.
         let mut choices = SimRng::seed_from_u64(self.seed ^ 0x5eed_fa17);
         let network = self.network(&mut choices);
+        let mut config = self.protocol.config();
+        if let Start::Sparse(_) = self.start {
+            config.discovery = false;
+            config.push_pull_interval = Duration::MAX;
+        }
         let mut sim = Simulation::builder()
             .nodes(self.nodes)
-            .config(self.protocol.config())
+            .config(config)
             .network(network)
             .seed(self.seed)
             .record_events(false)
@@ -439,6 +503,7 @@ impl Scenario {
             }
             Fault::Churn {
                 fraction,
+                downtime,
                 every,
                 from,
                 until,
@@ -446,13 +511,14 @@ impl Scenario {
                 let mut when = from;
                 while when <= until && !every.is_zero() {
                     for node in pick(rng, n, fraction) {
-                        sim.schedule(
-                            at(when),
-                            Action::Restart {
-                                node,
-                                seeds: vec![0],
-                            },
-                        );
+                        if !downtime.is_zero() {
+                            sim.schedule(at(when), Action::Crash(node));
+                        }
+                        let restart = Action::Restart {
+                            node,
+                            seeds: vec![0],
+                        };
+                        sim.schedule(at(when + downtime), restart);
                     }
                     when += every;
                 }
@@ -487,7 +553,13 @@ impl Scenario {
     }
 
     /// Runs the scenario to its end; `progress` is told the share done.
+    ///
+    /// # Panics
+    /// If the scenario is invalid: check it with [`validate`](Self::validate).
     pub fn run(&self, progress: Option<&dyn Fn(f64)>) -> Report {
+        if let Err(error) = self.validate() {
+            panic!("invalid scenario: {error}");
+        }
         let wall = std::time::Instant::now();
         let mut sim = self.build();
         let setup = wall.elapsed();

@@ -600,12 +600,21 @@ impl Simulation {
             return;
         }
         self.running[id as usize] = false;
-        let world = World {
-            running: &self.running,
-            generation: &self.generation,
-        };
+        // Who counts the node live now: they are the ones who must learn.
+        let name = Self::name(id);
+        let generation = self.generation[id as usize];
+        let counted_live = self
+            .slots
+            .iter()
+            .map(|slot| {
+                slot.node.as_ref().is_some_and(|node| {
+                    node.member(&name)
+                        .is_some_and(|m| m.state().is_live() && m.generation() == generation)
+                })
+            })
+            .collect();
         self.metrics
-            .stopped(self.now, id, self.generation[id as usize], crashed, &world);
+            .stopped(self.now, id, generation, crashed, counted_live);
     }
 
     /// Restarts node `id` as a new generation and joins it through `seeds` (if
@@ -734,6 +743,7 @@ impl Simulation {
         let world = World {
             running: &self.running,
             generation: &self.generation,
+            groups: self.network.groups(),
         };
         let slots = &self.slots;
         let live = self
@@ -800,6 +810,7 @@ impl Simulation {
         let world = World {
             running: &self.running,
             generation: &self.generation,
+            groups: self.network.groups(),
         };
         while let Some(event) = node.poll_event() {
             self.metrics.event(now, id, &event, &world);
@@ -834,6 +845,7 @@ impl Simulation {
         let world = World {
             running: &self.running,
             generation: &self.generation,
+            groups: self.network.groups(),
         };
         let live = self
             .running()

@@ -35,3 +35,36 @@ fn the_same_seed_gives_byte_identical_runs() {
         "a different seed is a different run"
     );
 }
+
+/// Scenario 7: a whole scenario, faults and all, run twice: the same hash over
+/// every delivered datagram.
+#[test]
+fn a_scenario_run_twice_delivers_the_same_datagrams() {
+    use gossip_sim::{Fault, Scenario, Start};
+    let mut scenario = Scenario::new(200, Duration::from_secs(60));
+    scenario.seed = common::seed(72);
+    scenario.start = Start::Join;
+    scenario.network.loss = 0.05;
+    scenario.network.duplicate = 0.01;
+    scenario.network.reorder = 0.01;
+    scenario.faults = vec![
+        Fault::Crash {
+            count: 5,
+            at: Duration::from_secs(10),
+        },
+        Fault::Partition {
+            fraction: 0.3,
+            at: Duration::from_secs(20),
+            lasting: Duration::from_secs(15),
+        },
+    ];
+    let first = scenario.run(None);
+    let second = scenario.run(None);
+    println!(
+        "{} datagrams delivered, hash {:x}",
+        first.traffic.delivered, first.traffic.delivery_hash
+    );
+    assert_eq!(first.traffic.delivery_hash, second.traffic.delivery_hash);
+    assert_eq!(first.traffic.delivered, second.traffic.delivered);
+    assert!(first.traffic.delivered > 10_000);
+}

@@ -79,10 +79,11 @@ pub(crate) struct StateHeader {
 /// opened by a [`Message::State`] that numbers it, so the receiver merges it as
 /// remote state and can tell which chunks it missed. Entries for which `fresh`
 /// holds come first, in chunks marked fresh. The messages are counted in `sent`.
-pub(crate) fn encode_state<A: Clone + Eq + core::hash::Hash + Serialize>(
-    table: &MemberTable<A>,
+pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
+    table: &'t MemberTable<A>,
     header: StateHeader,
     fresh: impl Fn(&Member<A>) -> bool,
+    suspecter: impl Fn(&str) -> Option<&'t str>,
     sent: &mut TrafficByKind,
 ) -> Vec<Vec<u8>> {
     let local = table.local().name.clone();
@@ -113,7 +114,10 @@ pub(crate) fn encode_state<A: Clone + Eq + core::hash::Hash + Serialize>(
             let mut body = Vec::new();
             let mut messages = 1;
             while let Some(record) = records.peek() {
-                let update = Message::Update(update_of(record, &local));
+                // A suspect entry names who first suspected it, not this node:
+                // passing a suspicion on is not confirming it independently.
+                let by = suspecter(&record.name).unwrap_or(&local);
+                let update = Message::Update(update_of(record, by));
                 let Ok(encoded) = postcard::to_slice(&update, &mut buf) else {
                     break;
                 };
@@ -183,7 +187,13 @@ mod tests {
             reply: true,
         };
         let fresh = |m: &Member<u32>| m.name.ends_with('7');
-        let chunks = encode_state(&table, header, fresh, &mut TrafficByKind::default());
+        let chunks = encode_state(
+            &table,
+            header,
+            fresh,
+            |_| None,
+            &mut TrafficByKind::default(),
+        );
         assert!(chunks.len() > 1);
         let mut names = Vec::new();
         for (seen, chunk) in chunks.iter().enumerate() {

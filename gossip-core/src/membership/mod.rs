@@ -573,19 +573,19 @@ impl<A: Address> Membership<A> {
         let Some(index) = self.table.find(&round.target) else {
             return;
         };
-        let member = &self.table.get(index);
-        let unchanged = member.generation == round.generation
-            && member.incarnation == round.incarnation
-            && member.state == MemberState::Alive;
-        if unchanged {
-            self.suspect(
-                env,
-                index,
-                round.generation,
-                round.incarnation,
-                None,
-                Source::Local,
-            );
+        let member = self.table.get(index);
+        let unchanged =
+            member.generation == round.generation && member.incarnation == round.incarnation;
+        match member.state {
+            MemberState::Alive if unchanged => {
+                let (generation, incarnation) = (round.generation, round.incarnation);
+                self.suspect(env, index, generation, incarnation, None, Source::Local);
+            }
+            // Our own failed probe independently confirms someone else's suspicion.
+            MemberState::Suspect if unchanged => {
+                self.confirm_suspicion(env, index, None, Source::Local);
+            }
+            _ => {}
         }
     }
 
@@ -844,7 +844,9 @@ impl<A: Address> Membership<A> {
     /// the suspecter when the member is suspect.
     fn gossip_member(&mut self, index: usize, suspected_by: Option<&str>) {
         let member = &self.table.get(index);
-        let by = suspected_by.unwrap_or(self.table.local().name.as_str());
+        let by = suspected_by
+            .or_else(|| self.suspicions.first_suspecter(&member.name))
+            .unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
         let kind = message.kind();
         let encoded = encode_message(&message);
@@ -865,6 +867,7 @@ impl<A: Address> Membership<A> {
     ) {
         env.stats.states_sent += 1;
         let rumors = &self.rumors;
+        let suspicions = &self.suspicions;
         let local = &self.table.local().name;
         let chunks = encode_state(
             &self.table,
@@ -875,6 +878,7 @@ impl<A: Address> Membership<A> {
                 reply,
             },
             |member| !to_joiner || rumors.contains(&member.name) || member.name == *local,
+            |name| suspicions.first_suspecter(name),
             &mut env.stats.messages_out,
         );
         if chunks.len() > 1 {

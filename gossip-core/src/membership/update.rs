@@ -13,7 +13,7 @@
 
 use rand_core::Rng;
 
-use super::suspicion::{Suspicion, suspicion_timeout};
+use super::suspicion::{Bounds, Suspicion};
 use super::table::LOCAL;
 use super::{Env, Membership};
 use crate::event::Event;
@@ -95,6 +95,12 @@ impl<A: Address> Membership<A> {
         let new_life = generation > known.generation;
         let newer = new_life || incarnation > known.incarnation;
         let not_older = new_life || incarnation >= known.incarnation;
+        if let Claim::Suspect { by } = claim {
+            let same = !new_life && incarnation == known.incarnation;
+            if same && known.state == MemberState::Suspect {
+                return self.confirm_suspicion(env, index, by, source);
+            }
+        }
         let applies = match claim {
             Claim::Alive { .. } => newer,
             Claim::Suspect { .. } => match known.state {
@@ -279,12 +285,16 @@ impl<A: Address> Membership<A> {
         source: Source,
     ) {
         let now = env.now;
-        let timeout = suspicion_timeout(
+        let bounds = Bounds::new(
             self.config.suspicion_mult,
+            self.config.suspicion_max_timeout_mult,
             self.table.live(),
             self.config.probe_interval,
         );
-        let deadline = now + timeout;
+        let suspecter = match by.map(NodeName::new) {
+            Some(Ok(name)) => name,
+            _ => self.local().name.clone(),
+        };
         self.table.update(index, |m| {
             m.generation = generation;
             m.incarnation = incarnation;
@@ -292,18 +302,37 @@ impl<A: Address> Membership<A> {
             m.state_changed = now;
         });
         let member = self.table.get(index).clone();
-        let suspicion = Suspicion {
-            generation,
-            incarnation,
-            started: now,
-            deadline,
-        };
+        let suspicion = Suspicion::new(generation, incarnation, now, bounds, suspecter);
         self.suspicions.start(member.name.clone(), suspicion);
         env.stats.suspicions += 1;
         if source != Source::SettledState {
             self.gossip_member(index, by);
         }
         self.emit(env, Event::MemberSuspected(member));
+    }
+
+    /// Another member (`by`; `None` is this node) independently suspects a member
+    /// already suspect: Lifeguard counts it, which brings the deadline closer,
+    /// and passes it on so that others count it too.
+    pub(super) fn confirm_suspicion<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        index: usize,
+        by: Option<&str>,
+        source: Source,
+    ) {
+        let name = self.table.get(index).name.clone();
+        let local = self.local().name.clone();
+        let by = by.unwrap_or(&local);
+        if self.suspicions.confirm(&name, by) {
+            env.stats.suspicion_confirmations += 1;
+            if source != Source::SettledState {
+                // Passed on under the confirmer's name, so others count it too.
+                self.gossip_member(index, Some(by));
+            }
+        } else {
+            env.stats.updates_ignored += 1;
+        }
     }
 
     /// Turns a record into a tombstone (`Failed` or `Left`) and reports the
@@ -534,5 +563,155 @@ mod tests {
         assert_eq!(n.local_member().state(), MemberState::Alive);
         assert_eq!(n.stats().name_conflicts, 1);
         assert_eq!(n.stats().refutations, 4);
+    }
+}
+
+#[cfg(test)]
+mod lifeguard_tests {
+    use alloc::vec::Vec;
+
+    use crate::Instant;
+    use crate::testing::{alive, datagram, drain_transmits, events, gossip, node, update};
+    use crate::wire::{self, Message, Status};
+
+    /// Every (suspect, suspected by) pair this node sends about `name` until `until`.
+    fn suspicions_sent(
+        n: &mut crate::testing::TestNode,
+        name: &str,
+        until: u64,
+    ) -> Vec<alloc::string::String> {
+        let mut seen = Vec::new();
+        let mut record = |sent: Vec<(u32, Vec<u8>)>| {
+            for (_, bytes) in sent {
+                for message in wire::decode::<u32>(&bytes, 0).unwrap() {
+                    if let Ok(Message::Update(u)) = message {
+                        if let (true, Status::Suspect { by }) = (u.name == name, u.status) {
+                            seen.push(alloc::string::String::from(by));
+                        }
+                    }
+                }
+            }
+        };
+        record(drain_transmits(n));
+        while let Some(at) = n
+            .poll_timeout()
+            .filter(|&at| at <= Instant::from_secs(until))
+        {
+            n.handle_timeout(at);
+            record(drain_transmits(n));
+        }
+        seen
+    }
+
+    fn cluster_with_x() -> crate::testing::TestNode {
+        let mut n = node();
+        let members = ["x", "a", "b", "c", "d"].map(|name| update(name, 0, 0, alive(1)));
+        gossip(&mut n, 0, &members);
+        events(&mut n);
+        n
+    }
+
+    #[test]
+    fn a_confirmation_is_passed_on_under_the_confirmers_name() {
+        let mut n = cluster_with_x();
+        gossip(&mut n, 1, &[update("x", 0, 0, Status::Suspect { by: "a" })]);
+        gossip(&mut n, 1, &[update("x", 0, 0, Status::Suspect { by: "b" })]);
+        assert_eq!(n.stats().suspicion_confirmations, 1);
+        let sent = suspicions_sent(&mut n, "x", 2);
+        assert!(sent.iter().any(|by| by == "b"), "{sent:?}");
+    }
+
+    #[test]
+    fn a_state_transfer_names_the_original_suspecter_not_the_sender() {
+        let mut n = cluster_with_x();
+        gossip(&mut n, 1, &[update("x", 0, 0, Status::Suspect { by: "a" })]);
+        drain_transmits(&mut n);
+        let request = Message::PushPull {
+            session: 9,
+            digest: 0,
+            join: true,
+        };
+        n.handle_message(Instant::from_secs(1), 2, &datagram(&[request]))
+            .unwrap();
+        let mut by_in_state = Vec::new();
+        for (_, bytes) in drain_transmits(&mut n) {
+            let mut messages = wire::decode::<u32>(&bytes, 0).unwrap();
+            if let Some(Ok(Message::State { .. })) = messages.next() {
+                for message in messages {
+                    if let Ok(Message::Update(u)) = message {
+                        if let (true, Status::Suspect { by }) = (u.name == "x", u.status) {
+                            by_in_state.push(alloc::string::String::from(by));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(by_in_state, ["a"]);
+    }
+
+    /// Runs `n` to `until` on a network where every member answers its pings.
+    fn run_answering(n: &mut crate::testing::TestNode, until: u64) {
+        loop {
+            for (to, bytes) in drain_transmits(n) {
+                if let Some(Ok(Message::Ping { seq, .. })) =
+                    wire::decode::<u32>(&bytes, 0).unwrap().next()
+                {
+                    let now = n.now();
+                    n.handle_message(now, to, &datagram(&[Message::Ack { seq }]))
+                        .unwrap();
+                }
+            }
+            match n
+                .poll_timeout()
+                .filter(|&at| at <= Instant::from_secs(until))
+            {
+                Some(at) => n.handle_timeout(at),
+                None => return,
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_suspicion_waits_the_maximum_and_confirmations_shorten_it() {
+        // Six live members: minimum 4 s, maximum 24 s, K = 2. x answers every
+        // probe, so this node never confirms the suspicion itself.
+        let mut lone = cluster_with_x();
+        gossip(
+            &mut lone,
+            0,
+            &[update("x", 0, 0, Status::Suspect { by: "a" })],
+        );
+        run_answering(&mut lone, 23);
+        assert!(
+            lone.member("x").unwrap().state().is_live(),
+            "still suspect at 23 s"
+        );
+        run_answering(&mut lone, 25);
+        assert!(
+            !lone.member("x").unwrap().state().is_live(),
+            "failed after the maximum"
+        );
+
+        let mut confirmed = cluster_with_x();
+        gossip(
+            &mut confirmed,
+            0,
+            &[update("x", 0, 0, Status::Suspect { by: "a" })],
+        );
+        gossip(
+            &mut confirmed,
+            0,
+            &[update("x", 0, 0, Status::Suspect { by: "b" })],
+        );
+        gossip(
+            &mut confirmed,
+            0,
+            &[update("x", 0, 0, Status::Suspect { by: "c" })],
+        );
+        run_answering(&mut confirmed, 5);
+        assert!(
+            !confirmed.member("x").unwrap().state().is_live(),
+            "failed after the minimum"
+        );
     }
 }

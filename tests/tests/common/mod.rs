@@ -86,3 +86,36 @@ pub(crate) fn run_until(
     }
     done(sim).then(|| sim.now())
 }
+
+/// Runs `scenario` (with its seed replaced by [`seed`]) and prints the report, so
+/// that a failing assertion comes with every figure and the seed to replay.
+pub(crate) fn run_scenario(
+    mut scenario: gossip_sim::Scenario,
+    default_seed: u64,
+) -> gossip_sim::Report {
+    scenario.seed = seed(default_seed);
+    let report = scenario.run(None);
+    println!("{report}");
+    report
+}
+
+/// Runs `scenario` once per sweep seed (`GOSSIP_SIM_SEEDS` of them, 20 by
+/// default), printing `summary` of each report before `check` asserts on it, so
+/// that the seed of a failing run is the last line printed.
+pub(crate) fn sweep(
+    scenario: impl Fn() -> gossip_sim::Scenario,
+    summary: impl Fn(&gossip_sim::Report) -> String,
+    check: impl Fn(&gossip_sim::Report),
+) {
+    let count = std::env::var("GOSSIP_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    for seed in 0..count {
+        let mut s = scenario();
+        s.seed = seed;
+        let report = s.run(None);
+        println!("seed {seed}: {}", summary(&report));
+        check(&report);
+    }
+}

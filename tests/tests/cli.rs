@@ -1,0 +1,260 @@
+//! The `simulate` binary: its outputs, scenario files, and how it refuses bad
+//! input. Each run is small (30 nodes, 20 s simulated) and takes milliseconds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A small run in which two nodes crash at 5 s, with `extra` flags.
+fn small<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args: Vec<&str> = "--nodes 30 --duration 20 --seed 3 --kill 2 --kill-at 5s"
+        .split(' ')
+        .collect();
+    args.extend_from_slice(extra);
+    args
+}
+
+fn simulate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(args)
+        .output()
+        .expect("the simulate binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn succeeds(args: &[&str]) -> Output {
+    let output = simulate(args);
+    assert!(
+        output.status.success(),
+        "simulate {args:?} failed: {}",
+        stderr(&output)
+    );
+    output
+}
+
+/// Asserts that `args` are refused as invalid input (status 2) with one line
+/// on stderr and nothing on stdout; returns that line.
+fn refused(args: &[&str]) -> String {
+    let output = simulate(args);
+    let message = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "simulate {args:?}: {message}"
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message:?}");
+    assert!(message.starts_with("error: "), "{message:?}");
+    assert!(!message.contains("panicked"), "{message:?}");
+    assert!(output.stdout.is_empty());
+    message
+}
+
+/// A fresh directory for one test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(test);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn scenario_file(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn json_output_is_one_parsable_object_describing_the_run() {
+    let output = succeeds(&small(&["--json"]));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON only");
+    assert_eq!(report["scenario"]["nodes"], 30);
+    assert_eq!(report["scenario"]["duration"], "20s");
+    assert_eq!(report["scenario"]["seed"], 3);
+    assert_eq!(report["failures"]["count"], 2);
+    assert_eq!(report["membership"]["running_at_end"], 28);
+    assert_eq!(report["series"].as_array().unwrap().len(), 20);
+    assert_eq!(report["infections"].as_array().unwrap().len(), 2);
+    assert!(report["traffic"]["messages"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_table_is_printed_by_default_and_quiet_suppresses_it() {
+    let table = stdout(&succeeds(&small(&[])));
+    assert!(
+        table.starts_with("30 nodes, 20s simulated, seed 3"),
+        "{table}"
+    );
+    assert!(
+        table.contains("crashes / detected / known by all"),
+        "{table}"
+    );
+    let quiet = succeeds(&small(&["--quiet"]));
+    assert!(quiet.stdout.is_empty());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let run = || {
+        let output = succeeds(&small(&["--json", "--loss", "0.05"]));
+        let mut report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report.as_object_mut().unwrap().remove("wall");
+        report
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn csv_writes_the_series_failures_and_infections_with_headers() {
+    let dir = scratch("csv").join("created");
+    succeeds(&small(&["--quiet", "--csv", dir.to_str().unwrap()]));
+    let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+    let series = read("series.csv");
+    assert!(
+        series.starts_with("t_s,running,full_membership,"),
+        "{series}"
+    );
+    assert_eq!(series.lines().count(), 1 + 20);
+    let failures = read("failures.csv");
+    assert!(failures.starts_with("node,crashed_s,"), "{failures}");
+    assert_eq!(failures.lines().count(), 1 + 2);
+    let infections = read("infections.csv");
+    assert!(infections.starts_with("node,crashed_s,learned_s,known_by\n"));
+    assert!(infections.lines().count() > 1);
+}
+
+#[test]
+fn svg_writes_a_plot_with_a_title() {
+    let path = scratch("svg").join("run.svg");
+    succeeds(&small(&["--quiet", "--svg", path.to_str().unwrap()]));
+    let svg = fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    assert!(svg.contains("30 nodes, loss 0%, seed 3"));
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
+
+#[test]
+fn a_scenario_file_runs_with_nodes_duration_and_seed_overridden() {
+    let file = scenario_file("crash.toml");
+    let args = [
+        "--scenario",
+        &file,
+        "--nodes",
+        "30",
+        "--duration",
+        "20s",
+        "--seed",
+        "5",
+        "--json",
+    ];
+    let report: Value = serde_json::from_slice(&succeeds(&args).stdout).unwrap();
+    assert_eq!(report["scenario"]["nodes"], 30);
+    assert_eq!(report["scenario"]["duration"], "20s");
+    assert_eq!(report["scenario"]["seed"], 5);
+    // The rest comes from the file.
+    assert_eq!(report["scenario"]["network"]["loss"], 0.02);
+    let crashed = report["scenario"]["faults"][0]["count"].as_u64().unwrap();
+    assert_eq!(report["failures"]["count"].as_u64(), Some(crashed));
+}
+
+#[test]
+fn every_example_scenario_file_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let path = path.to_str().unwrap();
+        succeeds(&["--scenario", path, "--nodes", "20", "--duration", "5s"]);
+        files += 1;
+    }
+    assert!(files >= 2);
+}
+
+#[test]
+fn a_scenario_flag_given_with_a_scenario_file_is_refused() {
+    let file = scenario_file("crash.toml");
+    let message = refused(&["--scenario", &file, "--loss", "0.1", "--kill", "3"]);
+    assert!(message.contains("--scenario"), "{message}");
+    assert!(message.contains("--loss, --kill"), "{message}");
+}
+
+#[test]
+fn an_out_of_range_loss_is_refused() {
+    let message = refused(&["--loss", "2"]);
+    assert!(message.contains("--loss"), "{message}");
+    assert!(message.contains("between 0 and 1"), "{message}");
+}
+
+#[test]
+fn unparseable_values_are_refused_with_the_flag_named() {
+    for (flag, value) in [
+        ("--duration", "soon"),
+        ("--duration", "99999999999999999999999"),
+        ("--latency", "uniform:5ms"),
+        ("--start", "sideways"),
+        ("--bursts", "0.5,ten,0.2"),
+        ("--preset", "moon"),
+        ("--nodes", "many"),
+    ] {
+        let message = refused(&[flag, value]);
+        assert!(message.contains(flag), "{flag} {value}: {message}");
+    }
+}
+
+#[test]
+fn scenarios_the_simulator_cannot_run_are_refused() {
+    refused(&["--nodes", "0"]);
+    refused(&["--nodes", "10", "--kill", "10"]);
+    refused(&["--probe-timeout", "5s", "--probe-interval", "1s"]);
+    refused(&["--slow", "0.1", "--slow-spell", "0s", "--slow-period", "0s"]);
+    refused(&["--kill-at", "5s"]);
+    assert!(refused(&["--latency", "pareto:1ms,0,1s"]).contains("shape"));
+    assert!(refused(&["--bursts", "0.5,10,0.2"]).contains("mean_loss"));
+}
+
+#[test]
+fn an_unreadable_or_invalid_scenario_file_is_refused() {
+    let dir = scratch("bad-scenario");
+    let missing = dir.join("missing.toml");
+    let message = refused(&["--scenario", missing.to_str().unwrap()]);
+    assert!(message.contains("cannot read"), "{message}");
+
+    let bad = dir.join("bad.toml");
+    fs::write(
+        &bad,
+        "nodes = 10\nduration = \"10s\"\nstart = \"converged\"\nspeed = 3\n",
+    )
+    .unwrap();
+    let message = refused(&["--scenario", bad.to_str().unwrap()]);
+    assert!(message.contains("bad.toml:4:1:"), "{message}");
+    assert!(message.contains("speed"), "{message}");
+}
+
+#[test]
+fn help_documents_flags_with_units_and_defaults() {
+    let help = stdout(&succeeds(&["--help"]));
+    for text in [
+        "--nodes <N>",
+        "--duration <D>",
+        "[default: 60s]",
+        "--kill-at <D>",
+        "a quarter of the duration",
+        "--probe-interval <D>",
+        "[default: lan 1s, wan 5s, local 1s]",
+        "--svg <FILE>",
+    ] {
+        assert!(help.contains(text), "help lacks {text:?}");
+    }
+}

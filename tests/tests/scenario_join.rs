@@ -1,0 +1,39 @@
+//! Scenario 1: 1,000 nodes join through one seed and reach full membership
+//! within 30 simulated seconds.
+
+mod common;
+
+use std::time::Duration;
+
+use gossip_sim::{Scenario, Start};
+
+fn scenario() -> Scenario {
+    let mut scenario = Scenario::new(1_000, Duration::from_secs(40));
+    scenario.start = Start::Join;
+    scenario
+}
+
+fn check(report: &gossip_sim::Report) {
+    let full = report
+        .membership
+        .first_full_s
+        .expect("full membership reached");
+    assert!(full <= 30.0, "full membership only at {full} s");
+    assert!(report.membership.full_at_end, "and it holds");
+    assert_eq!(report.false_positives.count, 0);
+}
+
+#[test]
+fn a_thousand_nodes_joining_through_one_seed_have_full_membership_within_30_seconds() {
+    check(&common::run_scenario(scenario(), 1));
+}
+
+#[test]
+#[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
+fn joining_across_seeds() {
+    common::sweep(
+        scenario,
+        |r| format!("full membership at {:?} s", r.membership.first_full_s),
+        check,
+    );
+}
