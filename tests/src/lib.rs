@@ -20,6 +20,20 @@
 //! sim.run_for(Duration::from_secs(10));
 //! assert!(sim.converged());
 //! ```
+//!
+//! A whole run described as data, as the `simulate` CLI and TOML files do:
+//!
+//! ```
+//! use gossip_sim::{Fault, Scenario};
+//! use std::time::Duration;
+//!
+//! let mut scenario = Scenario::new(200, Duration::from_secs(60));
+//! scenario.network.loss = 0.02;
+//! scenario.faults.push(Fault::Crash { count: 5, at: Duration::from_secs(10) });
+//! let report = scenario.run(None);
+//! assert_eq!(report.failures.known_by_all, 5);
+//! println!("{report}"); // the CLI's table; `Report` is also `Serialize`
+//! ```
 
 mod metrics;
 mod network;
