@@ -32,6 +32,22 @@ pub struct Config {
     /// How many members probe on our behalf when a direct probe goes unanswered.
     pub indirect_checks: usize,
 
+    /// Lifeguard's local health awareness: a score in `0..awareness_max` that
+    /// rises when this node's probes fail or its expected nacks do not arrive (or
+    /// it has to refute a suspicion of itself) and falls with each successful
+    /// probe. The probe interval and probe timeout are multiplied by
+    /// `score + 1`, so a node that is itself slow probes less and blames others
+    /// less. 1 turns it off.
+    pub awareness_max: u32,
+    /// Lifeguard's nacks: members asked to probe on our behalf answer "no ack
+    /// from the target" if it stays silent, so a failed probe whose nacks are
+    /// missing too points at this node rather than at the target.
+    pub nacks: bool,
+    /// Lifeguard's buddy system: a probe of a member this node suspects carries
+    /// the suspicion, so the member learns of it first-hand and can refute at
+    /// once instead of waiting for the rumor to reach it.
+    pub buddy_system: bool,
+
     /// The minimum suspicion timeout is `suspicion_mult · max(1, log10 n) ·
     /// probe_interval`; Lifeguard expects `suspicion_mult − 2` independent
     /// confirmations of a real failure.
@@ -97,6 +113,9 @@ impl Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_checks: 3,
+            awareness_max: 8,
+            nacks: true,
+            buddy_system: true,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
             retransmit_mult: 4,
@@ -149,6 +168,25 @@ impl Config {
         }
     }
 
+    /// Turns Lifeguard off (local health, nacks, dynamic suspicion, buddy
+    /// system): the plain SWIM of the paper, for comparison.
+    ///
+    /// ```
+    /// use gossip_core::Config;
+    /// let swim = Config::lan().without_lifeguard();
+    /// assert_eq!((swim.awareness_max, swim.suspicion_max_timeout_mult), (1, 1));
+    /// assert!(!swim.nacks && !swim.buddy_system);
+    /// ```
+    pub fn without_lifeguard(self) -> Self {
+        Config {
+            awareness_max: 1,
+            nacks: false,
+            suspicion_max_timeout_mult: 1,
+            buddy_system: false,
+            ..self
+        }
+    }
+
     /// Checks that the parameters make sense together.
     ///
     /// ```
@@ -180,6 +218,7 @@ impl Config {
         }
         in_range("indirect_checks", self.indirect_checks as u64, 0, 16)?;
         in_range("gossip_fanout", self.gossip_fanout as u64, 0, 64)?;
+        in_range("awareness_max", self.awareness_max.into(), 1, 100)?;
         in_range("suspicion_mult", self.suspicion_mult.into(), 1, 100)?;
         in_range(
             "suspicion_max_timeout_mult",
@@ -264,6 +303,8 @@ mod tests {
         assert_eq!(lan.probe_interval, Duration::from_secs(1));
         assert_eq!(lan.probe_timeout, Duration::from_millis(500));
         assert_eq!(lan.indirect_checks, 3);
+        assert_eq!(lan.awareness_max, 8);
+        assert!(lan.nacks && lan.buddy_system);
         assert_eq!(lan.suspicion_mult, 4);
         assert_eq!(lan.suspicion_max_timeout_mult, 6);
         assert_eq!(lan.retransmit_mult, 4);

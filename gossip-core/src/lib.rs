@@ -44,6 +44,8 @@ mod identity;
 mod member;
 mod membership;
 mod node;
+#[cfg(test)]
+mod node_lifeguard_tests;
 mod random;
 mod stats;
 #[cfg(test)]

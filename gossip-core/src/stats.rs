@@ -148,10 +148,22 @@ pub struct Stats {
     pub relayed_probes: u64,
     /// Relayed probes dropped because `max_relayed_probes` were in flight.
     pub relayed_probes_dropped: u64,
-    /// Acks that matched no probe in flight (late or forged).
+    /// Acks and nacks that matched no probe in flight (late or forged).
     pub unmatched_acks: u64,
     /// Pings addressed to a different name than this node's.
     pub misdirected_pings: u64,
+    /// Nacks sent for relayed probes whose target stayed silent (Lifeguard).
+    pub nacks_sent: u64,
+    /// Nacks received for this node's own failed probes.
+    pub nacks_received: u64,
+    /// Nacks that helpers owed this node and did not send in time: evidence that
+    /// this node, not its target, is slow or cut off.
+    pub nacks_missed: u64,
+    /// Protocol periods stretched because the local health score was above 0.
+    pub probes_degraded: u64,
+    /// Suspicions sent to the suspect itself with a probe (Lifeguard's buddy
+    /// system).
+    pub buddy_suspicions: u64,
 
     /// Members this node began to suspect (its own probes and gossip heard).
     pub suspicions: u64,

@@ -13,9 +13,14 @@ pub(crate) type TestNode = Node<u32, Xoshiro256PlusPlus>;
 
 /// Node "self" at address 0, generation 5, with nothing drained yet.
 pub(crate) fn node() -> TestNode {
+    node_with(Config::lan())
+}
+
+/// [`node`] with another configuration.
+pub(crate) fn node_with(config: Config) -> TestNode {
     let identity = Identity::new("self", 0).unwrap().with_generation(5);
     Node::new(
-        Config::lan(),
+        config,
         identity,
         Xoshiro256PlusPlus::seed_from_u64(1),
         Instant::ZERO,

@@ -49,8 +49,12 @@ enum Msg {
         seq: u32,
         target: usize,
         addr: u32,
+        nack: bool,
     },
     Ack {
+        seq: u32,
+    },
+    Nack {
         seq: u32,
     },
     PushPull {
@@ -84,12 +88,16 @@ fn msg() -> impl Strategy<Value = Msg> {
     let name = 0..NAMES.len();
     prop_oneof![
         (any::<u32>(), name.clone()).prop_map(|(seq, target)| Msg::Ping { seq, target }),
-        (any::<u32>(), name.clone(), 0..8u32).prop_map(|(seq, target, addr)| Msg::IndirectPing {
-            seq,
-            target,
-            addr
-        }),
+        (any::<u32>(), name.clone(), 0..8u32, any::<bool>()).prop_map(
+            |(seq, target, addr, nack)| Msg::IndirectPing {
+                seq,
+                target,
+                addr,
+                nack
+            }
+        ),
         any::<u32>().prop_map(|seq| Msg::Ack { seq }),
+        any::<u32>().prop_map(|seq| Msg::Nack { seq }),
         (any::<u32>(), any::<u64>(), any::<bool>()).prop_map(|(session, digest, join)| {
             Msg::PushPull {
                 session,
@@ -152,12 +160,19 @@ fn encode(messages: &[Msg]) -> Vec<u8> {
                 seq: *seq,
                 target: NAMES[*target],
             },
-            Msg::IndirectPing { seq, target, addr } => Message::IndirectPing {
+            Msg::IndirectPing {
+                seq,
+                target,
+                addr,
+                nack,
+            } => Message::IndirectPing {
                 seq: *seq,
                 target: NAMES[*target],
                 target_addr: *addr,
+                nack: *nack,
             },
             Msg::Ack { seq } => Message::Ack { seq: *seq },
+            Msg::Nack { seq } => Message::Nack { seq: *seq },
             Msg::PushPull {
                 session,
                 digest,

@@ -1,6 +1,7 @@
 //! What a simulation measures: membership convergence, failure detection, false
 //! positives, traffic, and their course over time.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::network::NodeId;
@@ -137,6 +138,26 @@ pub struct Metrics {
     samples: Vec<Sample>,
     full_membership_since: Option<Instant>,
     first_full_membership: Option<Instant>,
+    /// When each observer began to suspect each subject, while it does.
+    open_suspicions: HashMap<(NodeId, NodeId), Instant>,
+    /// Every partition so far: when it began, when it healed, who was where.
+    partitions: Vec<PastPartition>,
+    /// Failures declared about reachable nodes, suspected while cut off.
+    declared_after_heal: usize,
+}
+
+/// A partition of the network, kept to judge failures declared after it healed.
+struct PastPartition {
+    from: Instant,
+    until: Option<Instant>,
+    groups: Vec<u32>,
+}
+
+impl PastPartition {
+    fn separated(&self, a: NodeId, b: NodeId, from: Instant, until: Instant) -> bool {
+        let overlaps = self.from <= until && self.until.is_none_or(|end| end >= from);
+        overlaps && self.groups.get(a as usize) != self.groups.get(b as usize)
+    }
 }
 
 /// What [`Metrics`] needs to know about the simulation when it is told something.
@@ -171,6 +192,24 @@ impl Metrics {
             samples: Vec::new(),
             full_membership_since: None,
             first_full_membership: None,
+            open_suspicions: HashMap::new(),
+            partitions: Vec::new(),
+            declared_after_heal: 0,
+        }
+    }
+
+    pub(crate) fn partitioned(&mut self, at: Instant, groups: &[u32]) {
+        self.healed(at);
+        self.partitions.push(PastPartition {
+            from: at,
+            until: None,
+            groups: groups.to_vec(),
+        });
+    }
+
+    pub(crate) fn healed(&mut self, at: Instant) {
+        if let Some(last) = self.partitions.last_mut().filter(|p| p.until.is_none()) {
+            last.until = Some(at);
         }
     }
 
@@ -245,10 +284,15 @@ impl Metrics {
             Event::MemberJoined(m)
             | Event::MemberUpdated(m)
             | Event::MemberRecovered(m)
-            | Event::MemberRestarted { member: m, .. } => (m, true),
+            | Event::MemberRestarted { member: m, .. } => {
+                if let Some(subject) = id_of(m.name()) {
+                    self.open_suspicions.remove(&(observer, subject));
+                }
+                (m, true)
+            }
             Event::MemberSuspected(m) => {
                 self.suspicions += 1;
-                self.suspected(at, m);
+                self.suspected(at, observer, m);
                 (m, true)
             }
             Event::MemberFailed(m) => {
@@ -257,6 +301,9 @@ impl Metrics {
                 (m, false)
             }
             Event::MemberLeft(m) => {
+                if let Some(subject) = id_of(m.name()) {
+                    self.open_suspicions.remove(&(observer, subject));
+                }
                 self.learned_gone(at, observer, m, world);
                 (m, false)
             }
@@ -273,10 +320,13 @@ impl Metrics {
         }
     }
 
-    fn suspected(&mut self, at: Instant, member: &Member<NodeId>) {
+    fn suspected(&mut self, at: Instant, observer: NodeId, member: &Member<NodeId>) {
         let Some(subject) = id_of(member.name()) else {
             return;
         };
+        self.open_suspicions
+            .entry((observer, subject))
+            .or_insert(at);
         for failure in self
             .failures
             .iter_mut()
@@ -296,14 +346,28 @@ impl Metrics {
         let Some(subject) = id_of(member.name()) else {
             return;
         };
+        let suspected_at = self
+            .open_suspicions
+            .remove(&(observer, subject))
+            .unwrap_or(at);
         if world.runs(subject as usize, member.generation())
             && world.reachable(observer as usize, subject as usize)
         {
-            self.false_positives.push(FalsePositive {
-                at,
-                observer,
-                subject,
-            });
+            // Suspected while a partition cut them apart, declared after it
+            // healed: the failure to answer was real.
+            let cut_off = self
+                .partitions
+                .iter()
+                .any(|p| p.separated(observer, subject, suspected_at, at));
+            if cut_off {
+                self.declared_after_heal += 1;
+            } else {
+                self.false_positives.push(FalsePositive {
+                    at,
+                    observer,
+                    subject,
+                });
+            }
         }
         for failure in self
             .failures
@@ -400,6 +464,14 @@ impl Metrics {
     /// Live nodes reported failed.
     pub fn false_positives(&self) -> &[FalsePositive] {
         &self.false_positives
+    }
+
+    /// Failures declared about running, reachable nodes that the declarer
+    /// began to suspect while a partition cut them apart: right after a heal,
+    /// before the member could refute. Not false positives (the member did not
+    /// answer), but members wrongly missing from views for a while.
+    pub fn declared_after_heal(&self) -> usize {
+        self.declared_after_heal
     }
 
     /// Suspicions raised (every node's, true and false).

@@ -98,6 +98,10 @@ pub struct FalsePositiveRecord {
     pub observer: u32,
     /// Who was live yet declared failed.
     pub subject: u32,
+    /// The declaring node had slow spells.
+    pub observer_was_slow: bool,
+    /// The node declared failed had slow spells.
+    pub subject_was_slow: bool,
 }
 
 /// False alarms.
@@ -107,6 +111,13 @@ pub struct FalsePositiveReport {
     pub count: usize,
     /// Live nodes reported failed by anyone.
     pub distinct_nodes: usize,
+    /// Of `count`, reports about nodes that had slow spells (which did fail to
+    /// answer in time); the rest are about healthy nodes.
+    pub about_slow_nodes: usize,
+    /// Not counted in `count`: failures declared about running, reachable
+    /// nodes that the declarer began to suspect while a partition cut them
+    /// apart (right after a heal, before they could refute).
+    pub declared_after_heal: usize,
     /// Suspicions raised (true and false, by every node).
     pub suspicions: u64,
     /// The first few.
@@ -278,6 +289,11 @@ impl Report {
             false_positives: FalsePositiveReport {
                 count: false_positives.len(),
                 distinct_nodes: distinct.len(),
+                about_slow_nodes: false_positives
+                    .iter()
+                    .filter(|f| sim.was_slow(f.subject))
+                    .count(),
+                declared_after_heal: metrics.declared_after_heal(),
                 suspicions: metrics.suspicions(),
                 first: false_positives
                     .iter()
@@ -286,6 +302,8 @@ impl Report {
                         at_s: secs(f.at),
                         observer: f.observer,
                         subject: f.subject,
+                        observer_was_slow: sim.was_slow(f.observer),
+                        subject_was_slow: sim.was_slow(f.subject),
                     })
                     .collect(),
             },
@@ -488,6 +506,24 @@ impl fmt::Display for Report {
             "live nodes reported failed",
             format!("{} reports about {} nodes", fp.count, fp.distinct_nodes),
         )?;
+        if fp.about_slow_nodes > 0 {
+            row(
+                f,
+                "  of which about slow nodes",
+                format!(
+                    "{} (healthy nodes: {})",
+                    fp.about_slow_nodes,
+                    fp.count - fp.about_slow_nodes
+                ),
+            )?;
+        }
+        if fp.declared_after_heal > 0 {
+            row(
+                f,
+                "failed after a heal (suspected while cut off)",
+                fp.declared_after_heal.to_string(),
+            )?;
+        }
         row(f, "suspicions raised", fp.suspicions.to_string())?;
         writeln!(f, "traffic")?;
         let t = &self.traffic;

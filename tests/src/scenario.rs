@@ -13,11 +13,12 @@ use crate::simulation::{Action, SimRng, Simulation};
 use crate::units::duration as dur;
 
 /// How the nodes find each other at the start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Start {
     /// Every node already knows every other: the steady state of a cluster that
     /// formed long ago.
+    #[default]
     Converged,
     /// Every node joins through node 0 at time zero.
     Join,
@@ -77,6 +78,21 @@ pub struct Protocol {
     /// `Config::discovery`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<bool>,
+    /// `false`: `Config::without_lifeguard`, before the overrides below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifeguard: Option<bool>,
+    /// `Config::awareness_max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awareness_max: Option<u32>,
+    /// `Config::nacks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nacks: Option<bool>,
+    /// `Config::suspicion_max_timeout_mult`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion_max_timeout_mult: Option<u32>,
+    /// `Config::buddy_system`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buddy_system: Option<bool>,
 }
 
 impl Protocol {
@@ -87,6 +103,9 @@ impl Protocol {
             Preset::Wan => Config::wan(),
             Preset::Local => Config::local(),
         };
+        if self.lifeguard == Some(false) {
+            config = config.without_lifeguard();
+        }
         macro_rules! apply {
             ($($field:ident),*) => {$(
                 if let Some(value) = self.$field { config.$field = value; }
@@ -101,7 +120,11 @@ impl Protocol {
             suspicion_mult,
             retransmit_mult,
             indirect_checks,
-            discovery
+            discovery,
+            awareness_max,
+            nacks,
+            suspicion_max_timeout_mult,
+            buddy_system
         );
         config
     }
@@ -229,9 +252,10 @@ pub enum Fault {
         #[serde(with = "dur")]
         until: Duration,
     },
-    /// `fraction` of the nodes handle their input `min_delay..max_delay` late
-    /// during spells of `spell`, one spell in every `period` (at a random
-    /// phase): CPU starvation, GC pauses.
+    /// `fraction` of the nodes handle incoming datagrams `min_delay..max_delay`
+    /// late during spells of `spell`, one spell in every `period` (at a random
+    /// phase): slow message processing, as under CPU starvation or GC pauses.
+    /// Their timers fire on time (see [`Action::Slow`](crate::Action::Slow)).
     Slow {
         /// Share of the nodes.
         fraction: f64,
@@ -290,6 +314,7 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// How the nodes find each other.
+    #[serde(default)]
     pub start: Start,
     /// The protocol's settings.
     #[serde(default)]

@@ -56,8 +56,11 @@ pub enum Action {
     Heal,
     /// The uniform loss rate changes.
     SetLoss(f64),
-    /// The node handles every input late, by a delay drawn from `min..=max`,
-    /// until `until` (CPU starvation, GC pauses).
+    /// The node handles every incoming datagram late, in order, by a delay
+    /// drawn from `min..=max`, until `until`: slow message processing (a
+    /// starved or overloaded receive path). Its timers still fire on time, as
+    /// in the Lifeguard paper's benchmark, so its probes time out while the
+    /// acks, and the refutations of its suspicions, wait in its queue.
     Slow {
         /// The node.
         node: NodeId,
@@ -82,7 +85,6 @@ enum Task {
         node: NodeId,
         /// The deadline the node asked for.
         at: Instant,
-        late: bool,
     },
     Action(Action),
     Sample,
@@ -126,7 +128,9 @@ struct Slot {
     /// The wakeup the queue holds for this node; other queued wakeups are stale.
     wake_at: Option<Instant>,
     slow: Option<Slow>,
-    /// A slow node handles inputs in order: not before this.
+    /// The node has had a slow spell, so its failures to answer were real.
+    was_slow: bool,
+    /// A slow node handles datagrams in order: not before this.
     busy_until: Instant,
 }
 
@@ -212,6 +216,7 @@ impl SimulationBuilder {
                 node: None,
                 wake_at: None,
                 slow: None,
+                was_slow: false,
                 busy_until: Instant::ZERO,
             });
             sim.start(id as NodeId);
@@ -421,11 +426,13 @@ impl Simulation {
                 group_of[id as usize] = group as u32;
             }
         }
+        self.metrics.partitioned(self.now, &group_of);
         self.network.partition(group_of);
     }
 
     /// Ends any partition.
     pub fn heal(&mut self) {
+        self.metrics.healed(self.now);
         self.network.heal();
     }
 
@@ -436,7 +443,14 @@ impl Simulation {
 
     /// Node `id` handles every input late, by `min..=max`, until `until`.
     pub fn slow(&mut self, id: NodeId, until: Instant, min: Duration, max: Duration) {
-        self.slots[id as usize].slow = Some(Slow { until, min, max });
+        let slot = &mut self.slots[id as usize];
+        slot.slow = Some(Slow { until, min, max });
+        slot.was_slow = true;
+    }
+
+    /// True if node `id` has had a slow spell so far.
+    pub fn was_slow(&self, id: NodeId) -> bool {
+        self.slots.get(id as usize).is_some_and(|s| s.was_slow)
     }
 
     /// Delivers `payload` to `to` now, as if `from` had sent it: for datagrams a
@@ -659,7 +673,7 @@ impl Simulation {
                     payload,
                     late,
                 } => self.deliver(from, to, payload, late),
-                Task::Wake { node, at, late } => self.wake(node, at, late),
+                Task::Wake { node, at } => self.wake(node, at),
                 Task::Action(action) => self.apply(action),
                 Task::Sample => self.sample(),
             }
@@ -672,7 +686,7 @@ impl Simulation {
         self.run_until(self.now + duration);
     }
 
-    /// When the input arriving now at a slow node is handled; `None` if it is not slow.
+    /// When a datagram arriving now at a slow node is handled; `None` if it is not slow.
     fn held_back(&mut self, id: NodeId) -> Option<Instant> {
         let now = self.now;
         let slot = &mut self.slots[id as usize];
@@ -713,22 +727,11 @@ impl Simulation {
         self.drain(to);
     }
 
-    fn wake(&mut self, id: NodeId, at: Instant, late: bool) {
+    /// A node's deadline: slow or not, its timers fire on time (see
+    /// [`Action::Slow`]).
+    fn wake(&mut self, id: NodeId, at: Instant) {
         if self.slots[id as usize].wake_at != Some(at) {
             return; // superseded by a later poll_timeout
-        }
-        if !late {
-            if let Some(handled) = self.held_back(id) {
-                self.push(
-                    handled,
-                    Task::Wake {
-                        node: id,
-                        at,
-                        late: true,
-                    },
-                );
-                return;
-            }
         }
         let now = self.now;
         let slot = &mut self.slots[id as usize];
@@ -827,14 +830,7 @@ impl Simulation {
         if next != slot.wake_at {
             slot.wake_at = next;
             if let Some(at) = next {
-                self.push(
-                    at,
-                    Task::Wake {
-                        node: id,
-                        at,
-                        late: false,
-                    },
-                );
+                self.push(at, Task::Wake { node: id, at });
             }
         }
     }

@@ -225,6 +225,22 @@ fn scenarios_the_simulator_cannot_run_are_refused() {
 }
 
 #[test]
+fn a_scenario_file_needs_only_nodes_and_duration() {
+    let dir = scratch("minimal-scenario");
+    let file = dir.join("minimal.toml");
+    fs::write(
+        &file,
+        "nodes = 12\nduration = \"5s\"\n[protocol]\nlifeguard = false\n",
+    )
+    .unwrap();
+    let output = succeeds(&["--scenario", file.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"]["start"], "converged");
+    assert_eq!(report["scenario"]["seed"], 0);
+    assert_eq!(report["scenario"]["protocol"]["lifeguard"], false);
+}
+
+#[test]
 fn an_unreadable_or_invalid_scenario_file_is_refused() {
     let dir = scratch("bad-scenario");
     let missing = dir.join("missing.toml");

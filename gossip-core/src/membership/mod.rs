@@ -4,6 +4,7 @@
 //! A child state machine of [`Node`](crate::Node): inputs arrive through
 //! `handle_*`, outputs leave through `poll_*`, and the node drains it.
 
+mod awareness;
 mod exchange;
 mod outgoing;
 mod probe;
@@ -20,6 +21,7 @@ use core::time::Duration;
 use rand_core::Rng;
 use serde::de::DeserializeOwned;
 
+use self::awareness::{Awareness, Health};
 use self::exchange::{Exchanges, StateHeader, encode_state, update_of};
 pub(crate) use self::outgoing::Outgoing;
 use self::probe::{ProbeOrder, ProbeRound, Relay, Relays};
@@ -61,6 +63,7 @@ pub(crate) struct Membership<A> {
     probe_order: ProbeOrder,
     probe: Option<ProbeRound<A>>,
     relays: Relays<A>,
+    awareness: Awareness,
     suspicions: Suspicions,
     exchanges: Exchanges,
     sent_transfers: SentTransfers<A>,
@@ -117,6 +120,7 @@ impl<A: Address> Membership<A> {
             rumors: RumorQueue::new(rng.next_u64()),
             next_seq: rng.next_u32(),
             relays: Relays::new(config.max_relayed_probes),
+            awareness: Awareness::new(config.awareness_max),
             probe_order: ProbeOrder::default(),
             probe: None,
             suspicions: Suspicions::new(rng.next_u64()),
@@ -158,6 +162,10 @@ impl<A: Address> Membership<A> {
 
     pub(crate) fn digest(&self) -> u64 {
         self.table.digest()
+    }
+
+    pub(crate) fn local_health(&self) -> u32 {
+        self.awareness.score()
     }
 
     pub(crate) fn has_left(&self) -> bool {
@@ -223,11 +231,48 @@ impl<A: Address> Membership<A> {
             }
             stats.messages_out[message.kind()].record(writer.len() - before);
         }
+        let buddy = match outgoing {
+            Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
+            _ => false,
+        };
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
         let rumors = self
             .rumors
             .fill(writer, limit, &mut stats.messages_out, usize::MAX);
-        (primary.is_some() || rumors > 0).then(|| outgoing.to().clone())
+        (primary.is_some() || buddy || rumors > 0).then(|| outgoing.to().clone())
+    }
+
+    /// Lifeguard's buddy system: a ping to a member this node suspects carries
+    /// the suspicion, so the member hears it first-hand and refutes in its ack,
+    /// instead of waiting for the rumor to find it among many others. True if
+    /// the suspicion was written.
+    fn write_buddy_suspicion(
+        &self,
+        target: &NodeName,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) -> bool {
+        if !self.config.buddy_system {
+            return false;
+        }
+        let Some(member) = self.table.find(target).map(|i| self.table.get(i)) else {
+            return false;
+        };
+        if member.state != MemberState::Suspect {
+            return false;
+        }
+        let by = self
+            .suspicions
+            .first_suspecter(target)
+            .unwrap_or(self.table.local().name.as_str());
+        let message = Message::Update(update_of(member, by));
+        let before = writer.len();
+        if writer.push(&message).is_err() {
+            return false;
+        }
+        stats.messages_out[message.kind()].record(writer.len() - before);
+        stats.buddy_suspicions += 1;
+        true
     }
 
     // ---- inputs ----------------------------------------------------------------
@@ -254,8 +299,10 @@ impl<A: Address> Membership<A> {
                     seq,
                     target,
                     target_addr,
-                } => self.handle_indirect_ping(env, &from, seq, target, target_addr),
+                    nack,
+                } => self.handle_indirect_ping(env, &from, seq, target, target_addr, nack),
                 Message::Ack { seq } => self.handle_ack(env, seq),
+                Message::Nack { seq } => self.handle_nack(env, seq),
                 Message::PushPull {
                     session,
                     digest,
@@ -340,6 +387,7 @@ impl<A: Address> Membership<A> {
         requester_seq: u32,
         target: &str,
         target_addr: A,
+        nack: bool,
     ) {
         if target == self.local().name.as_str() {
             self.send(
@@ -359,11 +407,13 @@ impl<A: Address> Membership<A> {
             seq,
             requester: from.clone(),
             requester_seq,
+            nack_at: nack.then(|| env.now + nack_delay(&self.config)),
             expires: env.now + self.config.probe_timeout,
         };
         if self.relays.insert(env.now, relay) {
             env.stats.relayed_probes_dropped += 1;
         }
+        self.arm_nack_timer();
         env.stats.relayed_probes += 1;
         self.send(
             env,
@@ -379,7 +429,8 @@ impl<A: Address> Membership<A> {
         if let Some(round) = self.probe.as_mut().filter(|round| round.seq == seq) {
             round.acked = true;
             self.timers.clear(Timer::ProbeTimeout);
-        } else if let Some(relay) = self.relays.take(seq) {
+        } else if let Some(relay) = self.relays.take(env.now, seq) {
+            self.arm_nack_timer();
             self.send(
                 env,
                 Outgoing::Ack {
@@ -389,6 +440,32 @@ impl<A: Address> Membership<A> {
             );
         } else {
             env.stats.unmatched_acks += 1;
+        }
+    }
+
+    fn handle_nack<R>(&mut self, env: &mut Env<'_, R>, seq: u32) {
+        match self.probe.as_mut().filter(|round| round.seq == seq) {
+            Some(round) if round.nacks_received < round.nacks_expected => {
+                round.nacks_received += 1;
+                env.stats.nacks_received += 1;
+            }
+            _ => env.stats.unmatched_acks += 1,
+        }
+    }
+
+    /// Relayed probes whose target stayed silent: tell their requesters.
+    fn send_due_nacks<R>(&mut self, env: &mut Env<'_, R>) {
+        while let Some((to, seq)) = self.relays.pop_due_nack(env.now) {
+            env.stats.nacks_sent += 1;
+            self.send(env, Outgoing::Nack { to, seq });
+        }
+        self.arm_nack_timer();
+    }
+
+    fn arm_nack_timer(&mut self) {
+        match self.relays.next_nack() {
+            Some(at) => self.timers.set(Timer::Nack, at),
+            None => self.timers.clear(Timer::Nack),
         }
     }
 
@@ -489,6 +566,7 @@ impl<A: Address> Membership<A> {
                 Timer::JoinRetry => self.join_attempt(env),
                 Timer::Reap => self.reap(env),
                 Timer::TransferCheck => self.check_transfers(env),
+                Timer::Nack => self.send_due_nacks(env),
             }
         }
         while let Some((name, suspicion)) = self.suspicions.pop_expired(env.now) {
@@ -497,16 +575,18 @@ impl<A: Address> Membership<A> {
     }
 
     /// A SWIM protocol period: conclude the previous probe, start the next.
+    /// Lifeguard stretches the period and the probe timeout by the local health
+    /// score, so a node that is itself struggling blames others less.
     fn probe_period<R: Rng>(&mut self, env: &mut Env<'_, R>) {
-        self.timers
-            .set(Timer::Probe, env.now + self.config.probe_interval);
         self.timers.clear(Timer::ProbeTimeout);
         if let Some(round) = self.probe.take() {
-            if !round.acked {
-                env.stats.probes_failed += 1;
-                self.suspect_unanswered(env, &round);
-            }
+            self.conclude_probe(env, &round);
         }
+        if self.awareness.score() > 0 {
+            env.stats.probes_degraded += 1;
+        }
+        let interval = self.awareness.scale(self.config.probe_interval);
+        self.timers.set(Timer::Probe, env.now + interval);
         let Some(index) = self.probe_order.next(env.rng, &self.table) else {
             return;
         };
@@ -519,6 +599,8 @@ impl<A: Address> Membership<A> {
             generation: target.generation,
             incarnation: target.incarnation,
             acked: false,
+            nacks_expected: 0,
+            nacks_received: 0,
         };
         env.stats.probes += 1;
         self.send(
@@ -530,15 +612,31 @@ impl<A: Address> Membership<A> {
             },
         );
         self.probe = Some(round);
-        self.timers
-            .set(Timer::ProbeTimeout, env.now + self.config.probe_timeout);
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        self.timers.set(Timer::ProbeTimeout, env.now + timeout);
+    }
+
+    /// The end of a probe: the local health score learns from it (Lifeguard),
+    /// and a target that never answered is suspected.
+    fn conclude_probe<R: Rng>(&mut self, env: &mut Env<'_, R>, round: &ProbeRound<A>) {
+        if round.acked {
+            self.awareness.record(Health::ProbeSucceeded);
+            return;
+        }
+        env.stats.probes_failed += 1;
+        self.awareness.record(Health::ProbeFailed);
+        for _ in round.nacks_received..round.nacks_expected {
+            env.stats.nacks_missed += 1;
+            self.awareness.record(Health::NackMissed);
+        }
+        self.suspect_unanswered(env, round);
     }
 
     /// No direct ack within the probe timeout: ask `indirect_checks` members to
     /// probe the target (SWIM's ping-req), and ping it once more ourselves, so that
     /// one lost datagram does not raise a suspicion.
     fn probe_timed_out<R: Rng>(&mut self, env: &mut Env<'_, R>) {
-        let Some(round) = self.probe.clone().filter(|round| !round.acked) else {
+        let Some(round) = self.probe.as_mut().filter(|round| !round.acked) else {
             return;
         };
         let helpers = self
@@ -546,6 +644,12 @@ impl<A: Address> Membership<A> {
             .sample(env.rng, self.config.indirect_checks, |m| {
                 m.state == MemberState::Alive && m.name != round.target
             });
+        let nack = self.config.nacks;
+        if nack {
+            // Each helper owes a nack should the target stay silent (Lifeguard).
+            round.nacks_expected = helpers.len() as u32;
+        }
+        let round = round.clone();
         for helper in helpers {
             env.stats.indirect_probes += 1;
             let to = self.table.get(helper).addr.clone();
@@ -556,6 +660,7 @@ impl<A: Address> Membership<A> {
                     seq: round.seq,
                     target: round.target.clone(),
                     target_addr: round.addr.clone(),
+                    nack,
                 },
             );
         }
@@ -908,6 +1013,18 @@ fn pop_and_trim<T>(queue: &mut VecDeque<T>) -> Option<T> {
         queue.shrink_to(KEPT);
     }
     item
+}
+
+/// How long a member probing on someone's behalf waits for the target before
+/// it sends a nack: 80% of the requester's wait, as in the Lifeguard paper, so
+/// the nack arrives before the requester concludes its probe. The requester
+/// waits `probe_timeout` for the direct ack and the rest of the period for
+/// relayed ones; this assumes the requester runs the same configuration.
+fn nack_delay(config: &Config) -> Duration {
+    let window = config
+        .probe_timeout
+        .min(config.probe_interval - config.probe_timeout);
+    window * 4 / 5
 }
 
 /// How often tombstones are looked for: often enough that one outlives its

@@ -19,8 +19,13 @@ pub(crate) enum Outgoing<A> {
         seq: u32,
         target: NodeName,
         target_addr: A,
+        nack: bool,
     },
     Ack {
+        to: A,
+        seq: u32,
+    },
+    Nack {
         to: A,
         seq: u32,
     },
@@ -28,6 +33,7 @@ pub(crate) enum Outgoing<A> {
     Gossip {
         to: A,
     },
+
     PushPull {
         to: A,
         session: u32,
@@ -51,6 +57,7 @@ impl<A: Clone> Outgoing<A> {
             Outgoing::Ping { to, .. }
             | Outgoing::IndirectPing { to, .. }
             | Outgoing::Ack { to, .. }
+            | Outgoing::Nack { to, .. }
             | Outgoing::Gossip { to }
             | Outgoing::PushPull { to, .. }
             | Outgoing::StateResend { to, .. }
@@ -67,13 +74,16 @@ impl<A: Clone> Outgoing<A> {
                 seq,
                 target,
                 target_addr,
+                nack,
                 ..
             } => Some(Message::IndirectPing {
                 seq: *seq,
                 target,
                 target_addr: target_addr.clone(),
+                nack: *nack,
             }),
             Outgoing::Ack { seq, .. } => Some(Message::Ack { seq: *seq }),
+            Outgoing::Nack { seq, .. } => Some(Message::Nack { seq: *seq }),
             Outgoing::PushPull { session, join, .. } => Some(Message::PushPull {
                 session: *session,
                 digest,

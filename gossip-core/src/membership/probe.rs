@@ -90,6 +90,9 @@ pub(crate) struct ProbeRound<A> {
     pub(crate) generation: Generation,
     pub(crate) incarnation: Incarnation,
     pub(crate) acked: bool,
+    /// Helpers asked for a nack should the target stay silent.
+    pub(crate) nacks_expected: u32,
+    pub(crate) nacks_received: u32,
 }
 
 /// A probe this node sends on behalf of a member's indirect probe request.
@@ -100,10 +103,15 @@ pub(crate) struct Relay<A> {
     pub(crate) requester: A,
     /// Sequence number the requester expects in the relayed ack.
     pub(crate) requester_seq: u32,
+    /// When to tell the requester that the target stayed silent; `None` if it
+    /// asked for no nack, or it has been sent.
+    pub(crate) nack_at: Option<Instant>,
+    /// After this a late ack is no longer relayed.
     pub(crate) expires: Instant,
 }
 
-/// Relayed probes in flight, oldest first, bounded.
+/// Relayed probes in flight, oldest first, bounded. All live equally long, so
+/// they expire, and their nacks fall due, in insertion order.
 pub(crate) struct Relays<A> {
     entries: VecDeque<Relay<A>>,
     capacity: usize,
@@ -119,8 +127,11 @@ impl<A> Relays<A> {
 
     /// Adds a relay; returns true if the oldest one had to make room.
     pub(crate) fn insert(&mut self, now: Instant, relay: Relay<A>) -> bool {
-        // Entries expire in insertion order: they all live one probe timeout.
-        while self.entries.front().is_some_and(|r| r.expires <= now) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|r| r.expires <= now && r.nack_at.is_none())
+        {
             self.entries.pop_front();
         }
         let evicted = self.entries.len() >= self.capacity;
@@ -131,10 +142,30 @@ impl<A> Relays<A> {
         evicted
     }
 
-    /// Removes and returns the relay whose ping had sequence number `seq`.
-    pub(crate) fn take(&mut self, seq: u32) -> Option<Relay<A>> {
+    /// Removes and returns the relay whose ping had sequence number `seq`, if
+    /// an ack for it may still be relayed.
+    pub(crate) fn take(&mut self, now: Instant, seq: u32) -> Option<Relay<A>> {
         let at = self.entries.iter().position(|r| r.seq == seq)?;
-        self.entries.remove(at)
+        self.entries.remove(at).filter(|r| r.expires > now)
+    }
+
+    /// The earliest nack still to send.
+    pub(crate) fn next_nack(&self) -> Option<Instant> {
+        self.entries.iter().find_map(|r| r.nack_at)
+    }
+
+    /// The requester and its sequence number of the next nack due at `now`,
+    /// marking it sent.
+    pub(crate) fn pop_due_nack(&mut self, now: Instant) -> Option<(A, u32)>
+    where
+        A: Clone,
+    {
+        let relay = self.entries.iter_mut().find(|r| r.nack_at.is_some())?;
+        if relay.nack_at? > now {
+            return None;
+        }
+        relay.nack_at = None;
+        Some((relay.requester.clone(), relay.requester_seq))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -204,6 +235,7 @@ mod tests {
             seq,
             requester: 9u32,
             requester_seq: seq + 100,
+            nack_at: None,
             expires: Instant::from_secs(expires),
         };
         assert!(!relays.insert(Instant::ZERO, relay(1, 1)));
@@ -212,12 +244,38 @@ mod tests {
             relays.insert(Instant::ZERO, relay(3, 1)),
             "full: the oldest goes"
         );
-        assert!(relays.take(1).is_none());
-        assert_eq!(relays.take(2).unwrap().requester_seq, 102);
+        assert!(relays.take(Instant::ZERO, 1).is_none());
+        assert_eq!(relays.take(Instant::ZERO, 2).unwrap().requester_seq, 102);
         assert!(
             !relays.insert(Instant::from_secs(2), relay(4, 3)),
             "expired ones go first"
         );
         assert_eq!(relays.len(), 1);
+    }
+
+    #[test]
+    fn nacks_fall_due_in_order_once_and_outlive_nothing() {
+        let mut relays = Relays::new(8);
+        let relay = |seq, nack: Option<u64>| Relay {
+            seq,
+            requester: seq,
+            requester_seq: seq + 100,
+            nack_at: nack.map(Instant::from_millis),
+            expires: Instant::from_millis(1_000),
+        };
+        relays.insert(Instant::ZERO, relay(1, None));
+        relays.insert(Instant::ZERO, relay(2, Some(400)));
+        relays.insert(Instant::ZERO, relay(3, Some(500)));
+        assert_eq!(relays.next_nack(), Some(Instant::from_millis(400)));
+        assert_eq!(relays.pop_due_nack(Instant::from_millis(399)), None);
+        let now = Instant::from_millis(450);
+        assert_eq!(relays.pop_due_nack(now), Some((2, 102)));
+        assert_eq!(relays.pop_due_nack(now), None, "each nack once");
+        assert_eq!(relays.next_nack(), Some(Instant::from_millis(500)));
+        // An ack that arrives in time is still relayed, and cancels the nack.
+        assert!(relays.take(now, 3).is_some());
+        assert_eq!(relays.next_nack(), None);
+        // After expiry a late ack is not relayed.
+        assert!(relays.take(Instant::from_millis(1_000), 1).is_none());
     }
 }

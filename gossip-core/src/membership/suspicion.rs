@@ -150,16 +150,32 @@ impl Suspicions {
         };
         suspicion.suspecters.push(by);
         let deadline = suspicion.started + suspicion.bounds.timeout(suspicion.confirmations());
+        self.advance(member, deadline);
+        true
+    }
+
+    /// Gives the open suspicion about `member` the shortest timeout, as if it
+    /// were fully confirmed: someone else's suspicion of it already expired.
+    /// False if there is no open suspicion about `member`.
+    pub(crate) fn settle(&mut self, member: &str) -> bool {
+        let Some(suspicion) = self.open.get(member) else {
+            return false;
+        };
+        let deadline = suspicion.started + suspicion.bounds.min;
+        self.advance(member, deadline);
+        true
+    }
+
+    /// Moves the deadline of the open suspicion about `member` to `deadline`
+    /// if that is earlier.
+    fn advance(&mut self, member: &str, deadline: Instant) {
+        let Some((name, suspicion)) = self.open.get_key_value_mut(member) else {
+            return;
+        };
         if deadline < suspicion.deadline {
             suspicion.deadline = deadline;
-            let name = self
-                .open
-                .get_key_value(member)
-                .map(|(name, _)| name.clone())
-                .expect("just found");
-            self.deadlines.push(Reverse((deadline, name)));
+            self.deadlines.push(Reverse((deadline, name.clone())));
         }
-        true
     }
 
     /// Who first suspected `member`, while the suspicion is open.

@@ -20,10 +20,12 @@ pub(crate) enum Timer {
     Reap,
     /// Ask for chunks missing from state transfers.
     TransferCheck,
+    /// Tell requesters of relayed probes that their target stayed silent.
+    Nack,
 }
 
 impl Timer {
-    const ALL: [Timer; 7] = [
+    const ALL: [Timer; 8] = [
         Timer::Probe,
         Timer::ProbeTimeout,
         Timer::Gossip,
@@ -31,6 +33,7 @@ impl Timer {
         Timer::JoinRetry,
         Timer::Reap,
         Timer::TransferCheck,
+        Timer::Nack,
     ];
 }
 

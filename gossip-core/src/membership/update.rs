@@ -13,6 +13,7 @@
 
 use rand_core::Rng;
 
+use super::awareness::Health;
 use super::suspicion::{Bounds, Suspicion};
 use super::table::LOCAL;
 use super::{Env, Membership};
@@ -101,6 +102,11 @@ impl<A: Address> Membership<A> {
                 return self.confirm_suspicion(env, index, by, source);
             }
         }
+        if let Claim::Failed = claim {
+            if !new_life && not_older && known.state.is_live() {
+                return self.failed_elsewhere(env, index, generation, incarnation, source);
+            }
+        }
         let applies = match claim {
             Claim::Alive { .. } => newer,
             Claim::Suspect { .. } => match known.state {
@@ -176,10 +182,13 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    /// Announces an incarnation above `claimed` (SWIM's refutation).
+    /// Announces an incarnation above `claimed` (SWIM's refutation). Being
+    /// suspected means this node failed to answer someone: Lifeguard counts it
+    /// against the local health.
     fn refute<R>(&mut self, env: &mut Env<'_, R>, claimed: Incarnation) {
         let incarnation = claimed.max(self.local().incarnation).saturating_add(1);
         self.table.update(LOCAL, |m| m.incarnation = incarnation);
+        self.awareness.record(Health::Refuted);
         env.stats.refutations += 1;
         self.gossip_member(LOCAL, None);
         self.emit(env, Event::Refuted { incarnation });
@@ -311,6 +320,38 @@ impl<A: Address> Membership<A> {
         self.emit(env, Event::MemberSuspected(member));
     }
 
+    /// Someone's suspicion of a member we count live expired. Rather than bury
+    /// the member at once (SWIM), we give it what is left of one minimum
+    /// suspicion timeout, counted from when we began to suspect it: where the
+    /// suspicion had spread before the failure (a real crash), that time is
+    /// up and the member is declared failed now; where it had not (a rumor
+    /// from the far side of a healed partition, about a member we can reach),
+    /// the member has a full minimum timeout to refute.
+    fn failed_elsewhere<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        index: usize,
+        generation: Generation,
+        incarnation: Incarnation,
+        source: Source,
+    ) {
+        let known = self.table.get(index);
+        let name = known.name.clone();
+        if known.state == MemberState::Alive || incarnation > known.incarnation {
+            self.suspect(env, index, generation, incarnation, None, source);
+        }
+        if !self.suspicions.settle(&name) {
+            self.bury(
+                env,
+                index,
+                generation,
+                incarnation,
+                MemberState::Failed,
+                source,
+            );
+        }
+    }
+
     /// Another member (`by`; `None` is this node) independently suspects a member
     /// already suspect: Lifeguard counts it, which brings the deadline closer,
     /// and passes it on so that others count it too.
@@ -409,21 +450,22 @@ mod tests {
         // order to a member that starts alive at incarnation 2.
         type Step = (Status<'static, u32>, u64, Option<(u64, MemberState)>);
         let steps: &[Step] = &[
-            (alive(7), 2, None),                                 // not newer
-            (alive(7), 1, None),                                 // older
-            (suspect(), 1, None),                                // older
-            (suspect(), 2, Some((2, MemberState::Suspect))),     // ≥ alive
-            (suspect(), 2, None),                                // same suspicion
-            (suspect(), 3, Some((3, MemberState::Suspect))),     // newer suspicion
-            (alive(7), 3, None),                                 // must exceed
-            (alive(7), 4, Some((4, MemberState::Alive))),        // refuted
-            (Status::Failed, 3, None),                           // older
-            (Status::Failed, 4, Some((4, MemberState::Failed))), // ≥ alive
-            (suspect(), 9, None),                                // no suspecting the dead
-            (Status::Failed, 9, None),                           // already failed
-            (Status::Left, 4, Some((4, MemberState::Left))),     // departure trumps failure
-            (Status::Left, 9, None),                             // already left
-            (alive(7), 10, Some((10, MemberState::Alive))),      // back, refuted
+            (alive(7), 2, None),                                  // not newer
+            (alive(7), 1, None),                                  // older
+            (suspect(), 1, None),                                 // older
+            (suspect(), 2, Some((2, MemberState::Suspect))),      // ≥ alive
+            (suspect(), 2, None),                                 // same suspicion
+            (suspect(), 3, Some((3, MemberState::Suspect))),      // newer suspicion
+            (alive(7), 3, None),                                  // must exceed
+            (alive(7), 4, Some((4, MemberState::Alive))),         // refuted
+            (Status::Failed, 3, None),                            // older
+            (Status::Failed, 4, Some((4, MemberState::Suspect))), // ≥ alive: suspected first
+            (Status::Failed, 4, None),                            // suspect, expiring sooner
+            (Status::Left, 4, Some((4, MemberState::Left))),      // departure trumps suspicion
+            (suspect(), 9, None),                                 // no suspecting the departed
+            (Status::Failed, 9, None),                            // nor burying them
+            (Status::Left, 9, None),                              // already left
+            (alive(7), 10, Some((10, MemberState::Alive))),       // back, refuted
         ];
         let mut n = node();
         gossip(&mut n, 1, &[update("x", 0, 2, alive(7))]);
@@ -479,12 +521,50 @@ mod tests {
             "a bare incarnation bump is silent"
         );
         gossip(&mut n, 1, &[update("x", 0, 4, Status::Failed)]);
+        assert_eq!(kinds(&mut n), ["suspected"]);
+        n.handle_timeout(crate::Instant::from_secs(100));
         assert_eq!(kinds(&mut n), ["failed"]);
         gossip(&mut n, 1, &[update("x", 0, 4, Status::Left)]);
         assert_eq!(kinds(&mut n), ["left"]);
         gossip(&mut n, 1, &[update("x", 1, 0, alive(8))]);
         assert_eq!(kinds(&mut n), ["restarted"]);
         assert_eq!(n.member("x").unwrap().addr(), &8);
+    }
+
+    /// A failure rumor about a member this node never suspected (say, from the
+    /// far side of a healed partition) gives the member one minimum suspicion
+    /// timeout to refute, and is passed on as a suspicion, not as a death.
+    #[test]
+    fn a_failure_claim_about_an_unsuspected_member_opens_a_short_suspicion() {
+        let mut n = node();
+        let members = [
+            update("x", 0, 0, alive(7)),
+            update("y", 0, 0, alive(8)),
+            update("z", 0, 0, alive(9)),
+        ];
+        gossip(&mut n, 0, &members);
+        events(&mut n);
+        gossip(&mut n, 10, &[update("x", 0, 0, Status::Failed)]);
+        assert_eq!(state_of(&n, "x"), Some((0, 0, MemberState::Suspect)));
+        n.handle_timeout(crate::Instant::from_millis(10_400));
+        let mut about_x = alloc::vec::Vec::new();
+        for (_, bytes) in crate::testing::drain_transmits(&mut n) {
+            for message in crate::wire::decode::<u32>(&bytes, 0).unwrap() {
+                if let Ok(crate::wire::Message::Update(u)) = message {
+                    if u.name == "x" {
+                        about_x.push(matches!(u.status, Status::Suspect { .. }));
+                    }
+                }
+            }
+        }
+        assert!(!about_x.is_empty(), "passed on");
+        assert!(about_x.iter().all(|&suspect| suspect), "as a suspicion");
+        // Four members: the minimum timeout is 4 · max(1, log10 4) · 1 s = 4 s,
+        // not Lifeguard's 24 s for a lone suspicion.
+        n.handle_timeout(crate::Instant::from_millis(13_999));
+        assert_eq!(state_of(&n, "x"), Some((0, 0, MemberState::Suspect)));
+        n.handle_timeout(crate::Instant::from_secs(14));
+        assert_eq!(state_of(&n, "x"), Some((0, 0, MemberState::Failed)));
     }
 
     #[test]

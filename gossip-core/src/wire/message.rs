@@ -25,10 +25,19 @@ pub enum Message<'a, A> {
         target: &'a str,
         /// Where to probe it.
         target_addr: A,
+        /// The requester wants a [`Message::Nack`] if the target stays silent
+        /// (Lifeguard).
+        nack: bool,
     },
     /// Answer to a ping, sent directly or relayed by a helper.
     Ack {
         /// Sequence number of the ping answered.
+        seq: u32,
+    },
+    /// From a member asked to probe on someone's behalf: the target did not
+    /// answer in time. Tells the requester that it is not itself cut off.
+    Nack {
+        /// Sequence number of the requester's probe.
         seq: u32,
     },
     /// A change in a member's state, gossiped.
@@ -76,6 +85,7 @@ impl<A> Message<'_, A> {
             Message::Ping { .. } => MessageKind::Ping,
             Message::IndirectPing { .. } => MessageKind::IndirectPing,
             Message::Ack { .. } => MessageKind::Ack,
+            Message::Nack { .. } => MessageKind::Nack,
             Message::Update(update) => match update.status {
                 Status::Alive { .. } => MessageKind::Alive,
                 Status::Suspect { .. } => MessageKind::Suspect,
@@ -154,11 +164,13 @@ pub enum MessageKind {
     State,
     /// [`Message::StateResend`].
     StateResend,
+    /// [`Message::Nack`].
+    Nack,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -169,6 +181,7 @@ impl MessageKind {
         MessageKind::PushPull,
         MessageKind::State,
         MessageKind::StateResend,
+        MessageKind::Nack,
     ];
 
     /// Index into per-kind tables.

@@ -95,6 +95,7 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
             }
         }
         Message::Ack { .. }
+        | Message::Nack { .. }
         | Message::PushPull { .. }
         | Message::State { .. }
         | Message::StateResend { .. } => Ok(()),

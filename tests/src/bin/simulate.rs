@@ -184,6 +184,25 @@ struct ProtocolFlags {
     /// [default: discovery on]
     #[arg(long)]
     no_discovery: bool,
+    /// Plain SWIM: turn off all of Lifeguard (local health, nacks, dynamic
+    /// suspicion, buddy system); the flags below may turn parts back on
+    /// [default: Lifeguard on]
+    #[arg(long)]
+    no_lifeguard: bool,
+    #[arg(long, value_name = "N",
+          help = preset_default("Lifeguard local health: probe interval and timeout stretch up to N times; 1 is off",
+                                |c| c.awareness_max.to_string()))]
+    awareness_max: Option<u32>,
+    #[arg(long, value_name = "N",
+          help = preset_default("Lifeguard dynamic suspicion: an unconfirmed suspicion lasts N times the minimum; 1 is off",
+                                |c| c.suspicion_max_timeout_mult.to_string()))]
+    suspicion_max_mult: Option<u32>,
+    /// Lifeguard nacks on or off [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    nacks: Option<bool>,
+    /// Lifeguard buddy system on or off [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    buddy: Option<bool>,
 }
 
 /// The protocol presets, as flag values.
@@ -285,8 +304,9 @@ struct FaultFlags {
     /// How long a restarting node stays down [default: 0s, back at once]
     #[arg(long, value_name = "D", value_parser = duration, requires = "churn")]
     churn_downtime: Option<Duration>,
-    /// FRACTION of the nodes handle their input late during slow spells (CPU
-    /// starvation, GC pauses)
+    /// FRACTION of the nodes handle incoming datagrams late during slow spells
+    /// (slow message processing: CPU starvation, GC pauses); their timers fire
+    /// on time
     #[arg(long, value_name = "FRACTION", value_parser = share)]
     slow: Option<f64>,
     /// Range of the added delay [default: 2s..4s]
@@ -374,6 +394,11 @@ impl ProtocolFlags {
             retransmit_mult: self.retransmit_mult,
             indirect_checks: self.indirect_checks,
             discovery: self.no_discovery.then_some(false),
+            lifeguard: self.no_lifeguard.then_some(false),
+            awareness_max: self.awareness_max,
+            nacks: self.nacks,
+            suspicion_max_timeout_mult: self.suspicion_max_mult,
+            buddy_system: self.buddy,
         }
     }
 }
@@ -469,6 +494,14 @@ fn load(path: &Path) -> Result<Scenario, String> {
 }
 
 // Value parsers: each turns one flag's text into its value, or says why not.
+
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {text:?}")),
+    }
+}
 
 fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text)

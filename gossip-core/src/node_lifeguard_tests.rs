@@ -1,0 +1,293 @@
+//! Lifeguard at the level of one node: nacks, local health and the buddy
+//! system, each against a hand-fed exchange of datagrams. (The dynamic
+//! suspicion timeout has its worked examples in `membership::suspicion`.)
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::testing::{
+    TestNode, alive, datagram, drain_transmits, events, gossip, node, node_with, update,
+};
+use crate::wire::{self, Message, Status};
+use crate::{Config, Event, Instant};
+
+/// Every message of every datagram, with its destination. Decoding borrows from
+/// the datagrams, which are leaked: this is a test.
+fn messages(sent: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Message<'static, u32>)> {
+    sent.into_iter()
+        .flat_map(|(to, bytes)| {
+            let bytes: &'static [u8] = Vec::leak(bytes);
+            wire::decode::<u32>(bytes, 0)
+                .unwrap()
+                .map(move |m| (to, m.unwrap()))
+        })
+        .collect()
+}
+
+/// Wakes `node` at each of its deadlines up to `until`, feeding nothing, and
+/// returns what it sent.
+fn run_until(n: &mut TestNode, until: Instant) -> Vec<(u32, Vec<u8>)> {
+    let mut sent = drain_transmits(n);
+    while let Some(at) = n.poll_timeout().filter(|&at| at <= until) {
+        n.handle_timeout(at);
+        sent.extend(drain_transmits(n));
+    }
+    sent
+}
+
+fn indirect_ping(nack: bool) -> Vec<u8> {
+    datagram(&[Message::IndirectPing {
+        seq: 7,
+        target: "t",
+        target_addr: 5,
+        nack,
+    }])
+}
+
+/// The sequence number of the relayed ping to the target at address 5.
+fn relayed_seq(sent: Vec<(u32, Vec<u8>)>) -> u32 {
+    messages(sent)
+        .into_iter()
+        .find_map(|(to, m)| match m {
+            Message::Ping { seq, target: "t" } if to == 5 => Some(seq),
+            _ => None,
+        })
+        .expect("a ping to the target")
+}
+
+fn nacks_to_requester(sent: Vec<(u32, Vec<u8>)>) -> Vec<u32> {
+    messages(sent)
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::Nack { seq } if to == 9 => Some(seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_helper_nacks_when_the_target_stays_silent_and_only_if_asked() {
+    let mut n = node();
+    n.handle_message(Instant::ZERO, 9, &indirect_ping(true))
+        .unwrap();
+    relayed_seq(drain_transmits(&mut n));
+    // LAN: 80% of min(probe timeout, interval − timeout) = 400 ms.
+    assert!(nacks_to_requester(run_until(&mut n, Instant::from_millis(399))).is_empty());
+    assert_eq!(
+        nacks_to_requester(run_until(&mut n, Instant::from_millis(400))),
+        [7]
+    );
+    assert!(nacks_to_requester(run_until(&mut n, Instant::from_secs(5))).is_empty());
+    assert_eq!(n.stats().nacks_sent, 1);
+
+    let mut n = node();
+    n.handle_message(Instant::ZERO, 9, &indirect_ping(false))
+        .unwrap();
+    assert!(nacks_to_requester(run_until(&mut n, Instant::from_secs(5))).is_empty());
+    assert_eq!(n.stats().nacks_sent, 0);
+}
+
+#[test]
+fn a_helper_whose_target_answers_relays_the_ack_and_sends_no_nack() {
+    let mut n = node();
+    n.handle_message(Instant::ZERO, 9, &indirect_ping(true))
+        .unwrap();
+    let seq = relayed_seq(drain_transmits(&mut n));
+    let ack = datagram(&[Message::Ack { seq }]);
+    n.handle_message(Instant::from_millis(100), 5, &ack)
+        .unwrap();
+    let out = messages(drain_transmits(&mut n));
+    assert!(out.contains(&(9, Message::Ack { seq: 7 })), "{out:?}");
+    assert!(nacks_to_requester(run_until(&mut n, Instant::from_secs(5))).is_empty());
+}
+
+/// Node "self" with members a, b, c at addresses 1, 2, 3, nothing drained.
+fn node_with_three_members(config: Config) -> TestNode {
+    let mut n = node_with(config);
+    let members = [
+        update("a", 0, 0, alive(1)),
+        update("b", 0, 0, alive(2)),
+        update("c", 0, 0, alive(3)),
+    ];
+    gossip(&mut n, 0, &members);
+    events(&mut n);
+    drain_transmits(&mut n);
+    n
+}
+
+/// Runs `n` until its first probe is concluded, answering nothing but (if
+/// `nack`) the helpers' nacks; returns the time it was concluded.
+fn first_probe_fails(n: &mut TestNode, nack: bool) -> Instant {
+    let probes = |n: &TestNode| n.stats().probes;
+    while probes(n) < 2 {
+        let at = n.poll_timeout().unwrap();
+        n.handle_timeout(at);
+        for (to, message) in messages(drain_transmits(n)) {
+            if let (true, Message::IndirectPing { seq, .. }) = (nack, message) {
+                let nack = datagram(&[Message::Nack { seq }]);
+                n.handle_message(at, to, &nack).unwrap();
+            }
+        }
+    }
+    n.now()
+}
+
+#[test]
+fn a_failed_probe_with_missing_nacks_blames_this_node_and_stretches_its_period() {
+    let mut n = node_with_three_members(Config::lan());
+    let concluded = first_probe_fails(&mut n, false);
+    // One failed probe, two helpers (the target is the third member) whose
+    // nacks never came: 1 + 2.
+    assert_eq!(n.local_health(), 3);
+    assert_eq!(n.stats().nacks_missed, 2);
+    // The next period lasts (3 + 1) · 1 s instead of 1 s.
+    run_until(&mut n, concluded + Duration::from_millis(3_999));
+    assert_eq!(n.stats().probes, 2);
+    run_until(&mut n, concluded + Duration::from_secs(4));
+    assert_eq!(n.stats().probes, 3);
+    assert!(n.stats().probes_degraded >= 1);
+}
+
+#[test]
+fn a_failed_probe_whose_helpers_nack_blames_the_target() {
+    let mut n = node_with_three_members(Config::lan());
+    first_probe_fails(&mut n, true);
+    assert_eq!(n.local_health(), 1, "the failed probe only");
+    assert_eq!(n.stats().nacks_received, 2);
+    assert_eq!(n.stats().nacks_missed, 0);
+}
+
+#[test]
+fn answered_probes_bring_the_score_back_down() {
+    let mut n = node_with_three_members(Config::lan());
+    first_probe_fails(&mut n, false);
+    let score = n.local_health();
+    // Answer every ping from now on.
+    while n.now() < Instant::from_secs(60) {
+        let at = n.poll_timeout().unwrap();
+        n.handle_timeout(at);
+        for (to, message) in messages(drain_transmits(&mut n)) {
+            if let Message::Ping { seq, .. } = message {
+                n.handle_message(at, to, &datagram(&[Message::Ack { seq }]))
+                    .unwrap();
+            }
+        }
+    }
+    assert!(score > 0);
+    assert_eq!(n.local_health(), 0);
+}
+
+#[test]
+fn without_lifeguard_probes_ask_for_no_nacks_and_the_period_stays_fixed() {
+    let mut n = node_with_three_members(Config::lan().without_lifeguard());
+    first_probe_fails(&mut n, false);
+    assert_eq!(n.local_health(), 0);
+    assert_eq!(n.stats().nacks_missed, 0);
+    let until = n.now() + Duration::from_secs(3);
+    let sent = messages(run_until(&mut n, until));
+    assert!(
+        sent.iter()
+            .all(|(_, m)| !matches!(m, Message::IndirectPing { nack: true, .. }))
+    );
+    assert!(n.stats().probes >= 4, "one probe per second");
+}
+
+#[test]
+fn refuting_a_suspicion_counts_against_local_health() {
+    let mut n = node();
+    gossip(
+        &mut n,
+        0,
+        &[update("self", 5, 0, Status::Suspect { by: "x" })],
+    );
+    assert!(events(&mut n).contains(&Event::Refuted { incarnation: 1 }));
+    assert_eq!(n.local_health(), 1);
+}
+
+/// The suspect updates about `name` in the pings sent to `to`.
+fn buddy_suspicions(sent: Vec<(u32, Vec<u8>)>, to: u32, name: &str) -> usize {
+    let mut pinged = false;
+    let mut count = 0;
+    for (dest, m) in messages(sent) {
+        match m {
+            Message::Ping { .. } => pinged = dest == to,
+            Message::Update(u) if pinged && dest == to && u.name == name => {
+                count += usize::from(matches!(u.status, Status::Suspect { .. }));
+            }
+            Message::Update(_) => {}
+            _ => pinged = false,
+        }
+    }
+    count
+}
+
+#[test]
+fn a_probe_of_a_suspect_carries_the_suspicion_to_it() {
+    for buddy in [true, false] {
+        let mut config = Config::lan();
+        config.buddy_system = buddy;
+        // So that the rumor itself reaches "a" only on pings, until its
+        // retransmissions run out.
+        config.gossip_fanout = 0;
+        let mut n = node_with(config);
+        gossip(
+            &mut n,
+            0,
+            &[
+                update("a", 0, 0, alive(1)),
+                update("b", 0, 0, alive(2)),
+                update("c", 0, 0, alive(3)),
+                update("d", 0, 0, alive(4)),
+                update("a", 0, 0, Status::Suspect { by: "b" }),
+            ],
+        );
+        drain_transmits(&mut n);
+        // Everyone answers, so nothing else is suspected and this node never
+        // confirms the suspicion; "a" stays suspect (24 s for a lone suspecter).
+        let mut late = Vec::new();
+        while n.now() < Instant::from_secs(12) {
+            let at = n.poll_timeout().unwrap();
+            n.handle_timeout(at);
+            let sent = drain_transmits(&mut n);
+            for (to, message) in messages(sent.clone()) {
+                if let Message::Ping { seq, .. } = message {
+                    n.handle_message(at, to, &datagram(&[Message::Ack { seq }]))
+                        .unwrap();
+                }
+            }
+            drain_transmits(&mut n);
+            // By 6 s the rumor has used up its 4 retransmissions.
+            if at >= Instant::from_secs(6) {
+                late.extend(sent);
+            }
+        }
+        assert_eq!(n.member("a").unwrap().state(), crate::MemberState::Suspect);
+        assert_eq!(
+            buddy_suspicions(late, 1, "a") > 0,
+            buddy,
+            "buddy system {buddy}"
+        );
+        assert_eq!(n.stats().buddy_suspicions > 0, buddy);
+    }
+}
+
+#[test]
+fn a_suspect_pinged_with_its_suspicion_refutes_in_the_ack() {
+    let mut n = node();
+    let ping = datagram(&[
+        Message::Ping {
+            seq: 3,
+            target: "self",
+        },
+        update("self", 5, 0, Status::Suspect { by: "p" }),
+    ]);
+    n.handle_message(Instant::ZERO, 9, &ping).unwrap();
+    let out = messages(drain_transmits(&mut n));
+    assert!(out.contains(&(9, Message::Ack { seq: 3 })));
+    let refuted = out.iter().any(|(to, m)| {
+        *to == 9
+            && matches!(m, Message::Update(u)
+                if u.name == "self" && u.incarnation == 1 && matches!(u.status, Status::Alive { .. }))
+    });
+    assert!(refuted, "the ack carries the refutation: {out:?}");
+}
