@@ -234,6 +234,9 @@ impl Metrics {
             views.clear_observer(node as usize);
             views.set(node as usize, node as usize, true);
         }
+        // A new life suspects nobody yet.
+        self.open_suspicions
+            .retain(|&(observer, _), _| observer != node);
     }
 
     /// `node` (in generation `generation`) stops: crashed, or left.

@@ -83,3 +83,28 @@ fn partition_heal_across_seeds() {
         check,
     );
 }
+
+/// A 30/70 split on a lossy network: local health slows detection on the
+/// minority side, so failure rumors are still spreading when the partition
+/// heals. Applied at once, they used to bury live members on the near side by
+/// the thousand; now they open suspicions that the members refute. Failures
+/// declared right after the heal about members suspected while cut off are
+/// counted apart: those members had failed to answer.
+#[test]
+fn stale_failure_rumors_after_a_heal_raise_no_false_alarms() {
+    let mut scenario = Scenario::new(200, Duration::from_secs(150));
+    scenario.network.loss = 0.05;
+    scenario.faults.push(Fault::Partition {
+        fraction: 0.3,
+        at: Duration::from_secs(30),
+        lasting: Duration::from_secs(60),
+    });
+    let report = common::run_scenario(scenario, 3);
+    let fp = &report.false_positives;
+    assert!(fp.count <= 2, "{} false alarms", fp.count);
+    assert!(
+        fp.declared_after_heal > 0,
+        "late declarations are told apart"
+    );
+    assert!(report.membership.full_at_end);
+}
