@@ -330,11 +330,7 @@ impl Metrics {
         self.open_suspicions
             .entry((observer, subject))
             .or_insert(at);
-        for failure in self
-            .failures
-            .iter_mut()
-            .filter(|f| f.node == subject && f.generation <= member.generation())
-        {
+        for failure in failures_of(&mut self.failures, subject, member) {
             failure.first_suspected.get_or_insert(at);
         }
     }
@@ -372,11 +368,7 @@ impl Metrics {
                 });
             }
         }
-        for failure in self
-            .failures
-            .iter_mut()
-            .filter(|f| f.node == subject && f.generation <= member.generation())
-        {
+        for failure in failures_of(&mut self.failures, subject, member) {
             failure.first_failed.get_or_insert(at);
         }
         self.learned_gone(at, observer, member, world);
@@ -393,9 +385,9 @@ impl Metrics {
             return;
         };
         let o = observer as usize;
-        for failure in self.failures.iter_mut().filter(|f| {
-            f.node == subject && f.generation <= member.generation() && f.all_know_at.is_none()
-        }) {
+        let open =
+            failures_of(&mut self.failures, subject, member).filter(|f| f.all_know_at.is_none());
+        for failure in open {
             if !failure.knows[o] {
                 failure.knows[o] = true;
                 failure.learned.push(at);
@@ -532,4 +524,17 @@ impl Metrics {
                 }),
         )
     }
+}
+
+/// The crashes of `subject` that news about `member` (its name, some life) can
+/// be about: lives up to the one the news is about.
+fn failures_of<'f>(
+    failures: &'f mut [Failure],
+    subject: NodeId,
+    member: &Member<NodeId>,
+) -> impl Iterator<Item = &'f mut Failure> {
+    let generation = member.generation();
+    failures
+        .iter_mut()
+        .filter(move |f| f.node == subject && f.generation <= generation)
 }

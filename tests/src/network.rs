@@ -119,17 +119,23 @@ pub struct Network {
     burst_state: Vec<bool>,
 }
 
+/// The default network, a LAN: 1 ms one way, up to 1 ms of jitter.
+pub(crate) const LAN_LATENCY: Latency = Latency::Fixed(Duration::from_millis(1));
+pub(crate) const LAN_JITTER: Duration = Duration::from_millis(1);
+/// How long a reordered datagram is held back at most, unless told otherwise.
+pub(crate) const DEFAULT_REORDER_DELAY: Duration = Duration::from_millis(50);
+
 impl Default for Network {
     /// A LAN: 1 ms one way, up to 1 ms of jitter, nothing lost.
     fn default() -> Self {
         Network {
-            latency: Latency::Fixed(Duration::from_millis(1)),
-            jitter: Duration::from_millis(1),
+            latency: LAN_LATENCY,
+            jitter: LAN_JITTER,
             loss: 0.0,
             bursts: None,
             duplicate: 0.0,
             reorder: 0.0,
-            reorder_delay: Duration::from_millis(50),
+            reorder_delay: DEFAULT_REORDER_DELAY,
             link_loss: HashMap::new(),
             outbound_loss: HashMap::new(),
             inbound_loss: HashMap::new(),

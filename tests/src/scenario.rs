@@ -7,7 +7,9 @@ use gossip_core::{Config, Instant};
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::network::{GilbertElliott, Latency, Network, NodeId};
+use crate::network::{
+    DEFAULT_REORDER_DELAY, GilbertElliott, LAN_JITTER, LAN_LATENCY, Latency, Network, NodeId,
+};
 use crate::report::Report;
 use crate::simulation::{Action, SimRng, Simulation};
 use crate::units::duration as dur;
@@ -182,14 +184,14 @@ pub struct LossyNodes {
 }
 
 fn default_reorder_delay() -> Duration {
-    Duration::from_millis(50)
+    DEFAULT_REORDER_DELAY
 }
 
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
-            latency: Latency::Fixed(Duration::from_millis(1)),
-            jitter: Duration::from_millis(1),
+            latency: LAN_LATENCY,
+            jitter: LAN_JITTER,
             loss: 0.0,
             bursts: None,
             duplicate: 0.0,
