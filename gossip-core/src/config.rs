@@ -2,8 +2,10 @@
 
 use core::time::Duration;
 
+use crate::dissemination::{Dissemination, Termination};
 use crate::error::ConfigError;
 use crate::identity::MAX_NAME_LEN;
+use crate::wire::HEADER_MAX_LEN;
 
 /// The smallest `max_packet_size` accepted: room for an alive announcement with a
 /// maximal name and some metadata.
@@ -13,6 +15,9 @@ pub const MAX_PACKET_SIZE: usize = 65_507;
 /// Room an alive announcement needs besides the name and metadata: header, tags,
 /// numbers and an address (an IPv6 socket address is 19 bytes on the wire).
 const ALIVE_OVERHEAD: usize = 64;
+/// Room a broadcast needs besides its origin's name and its payload: a tag, the
+/// id, the age, the feedback flag and the payload's length, as varints at most.
+const BROADCAST_OVERHEAD: usize = 24;
 
 /// Protocol parameters.
 ///
@@ -69,6 +74,33 @@ pub struct Config {
     /// declared failed by mistake hears of it and refutes.
     pub gossip_to_the_dead: Duration,
 
+    /// How user broadcasts spread: pushed, pulled or both (see [`Dissemination`]).
+    pub dissemination: Dissemination,
+    /// When a member stops pushing a broadcast (see [`Termination`]).
+    pub termination: Termination,
+    /// Time between pull rounds, in the pull and push-pull modes: each sends a
+    /// digest of the broadcasts heard to `pull_fanout` random members, which
+    /// answer with what is missing.
+    pub pull_interval: Duration,
+    /// Members asked per pull round.
+    pub pull_fanout: usize,
+    /// Largest broadcast payload; [`Node::broadcast`](crate::Node::broadcast)
+    /// refuses larger ones, and received ones are rejected. A broadcast travels
+    /// in one datagram, so this is at most `max_packet_size` less the name and
+    /// some bytes of framing.
+    pub max_broadcast_size: usize,
+    /// Most broadcasts a node holds (to push them and to answer pulls). When
+    /// full, the oldest is dropped and counted in
+    /// [`Stats::broadcasts_evicted`](crate::Stats::broadcasts_evicted). The ids
+    /// of broadcasts seen (to deliver each once) are remembered up to eight
+    /// times this many.
+    pub max_broadcasts: usize,
+    /// How long after it was sent a broadcast is passed on, pushed or pulled: a
+    /// member that missed it (loss, partition, a late join) can still get it
+    /// within this time. Ids are remembered twice as long, so that a late copy
+    /// is never delivered a second time.
+    pub broadcast_retention: Duration,
+
     /// Time between full state exchanges (push-pull) with a random member. Also the
     /// mechanism that heals partitions: recently failed members are candidates.
     pub push_pull_interval: Duration,
@@ -122,6 +154,13 @@ impl Config {
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             gossip_to_the_dead: Duration::from_secs(30),
+            dissemination: Dissemination::PushPull,
+            termination: Termination::RetransmitLimit,
+            pull_interval: Duration::from_secs(1),
+            pull_fanout: 1,
+            max_broadcast_size: 1_024,
+            max_broadcasts: 512,
+            broadcast_retention: Duration::from_secs(60),
             push_pull_interval: Duration::from_secs(30),
             discovery: true,
             tombstone_timeout: Duration::from_secs(3_600),
@@ -146,6 +185,8 @@ impl Config {
             gossip_interval: Duration::from_millis(500),
             gossip_fanout: 4,
             gossip_to_the_dead: Duration::from_secs(60),
+            pull_interval: Duration::from_secs(2),
+            broadcast_retention: Duration::from_secs(120),
             push_pull_interval: Duration::from_secs(60),
             tombstone_timeout: Duration::from_secs(6 * 3_600),
             ..Config::lan()
@@ -241,6 +282,7 @@ impl Config {
             metadata_room as u64,
         )?;
         in_range("max_members", self.max_members as u64, 2, u32::MAX.into())?;
+        self.validate_broadcasts()?;
         in_range(
             "max_pending_events",
             self.max_pending_events as u64,
@@ -260,6 +302,29 @@ impl Config {
             u32::MAX.into(),
         )?;
         Ok(())
+    }
+
+    fn validate_broadcasts(&self) -> Result<(), ConfigError> {
+        nonzero("broadcast_retention", self.broadcast_retention)?;
+        if self.dissemination.pulls() {
+            nonzero("pull_interval", self.pull_interval)?;
+            in_range("pull_fanout", self.pull_fanout as u64, 1, 64)?;
+        }
+        match self.termination {
+            Termination::RetransmitLimit => {}
+            Termination::FeedbackCounter { k } | Termination::BlindCoin { k } => {
+                in_range("termination.k", k.into(), 1, 1_000)?;
+            }
+        }
+        let broadcast_room =
+            self.max_packet_size - HEADER_MAX_LEN - MAX_NAME_LEN - BROADCAST_OVERHEAD;
+        in_range(
+            "max_broadcast_size",
+            self.max_broadcast_size as u64,
+            0,
+            broadcast_room as u64,
+        )?;
+        in_range("max_broadcasts", self.max_broadcasts as u64, 1, 1 << 20)
     }
 }
 
@@ -356,6 +421,26 @@ mod tests {
         let mut c = Config::lan();
         c.suspicion_mult = 0;
         assert!(c.validate().is_err());
+
+        let mut c = Config::lan();
+        c.max_broadcast_size = c.max_packet_size;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "max_broadcast_size",
+                ..
+            })
+        ));
+
+        let mut c = Config::lan();
+        c.termination = Termination::FeedbackCounter { k: 0 };
+        assert!(c.validate().is_err());
+
+        let mut c = Config::lan();
+        c.pull_fanout = 0;
+        assert!(c.validate().is_err(), "pulling from nobody");
+        c.dissemination = Dissemination::Push;
+        c.validate().unwrap();
     }
 
     #[test]

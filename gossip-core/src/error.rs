@@ -160,6 +160,13 @@ pub enum MessageError {
         /// The limit.
         max: usize,
     },
+    /// A broadcast's payload is larger than `max_broadcast_size`.
+    BroadcastTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for MessageError {
@@ -171,6 +178,9 @@ impl fmt::Display for MessageError {
             MessageError::Decode(e) => fmt::Display::fmt(e, f),
             MessageError::MetadataTooLarge { len, max } => {
                 write!(f, "metadata of {len} bytes exceeds the limit of {max}")
+            }
+            MessageError::BroadcastTooLarge { len, max } => {
+                write!(f, "broadcast of {len} bytes exceeds the limit of {max}")
             }
         }
     }
@@ -257,3 +267,32 @@ impl fmt::Display for MetadataError {
 }
 
 impl core::error::Error for MetadataError {}
+
+/// Why [`Node::broadcast`](crate::Node::broadcast) refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BroadcastError {
+    /// The payload is larger than `max_broadcast_size` (a broadcast travels in
+    /// one datagram).
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The node has left.
+    Left,
+}
+
+impl fmt::Display for BroadcastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BroadcastError::TooLarge { len, max } => {
+                write!(f, "broadcast of {len} bytes exceeds the limit of {max}")
+            }
+            BroadcastError::Left => f.write_str("broadcast: the node has left the cluster"),
+        }
+    }
+}
+
+impl core::error::Error for BroadcastError {}

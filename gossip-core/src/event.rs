@@ -1,5 +1,6 @@
 //! What the node tells the application.
 
+use crate::dissemination::Broadcast;
 use crate::identity::{Generation, Incarnation};
 use crate::member::Member;
 
@@ -47,6 +48,11 @@ pub enum Event<A> {
         /// The incarnation announced.
         incarnation: Incarnation,
     },
+    /// A broadcast, delivered once on every member it reaches, its sender
+    /// included (the sender's event is queued by
+    /// [`Node::broadcast`](crate::Node::broadcast) itself, so that every member
+    /// handles broadcasts in one place).
+    Broadcast(Broadcast),
     /// The member table is full (`max_members`) of live members and a newcomer was
     /// refused. Emitted once each time the table fills up.
     MemberLimitReached {

@@ -45,7 +45,10 @@ mod member;
 mod membership;
 mod node;
 #[cfg(test)]
+mod node_broadcast_tests;
+#[cfg(test)]
 mod node_lifeguard_tests;
+mod queue;
 mod random;
 mod stats;
 #[cfg(test)]
@@ -54,8 +57,10 @@ mod time;
 pub mod wire;
 
 pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
+pub use dissemination::{Broadcast, BroadcastId, Dissemination, Termination};
 pub use error::{
-    ConfigError, DecodeError, IdentityError, JoinError, LeaveError, MessageError, MetadataError,
+    BroadcastError, ConfigError, DecodeError, IdentityError, JoinError, LeaveError, MessageError,
+    MetadataError,
 };
 pub use event::Event;
 pub use identity::{Address, Generation, Identity, Incarnation, MAX_NAME_LEN, NodeName};

@@ -5,7 +5,10 @@ use alloc::vec::Vec;
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::error::{ConfigError, JoinError, LeaveError, MessageError, MetadataError};
+use crate::dissemination::{BroadcastId, Broadcasts};
+use crate::error::{
+    BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError,
+};
 use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
@@ -42,7 +45,7 @@ pub struct Transmit<'a, A> {
 /// - Inputs: [`handle_message`](Self::handle_message),
 ///   [`handle_timeout`](Self::handle_timeout).
 /// - Commands: [`join`](Self::join), [`leave`](Self::leave),
-///   [`set_metadata`](Self::set_metadata).
+///   [`set_metadata`](Self::set_metadata), [`broadcast`](Self::broadcast).
 /// - Outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
@@ -100,6 +103,7 @@ pub struct Node<A, R> {
     now: Instant,
     stats: Stats,
     membership: Membership<A>,
+    broadcasts: Broadcasts<A>,
     /// Where poll_transmit encodes datagrams; reused, never reallocated.
     scratch: Vec<u8>,
     /// Holds a datagram encoded ahead of time while the caller borrows it.
@@ -120,12 +124,14 @@ impl<A: Address, R: Rng> Node<A, R> {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let scratch = alloc::vec![0; config.max_packet_size];
+        let broadcasts = Broadcasts::new(&config, now, &mut rng);
         let membership = Membership::new(config, identity, now, &mut rng);
         Ok(Node {
             rng,
             now,
             stats: Stats::default(),
             membership,
+            broadcasts,
             scratch,
             held: Vec::new(),
         })
@@ -179,7 +185,9 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     /// How full each bounded buffer is.
     pub fn footprint(&self) -> Footprint {
-        self.membership.footprint()
+        let mut footprint = self.membership.footprint();
+        self.broadcasts.add_footprint(&mut footprint);
+        footprint
     }
 
     /// Counters since creation.
@@ -238,34 +246,68 @@ impl<A: Address, R: Rng> Node<A, R> {
         let packet = wire::decode::<A>(datagram, config.cluster_id)?;
         // Check everything before changing anything.
         for message in packet.clone() {
-            if let wire::Message::Update(wire::Update {
-                status: wire::Status::Alive { metadata, .. },
-                ..
-            }) = message?
-            {
-                if metadata.len() > config.max_metadata_size {
+            match message? {
+                wire::Message::Update(wire::Update {
+                    status: wire::Status::Alive { metadata, .. },
+                    ..
+                }) if metadata.len() > config.max_metadata_size => {
                     return Err(MessageError::MetadataTooLarge {
                         len: metadata.len(),
                         max: config.max_metadata_size,
                     });
                 }
+                wire::Message::Broadcast { payload, .. }
+                    if payload.len() > config.max_broadcast_size =>
+                {
+                    return Err(MessageError::BroadcastTooLarge {
+                        len: payload.len(),
+                        max: config.max_broadcast_size,
+                    });
+                }
+                _ => {}
             }
         }
         if self.membership.has_left() {
             self.stats.ignored_after_leave += 1;
             return Ok(());
         }
-        let now = self.now;
-        self.with_membership(now, |membership, env| {
-            membership.handle_packet(env, from, packet)
-        });
+        let mut env = Env {
+            now: self.now,
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+        };
+        if self
+            .membership
+            .handle_packet(&mut env, from.clone(), packet.clone())
+        {
+            // Only members' pulls are answered; asked after the membership had
+            // its say, so that a datagram announcing its sender counts.
+            let from_member = self.membership.knows_addr(&from);
+            self.broadcasts.share_outbox(self.membership.outgoing_len());
+            self.broadcasts
+                .handle_packet(&mut env, &from, packet, from_member);
+        }
         Ok(())
     }
 
     /// Tells the node that time has reached `now`. Calling it before the deadline
     /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.with_membership(now, |membership, env| membership.handle_timeout(env));
+        self.advance(now);
+        let mut env = Env {
+            now: self.now,
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+        };
+        let pushes =
+            self.broadcasts.has_pushes() && self.membership.config().dissemination.pushes();
+        self.membership.handle_timeout(&mut env, pushes);
+        if !self.membership.has_left() {
+            self.broadcasts.share_outbox(self.membership.outgoing_len());
+            let membership = &self.membership;
+            self.broadcasts
+                .handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
+        }
     }
 
     // ---- commands ----------------------------------------------------------------
@@ -285,7 +327,9 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// stops probing and ignores what it receives. Others report
     /// [`Event::MemberLeft`], not a failure.
     pub fn leave(&mut self, now: Instant) -> Result<(), LeaveError> {
-        self.with_membership(now, |membership, env| membership.leave(env))
+        self.with_membership(now, |membership, env| membership.leave(env))?;
+        self.broadcasts.stop();
+        Ok(())
     }
 
     /// Replaces this node's metadata and announces it to the cluster.
@@ -295,31 +339,106 @@ impl<A: Address, R: Rng> Node<A, R> {
         })
     }
 
+    /// Sends `payload` to every member: exactly one [`Event::Broadcast`] on each
+    /// member it reaches, this one included (queued now). How it spreads, and
+    /// for how long a member that missed it can still get it, is set by
+    /// `Config::dissemination`, `termination` and `broadcast_retention`.
+    ///
+    /// Held broadcasts are bounded by `max_broadcasts`: a new one beyond that
+    /// evicts the oldest, counted in [`Stats::broadcasts_evicted`].
+    ///
+    /// ```
+    /// # use gossip_core::{BroadcastError, Config, Event, Identity, Instant, Node};
+    /// # use rand_core::SeedableRng;
+    /// # use rand_xoshiro::Xoshiro256PlusPlus as Rng;
+    /// let identity = Identity::new("a", 1u32).unwrap();
+    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), Instant::ZERO).unwrap();
+    /// let id = node.broadcast(Instant::ZERO, b"deploy v2").unwrap();
+    /// assert!(matches!(node.poll_event(), Some(Event::Broadcast(b)) if b.id == id));
+    /// assert!(matches!(
+    ///     node.broadcast(Instant::ZERO, &[0; 4096]),
+    ///     Err(BroadcastError::TooLarge { len: 4096, max: 1024 })
+    /// ));
+    /// ```
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<BroadcastId, BroadcastError> {
+        self.advance(now);
+        if self.membership.has_left() {
+            return Err(BroadcastError::Left);
+        }
+        let max = self.membership.config().max_broadcast_size;
+        if payload.len() > max {
+            return Err(BroadcastError::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let mut env = Env {
+            now: self.now,
+            rng: &mut self.rng,
+            stats: &mut self.stats,
+        };
+        let origin = self.membership.local().name.clone();
+        Ok(self.broadcasts.originate(&mut env, origin, payload))
+    }
+
     // ---- outputs -----------------------------------------------------------------
 
     /// The next datagram to send, if any. Membership updates waiting to spread
-    /// are piggybacked on it in the room left, least-sent first.
+    /// are piggybacked on it in the room left, least-sent first, then (in the
+    /// push modes) broadcasts.
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_, A>> {
         loop {
-            let outgoing = self.membership.poll_outgoing()?;
-            let (to, len) = match outgoing {
-                Outgoing::Encoded { to, datagram } => {
+            let cluster_id = self.membership.config().cluster_id;
+            let members = self.membership.live_members();
+            let (to, len) = if let Some(outgoing) = self.membership.poll_outgoing() {
+                if let Outgoing::Encoded { to, datagram } = outgoing {
                     self.held = datagram;
                     (to, self.held.len())
-                }
-                outgoing => {
-                    let cluster_id = self.membership.config().cluster_id;
+                } else {
                     let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-                    let Some(to) = self
+                    let wrote = self
                         .membership
-                        .write(&outgoing, &mut writer, &mut self.stats)
-                    else {
+                        .write(&outgoing, &mut writer, &mut self.stats);
+                    let pushed = self.broadcasts.write_pushes(
+                        &mut writer,
+                        self.now,
+                        members,
+                        &mut self.rng,
+                        &mut self.stats,
+                    );
+                    if !wrote && pushed == 0 {
                         continue; // gossip with nothing left to say
-                    };
+                    }
                     let len = writer.len();
                     self.held.clear();
-                    (to, len)
+                    (outgoing.to().clone(), len)
                 }
+            } else {
+                let outgoing = self.broadcasts.poll_outgoing()?;
+                let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
+                let wrote =
+                    self.broadcasts
+                        .write(&outgoing, &mut writer, self.now, &mut self.stats);
+                if !wrote {
+                    continue; // what it was about has expired
+                }
+                if outgoing.takes_rumors() {
+                    self.membership.write_rumors(&mut writer, &mut self.stats);
+                    self.broadcasts.write_pushes(
+                        &mut writer,
+                        self.now,
+                        members,
+                        &mut self.rng,
+                        &mut self.stats,
+                    );
+                }
+                let len = writer.len();
+                self.held.clear();
+                (outgoing.to().clone(), len)
             };
             self.stats.packets_out += 1;
             self.stats.bytes_out += len as u64;
@@ -334,13 +453,19 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<Event<A>> {
-        self.membership.poll_event()
+        self.membership
+            .poll_event()
+            .or_else(|| self.broadcasts.poll_event().map(Event::Broadcast))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None`
     /// once the node has left.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.membership.poll_timeout()
+        let membership = self.membership.poll_timeout()?;
+        Some(match self.broadcasts.poll_timeout() {
+            Some(pull) => membership.min(pull),
+            None => membership,
+        })
     }
 
     /// Runs `input` on the membership with this node's time, generator and
@@ -361,6 +486,7 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     fn advance(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.broadcasts.expire(self.now);
     }
 }
 
@@ -380,6 +506,7 @@ mod tests {
 
     use crate::testing::{
         TestNode, alive, datagram, drain_transmits, events, gossip, node, update,
+        with_three_members,
     };
     use crate::wire::{self, Message, MessageKind};
     use crate::{DecodeError, Event, Instant, MemberState, MessageError};
@@ -565,17 +692,7 @@ mod tests {
 
     #[test]
     fn an_unanswered_probe_goes_indirect_then_suspects_then_fails() {
-        let mut n = node();
-        gossip(
-            &mut n,
-            0,
-            &[
-                update("a", 0, 0, alive(1)),
-                update("b", 0, 0, alive(2)),
-                update("c", 0, 0, alive(3)),
-            ],
-        );
-        events(&mut n);
+        let mut n = with_three_members(crate::Config::lan());
         let sent = run_silent(&mut n, Instant::from_secs(3));
         let kinds: Vec<MessageKind> = sent
             .iter()

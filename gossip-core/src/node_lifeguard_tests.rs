@@ -6,34 +6,11 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::testing::{
-    TestNode, alive, datagram, drain_transmits, events, gossip, node, node_with, update,
+    TestNode, alive, datagram, drain_transmits, events, gossip, messages, node, node_with,
+    run_until, update,
 };
-use crate::wire::{self, Message, Status};
+use crate::wire::{Message, Status};
 use crate::{Config, Event, Instant};
-
-/// Every message of every datagram, with its destination. Decoding borrows from
-/// the datagrams, which are leaked: this is a test.
-fn messages(sent: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Message<'static, u32>)> {
-    sent.into_iter()
-        .flat_map(|(to, bytes)| {
-            let bytes: &'static [u8] = Vec::leak(bytes);
-            wire::decode::<u32>(bytes, 0)
-                .unwrap()
-                .map(move |m| (to, m.unwrap()))
-        })
-        .collect()
-}
-
-/// Wakes `node` at each of its deadlines up to `until`, feeding nothing, and
-/// returns what it sent.
-fn run_until(n: &mut TestNode, until: Instant) -> Vec<(u32, Vec<u8>)> {
-    let mut sent = drain_transmits(n);
-    while let Some(at) = n.poll_timeout().filter(|&at| at <= until) {
-        n.handle_timeout(at);
-        sent.extend(drain_transmits(n));
-    }
-    sent
-}
 
 fn indirect_ping(nack: bool) -> Vec<u8> {
     datagram(&[Message::IndirectPing {

@@ -81,6 +81,8 @@ pub struct Rejected {
     pub misplaced_message: u64,
     /// Metadata over `max_metadata_size`.
     pub metadata_too_large: u64,
+    /// A broadcast over `max_broadcast_size`.
+    pub broadcast_too_large: u64,
 }
 
 impl Rejected {
@@ -97,12 +99,14 @@ impl Rejected {
             + self.too_many_messages
             + self.misplaced_message
             + self.metadata_too_large
+            + self.broadcast_too_large
     }
 
     pub(crate) fn count(&mut self, error: &MessageError) {
         let counter = match error {
             MessageError::Oversized { .. } => &mut self.oversized,
             MessageError::MetadataTooLarge { .. } => &mut self.metadata_too_large,
+            MessageError::BroadcastTooLarge { .. } => &mut self.broadcast_too_large,
             MessageError::Decode(e) => match e {
                 DecodeError::Truncated => &mut self.truncated,
                 DecodeError::BadMagic => &mut self.bad_magic,
@@ -190,6 +194,30 @@ pub struct Stats {
     /// Full member tables sent (answers to exchanges and joins).
     pub states_sent: u64,
 
+    /// Broadcasts this node sent with [`Node::broadcast`](crate::Node::broadcast).
+    pub broadcasts_originated: u64,
+    /// Broadcasts from others received for the first time (each delivered as
+    /// one event).
+    pub broadcasts_received: u64,
+    /// Copies of broadcasts this node already had: network duplicates, and
+    /// pushes to a member that knew (Demers' unnecessary contacts).
+    pub broadcasts_duplicate: u64,
+    /// Broadcasts received older than `broadcast_retention`, ignored.
+    pub broadcasts_stale: u64,
+    /// Broadcasts dropped before their retention ended because
+    /// `max_broadcasts` were held (the oldest goes first).
+    pub broadcasts_evicted: u64,
+    /// Ids of broadcasts forgotten before twice their retention because eight
+    /// times `max_broadcasts` were remembered: a late copy of one of these
+    /// would be delivered again.
+    pub broadcast_ids_evicted: u64,
+    /// Pull requests sent (digests of the broadcasts this node has heard).
+    pub pulls: u64,
+    /// Pull requests answered with broadcasts the puller was missing.
+    pub pulls_answered: u64,
+    /// Pull requests from addresses not in the member table, not answered.
+    pub pulls_refused: u64,
+
     /// Newcomers refused because the member table was full.
     pub members_refused: u64,
     /// Tombstones removed (reaped, or evicted to make room).
@@ -221,4 +249,11 @@ pub struct Footprint {
     pub pending_transmits: usize,
     /// Events waiting to be drained (limit: `max_pending_events`).
     pub pending_events: usize,
+    /// Broadcasts held to push and to answer pulls (limit: `max_broadcasts`).
+    pub broadcasts: usize,
+    /// Broadcasts still being pushed (at most `broadcasts`).
+    pub broadcasts_pushing: usize,
+    /// Ids of broadcasts remembered to deliver each once (limit: eight times
+    /// `max_broadcasts`).
+    pub broadcast_ids: usize,
 }

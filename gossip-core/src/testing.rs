@@ -28,6 +28,24 @@ pub(crate) fn node_with(config: Config) -> TestNode {
     .unwrap()
 }
 
+/// [`node_with`] knowing members "a", "b" and "c" at addresses 1, 2 and 3, with
+/// everything it had to say about them drained.
+pub(crate) fn with_three_members(config: Config) -> TestNode {
+    let mut n = node_with(config);
+    gossip(
+        &mut n,
+        0,
+        &[
+            update("a", 0, 0, alive(1)),
+            update("b", 0, 0, alive(2)),
+            update("c", 0, 0, alive(3)),
+        ],
+    );
+    drain_transmits(&mut n);
+    events(&mut n);
+    n
+}
+
 pub(crate) fn datagram(messages: &[Message<'_, u32>]) -> Vec<u8> {
     let mut buf = alloc::vec![0u8; 1400];
     let mut writer = PacketWriter::new(&mut buf, 0);
@@ -80,6 +98,30 @@ pub(crate) fn drain_transmits(node: &mut TestNode) -> Vec<(u32, Vec<u8>)> {
         out.push((t.to, t.payload.to_vec()));
     }
     out
+}
+
+/// Every message of every datagram, with its destination. Decoding borrows from
+/// the datagrams, which are leaked: this is a test.
+pub(crate) fn messages(sent: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Message<'static, u32>)> {
+    sent.into_iter()
+        .flat_map(|(to, bytes)| {
+            let bytes: &'static [u8] = Vec::leak(bytes);
+            crate::wire::decode::<u32>(bytes, 0)
+                .unwrap()
+                .map(move |m| (to, m.unwrap()))
+        })
+        .collect()
+}
+
+/// Wakes `node` at each of its deadlines up to `until`, feeding nothing, and
+/// returns what it sent.
+pub(crate) fn run_until(n: &mut TestNode, until: Instant) -> Vec<(u32, Vec<u8>)> {
+    let mut sent = drain_transmits(n);
+    while let Some(at) = n.poll_timeout().filter(|&at| at <= until) {
+        n.handle_timeout(at);
+        sent.extend(drain_transmits(n));
+    }
+    sent
 }
 
 /// A member at address 0, generation 0, incarnation 0, whose state last changed

@@ -36,6 +36,9 @@ enum Input {
     SetMetadata {
         len: usize,
     },
+    Broadcast {
+        len: usize,
+    },
 }
 
 /// An owned description of a message, turned into a [`Message`] when encoded.
@@ -81,6 +84,22 @@ enum Msg {
         addr: u32,
         meta: usize,
         by: usize,
+    },
+    Broadcast {
+        /// Few distinct ids, so that copies and duplicates are common.
+        id: u64,
+        origin: usize,
+        age_ms: u32,
+        feedback: bool,
+        len: usize,
+    },
+    Pull {
+        salt: u32,
+        filter: Vec<u8>,
+    },
+    Feedback {
+        known: Vec<u8>,
+        new: Vec<u8>,
     },
 }
 
@@ -136,6 +155,27 @@ fn msg() -> impl Strategy<Value = Msg> {
                     by,
                 }
             }),
+        (
+            0..6u64,
+            0..NAMES.len(),
+            0..200_000u32,
+            any::<bool>(),
+            0..80usize
+        )
+            .prop_map(|(id, origin, age_ms, feedback, len)| Msg::Broadcast {
+                id,
+                origin,
+                age_ms,
+                feedback,
+                len
+            }),
+        (any::<u32>(), proptest::collection::vec(any::<u8>(), 0..20))
+            .prop_map(|(salt, filter)| Msg::Pull { salt, filter }),
+        (
+            proptest::collection::vec(any::<u8>(), 0..20),
+            proptest::collection::vec(any::<u8>(), 0..20)
+        )
+            .prop_map(|(known, new)| Msg::Feedback { known, new }),
     ]
 }
 
@@ -147,6 +187,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => proptest::collection::vec(0..8u32, 0..3).prop_map(|seeds| Input::Join { seeds }),
         1 => Just(Input::Leave),
         1 => (0..80usize).prop_map(|len| Input::SetMetadata { len }),
+        1 => (0..200usize).prop_map(|len| Input::Broadcast { len }),
     ]
 }
 
@@ -221,6 +262,24 @@ fn encode(messages: &[Msg]) -> Vec<u8> {
                     _ => Status::Left,
                 },
             }),
+            Msg::Broadcast {
+                id,
+                origin,
+                age_ms,
+                feedback,
+                len,
+            } => Message::Broadcast {
+                id: *id,
+                origin: NAMES[*origin],
+                age_ms: *age_ms,
+                feedback: *feedback,
+                payload: &metadata[..*len],
+            },
+            Msg::Pull { salt, filter } => Message::Pull {
+                salt: *salt,
+                filter,
+            },
+            Msg::Feedback { known, new } => Message::Feedback { known, new },
         };
         // Misplaced primaries and oversized datagrams are part of the test.
         let _ = writer.push(&message);
@@ -237,6 +296,8 @@ fn config() -> Config {
     config.max_relayed_probes = 2;
     config.max_metadata_size = 64;
     config.max_packet_size = 512;
+    config.max_broadcast_size = 64;
+    config.max_broadcasts = 3;
     config
 }
 
@@ -283,6 +344,9 @@ fn step(node: &mut TestNode, now: &mut Instant, input: &Input) -> Output {
         Input::SetMetadata { len } => {
             let _ = node.set_metadata(*now, &vec![1; *len]);
         }
+        Input::Broadcast { len } => {
+            let _ = node.broadcast(*now, &vec![2; *len]);
+        }
     }
     let mut transmits = Vec::new();
     while let Some(t) = node.poll_transmit() {
@@ -301,9 +365,24 @@ proptest! {
         let mut now = Instant::ZERO;
         let mut incarnations: HashMap<(String, u64), u64> = HashMap::new();
         let mut own_incarnation = 0;
+        let mut delivered: HashMap<u64, Instant> = HashMap::new();
         for input in &inputs {
             let (transmits, events) = step(&mut node, &mut now, input);
             let config = node.config().clone();
+            for event in &events {
+                if let Event::Broadcast(broadcast) = event {
+                    if let Some(&first) = delivered.get(&broadcast.id.0) {
+                        // Delivered again only once its id could be forgotten.
+                        prop_assert!(
+                            node.stats().broadcast_ids_evicted > 0
+                                || now - first >= config.broadcast_retention,
+                            "broadcast {} delivered twice", broadcast.id
+                        );
+                    }
+                    delivered.insert(broadcast.id.0, now);
+                    prop_assert!(broadcast.payload.len() <= config.max_broadcast_size);
+                }
+            }
             for (_, bytes) in &transmits {
                 prop_assert!(bytes.len() <= config.max_packet_size);
             }
@@ -329,6 +408,9 @@ proptest! {
             prop_assert!(footprint.rumors <= config.max_members);
             prop_assert!(footprint.relayed_probes <= config.max_relayed_probes);
             prop_assert!(footprint.suspicion_deadlines <= 2 * config.max_members + 64 + inputs.len());
+            prop_assert!(footprint.broadcasts <= config.max_broadcasts);
+            prop_assert!(footprint.broadcasts_pushing <= footprint.broadcasts);
+            prop_assert!(footprint.broadcast_ids <= 8 * config.max_broadcasts);
         }
     }
 

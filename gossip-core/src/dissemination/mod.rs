@@ -1,5 +1,79 @@
-//! Epidemic dissemination: rumors piggybacked on every datagram with room to spare.
+//! Epidemic dissemination: member updates and user broadcasts, spread as rumors
+//! piggybacked on every datagram with room to spare and pushed by gossip rounds,
+//! and, for broadcasts, pulled by members that missed them.
 
+mod broadcasts;
+mod digest;
 mod rumor_queue;
 
-pub(crate) use rumor_queue::{RumorQueue, retransmit_limit};
+pub(crate) use broadcasts::Broadcasts;
+pub use broadcasts::{Broadcast, BroadcastId};
+pub(crate) use rumor_queue::{Encoded, RumorQueue, retransmit_limit};
+
+/// How user broadcasts spread (Demers et al. 1987; Karp et al. 2000). Member
+/// updates are always pushed.
+///
+/// | mode | a gossip round | a pull round | a member that missed a broadcast |
+/// |---|---|---|---|
+/// | `Push` | sends new broadcasts to `gossip_fanout` members | — | misses it |
+/// | `Pull` | — | asks `pull_fanout` members for what it lacks | gets it at its next pull |
+/// | `PushPull` | sends new broadcasts | asks, and sends its own new ones along | gets it at its next pull |
+///
+/// In the push modes broadcasts are also piggybacked on probes and acks, after
+/// member updates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dissemination {
+    /// Rumor mongering: a member that hears something new pushes it to random
+    /// members until it loses interest (see [`Termination`]). Costs nothing
+    /// when nothing happens; a member that misses every push misses the
+    /// broadcast.
+    Push,
+    /// Every `pull_interval` a member sends a compact digest (a Bloom filter) of
+    /// the broadcasts it has heard to `pull_fanout` random members, which answer
+    /// with what it is missing. Slow to start (the first pulls find nothing),
+    /// fast to finish, and it recovers what loss and partitions took, as long as
+    /// the broadcast is retained.
+    Pull,
+    /// Both: pushes spread a broadcast fast, pulls finish the job and recover
+    /// what was missed. The default.
+    #[default]
+    PushPull,
+}
+
+impl Dissemination {
+    /// True if broadcasts are pushed (rumor mongering).
+    pub fn pushes(self) -> bool {
+        matches!(self, Dissemination::Push | Dissemination::PushPull)
+    }
+
+    /// True if members pull what they miss.
+    pub fn pulls(self) -> bool {
+        matches!(self, Dissemination::Pull | Dissemination::PushPull)
+    }
+}
+
+/// When a member stops pushing a broadcast (loses interest in the rumor), as in
+/// Demers et al. 1987, "Epidemic algorithms for replicated database
+/// maintenance". Pulls are not affected: a retained broadcast is given to whoever
+/// asks for it until its retention time ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Termination {
+    /// Each broadcast is pushed `retransmit_mult · ceil(log10(n + 1))` times, as
+    /// member updates are (memberlist's rule). The default.
+    #[default]
+    RetransmitLimit,
+    /// Feedback and counter: a receiver that already had a pushed broadcast says
+    /// so, and the sender stops after `k` such unnecessary contacts.
+    FeedbackCounter {
+        /// Unnecessary contacts before a member loses interest.
+        k: u32,
+    },
+    /// Blind and coin: after each push, the sender loses interest with
+    /// probability `1/k`, without feedback.
+    BlindCoin {
+        /// The inverse of the probability of losing interest after a push.
+        k: u32,
+    },
+}

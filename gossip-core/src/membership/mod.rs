@@ -31,15 +31,16 @@ use self::timer::{Timer, Timers};
 use self::transfer::{ReceivingTransfers, SentTransfers};
 use self::update::Source;
 use crate::config::Config;
-use crate::dissemination::{RumorQueue, retransmit_limit};
+use crate::dissemination::{Encoded, RumorQueue, retransmit_limit};
 use crate::error::{JoinError, LeaveError, MetadataError};
 use crate::event::Event;
 use crate::identity::{Address, Identity, NodeName};
 use crate::member::{Member, MemberState, Metadata};
+use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
-use crate::wire::{Message, Packet, PacketWriter, encode_message};
+use crate::wire::{Message, Packet, PacketWriter};
 
 /// What a sub-machine borrows from its node for one input: the time, the
 /// generator, the counters.
@@ -72,7 +73,7 @@ pub(crate) struct Membership<A> {
     left: bool,
     next_seq: u32,
     timers: Timers,
-    rumors: RumorQueue<NodeName>,
+    rumors: RumorQueue<NodeName, Encoded>,
     outbox: VecDeque<Outgoing<A>>,
     events: VecDeque<Event<A>>,
     /// Set while the table is full, so the limit event is emitted once per episode.
@@ -189,10 +190,16 @@ impl<A: Address> Membership<A> {
             relayed_probes: self.relays.len(),
             pending_transmits: self.outbox.len(),
             pending_events: self.events.len(),
+            ..Footprint::default()
         }
     }
 
     // ---- outputs ---------------------------------------------------------------
+
+    /// Datagrams queued and not yet polled.
+    pub(crate) fn outgoing_len(&self) -> usize {
+        self.outbox.len()
+    }
 
     pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
         pop_and_trim(&mut self.outbox)
@@ -213,21 +220,21 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    /// Writes the datagram for `outgoing` into `writer`: its primary message, then
-    /// as many rumors as fit. Returns the destination, or `None` if there turned
-    /// out to be nothing to send.
+    /// Writes the membership part of the datagram for `outgoing` into `writer`:
+    /// its primary message, then as many member updates as fit. True if anything
+    /// was written.
     pub(crate) fn write(
         &mut self,
         outgoing: &Outgoing<A>,
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
-    ) -> Option<A> {
+    ) -> bool {
         let primary = outgoing.primary(self.table.digest());
         if let Some(message) = &primary {
             let before = writer.len();
             if writer.push(message).is_err() {
                 debug_assert!(false, "a primary message always fits an empty datagram");
-                return None;
+                return false;
             }
             stats.messages_out[message.kind()].record(writer.len() - before);
         }
@@ -235,11 +242,39 @@ impl<A: Address> Membership<A> {
             Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
             _ => false,
         };
+        let rumors = self.write_rumors(writer, stats);
+        primary.is_some() || buddy || rumors > 0
+    }
+
+    /// Piggybacks as many member updates as fit, least-sent first; returns how
+    /// many.
+    pub(crate) fn write_rumors(
+        &mut self,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) -> usize {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
-        let rumors = self
-            .rumors
-            .fill(writer, limit, &mut stats.messages_out, usize::MAX);
-        (primary.is_some() || buddy || rumors > 0).then(|| outgoing.to().clone())
+        let sent = &mut stats.messages_out;
+        self.rumors.fill(
+            writer,
+            limit,
+            |_, rumor, writer| rumor.write(writer, sent),
+            |_| true,
+        )
+    }
+
+    /// Addresses of up to `count` random live members, this node excluded.
+    pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
+        self.table
+            .sample(rng, count, |m| m.state.is_live())
+            .into_iter()
+            .map(|index| self.table.get(index).addr.clone())
+            .collect()
+    }
+
+    /// True if `addr` belongs to a member in the table.
+    pub(crate) fn knows_addr(&self, addr: &A) -> bool {
+        self.table.knows_addr(addr)
     }
 
     /// Lifeguard's buddy system: a ping to a member this node suspects carries
@@ -278,15 +313,18 @@ impl<A: Address> Membership<A> {
     // ---- inputs ----------------------------------------------------------------
 
     /// Applies a datagram whose every message has already been decoded once
-    /// without error.
+    /// without error. Returns true if it also carries dissemination messages
+    /// (broadcasts, pulls), which are not the membership's business.
     pub(crate) fn handle_packet<R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
         from: A,
         mut packet: Packet<'_, A>,
-    ) where
+    ) -> bool
+    where
         A: DeserializeOwned,
     {
+        let mut dissemination = false;
         self.discover(env, &from, &packet);
         let mut state: Option<(u32, bool, Source)> = None;
         let mut remaining = packet.remaining();
@@ -330,6 +368,9 @@ impl<A: Address> Membership<A> {
                     let source = state.map_or(Source::Gossip, |(_, _, source)| source);
                     self.apply(env, &update, source);
                 }
+                Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. } => {
+                    dissemination = true;
+                }
             }
         }
         if let Some((session, true, _)) = state {
@@ -337,6 +378,7 @@ impl<A: Address> Membership<A> {
                 self.send_state(env, from, session, false, false);
             }
         }
+        dissemination
     }
 
     /// A probe or gossip from an address not in the member table means this
@@ -553,7 +595,13 @@ impl<A: Address> Membership<A> {
 
     // ---- timers ----------------------------------------------------------------
 
-    pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+    /// Runs the timers that are due. `broadcasts_waiting` says whether user
+    /// broadcasts wait to be pushed, which a gossip round sends along.
+    pub(crate) fn handle_timeout<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        broadcasts_waiting: bool,
+    ) {
         if self.left {
             return;
         }
@@ -561,7 +609,7 @@ impl<A: Address> Membership<A> {
             match timer {
                 Timer::Probe => self.probe_period(env),
                 Timer::ProbeTimeout => self.probe_timed_out(env),
-                Timer::Gossip => self.gossip_round(env),
+                Timer::Gossip => self.gossip_round(env, broadcasts_waiting),
                 Timer::PushPull => self.push_pull_round(env),
                 Timer::JoinRetry => self.join_attempt(env),
                 Timer::Reap => self.reap(env),
@@ -694,12 +742,13 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    /// Gossip pending rumors to `gossip_fanout` random members, including members
+    /// Gossip pending rumors (member updates, and broadcasts if
+    /// `broadcasts_waiting`) to `gossip_fanout` random members, including members
     /// failed within `gossip_to_the_dead` so that a wrongly failed one can refute.
-    fn gossip_round<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+    fn gossip_round<R: Rng>(&mut self, env: &mut Env<'_, R>, broadcasts_waiting: bool) {
         self.timers
             .set(Timer::Gossip, env.now + self.config.gossip_interval);
-        if self.rumors.is_empty() {
+        if self.rumors.is_empty() && !broadcasts_waiting {
             return;
         }
         let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);
@@ -928,21 +977,21 @@ impl<A: Address> Membership<A> {
     /// Queues a datagram, or drops and counts it if `max_pending_transmits` are
     /// waiting to be drained.
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
-        if self.outbox.len() >= self.config.max_pending_transmits {
+        if push_unless_full(
+            &mut self.outbox,
+            outgoing,
+            self.config.max_pending_transmits,
+        ) {
             env.stats.transmits_dropped += 1;
-        } else {
-            self.outbox.push_back(outgoing);
         }
     }
 
     /// Queues an event, dropping (and counting) the oldest if `max_pending_events`
     /// are waiting to be drained.
     fn emit<R>(&mut self, env: &mut Env<'_, R>, event: Event<A>) {
-        if self.events.len() >= self.config.max_pending_events {
-            self.events.pop_front();
+        if push_dropping_oldest(&mut self.events, event, self.config.max_pending_events) {
             env.stats.events_dropped += 1;
         }
-        self.events.push_back(event);
     }
 
     /// Queues this node's view of member `index` as a rumor. `suspected_by` names
@@ -953,9 +1002,8 @@ impl<A: Address> Membership<A> {
             .or_else(|| self.suspicions.first_suspecter(&member.name))
             .unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
-        let kind = message.kind();
-        let encoded = encode_message(&message);
-        self.rumors.push(member.name.clone(), kind, encoded);
+        self.rumors
+            .push(member.name.clone(), Encoded::new(&message));
     }
 
     /// Sends the whole member table. To a joiner, only the entries this node is
@@ -1002,17 +1050,6 @@ impl<A: Address> Membership<A> {
             );
         }
     }
-}
-
-/// Pops the front of `queue`, and gives back the memory of a burst (a join
-/// answer yields an event per member) once the queue is drained.
-fn pop_and_trim<T>(queue: &mut VecDeque<T>) -> Option<T> {
-    const KEPT: usize = 64;
-    let item = queue.pop_front();
-    if queue.is_empty() && queue.capacity() > 16 * KEPT {
-        queue.shrink_to(KEPT);
-    }
-    item
 }
 
 /// How long a member probing on someone's behalf waits for the target before

@@ -76,6 +76,41 @@ pub enum Message<'a, A> {
         /// Bitmap of the missing chunk indices, least significant bit first.
         missing: &'a [u8],
     },
+    /// A user broadcast, pushed as a rumor or sent in answer to a [`Message::Pull`].
+    Broadcast {
+        /// Identifies the broadcast cluster-wide; receivers deliver it once.
+        id: u64,
+        /// Name of the member that broadcast it.
+        origin: &'a str,
+        /// How long ago, in milliseconds, the origin broadcast it (as far as the
+        /// sender can tell: network delays are not counted). A broadcast is
+        /// passed on only while younger than the retention time.
+        age_ms: u32,
+        /// The sender wants to know if the receiver already had it (rumor
+        /// mongering with feedback): the receiver answers with
+        /// [`Message::Feedback`].
+        feedback: bool,
+        /// The application's bytes.
+        payload: &'a [u8],
+    },
+    /// "Send me the broadcasts you hold that are not in this filter": a Bloom
+    /// filter over the ids of the broadcasts the sender has heard of.
+    Pull {
+        /// Salts the filter's hashes, so that a false positive in one pull is
+        /// not one in the next.
+        salt: u32,
+        /// The filter's bits; its length is zero or a power of two, at most
+        /// [`MAX_PULL_FILTER_LEN`](crate::wire::MAX_PULL_FILTER_LEN).
+        filter: &'a [u8],
+    },
+    /// Feedback to pushed broadcasts that asked for it: which the receiver
+    /// already had (an unnecessary contact) and which were news to it.
+    Feedback {
+        /// Ids of broadcasts already known, eight little-endian bytes each.
+        known: &'a [u8],
+        /// Ids of broadcasts that were new, eight little-endian bytes each.
+        new: &'a [u8],
+    },
 }
 
 impl<A> Message<'_, A> {
@@ -95,12 +130,28 @@ impl<A> Message<'_, A> {
             Message::PushPull { .. } => MessageKind::PushPull,
             Message::State { .. } => MessageKind::State,
             Message::StateResend { .. } => MessageKind::StateResend,
+            Message::Broadcast { .. } => MessageKind::Broadcast,
+            Message::Pull { .. } => MessageKind::Pull,
+            Message::Feedback { .. } => MessageKind::Feedback,
         }
     }
 
-    /// True for the messages that may only open a datagram.
+    /// True for the messages that may only open a datagram. Member updates,
+    /// broadcasts and feedback ride in the room any datagram has left.
     pub fn is_primary(&self) -> bool {
-        !matches!(self, Message::Update(_))
+        !matches!(
+            self,
+            Message::Update(_) | Message::Broadcast { .. } | Message::Feedback { .. }
+        )
+    }
+
+    /// True for the messages of epidemic dissemination (broadcasts, pulls,
+    /// feedback), as opposed to membership.
+    pub fn is_dissemination(&self) -> bool {
+        matches!(
+            self,
+            Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. }
+        )
     }
 }
 
@@ -166,11 +217,17 @@ pub enum MessageKind {
     StateResend,
     /// [`Message::Nack`].
     Nack,
+    /// [`Message::Broadcast`].
+    Broadcast,
+    /// [`Message::Pull`].
+    Pull,
+    /// [`Message::Feedback`].
+    Feedback,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 14] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -182,6 +239,9 @@ impl MessageKind {
         MessageKind::State,
         MessageKind::StateResend,
         MessageKind::Nack,
+        MessageKind::Broadcast,
+        MessageKind::Pull,
+        MessageKind::Feedback,
     ];
 
     /// Index into per-kind tables.

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! The first message may be a *primary* one (a ping, an ack, a push-pull request, a
-//! state chunk); every message after it is an [`Update`] about a member, piggybacked
-//! in the room left. A packet of updates only is plain gossip. Decoding borrows
+//! state chunk, a pull); every message after it is an [`Update`] about a member, a
+//! user broadcast or feedback about broadcasts, piggybacked in the room left. A
+//! packet of those only is plain gossip. Decoding borrows
 //! names and metadata from the datagram and never allocates.
 
 mod message;
@@ -17,6 +18,6 @@ mod packet;
 
 pub use message::{Message, MessageKind, Status, Update};
 pub use packet::{
-    BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, PROTOCOL_VERSION, Packet,
-    PacketWriter, decode, encode_message,
+    BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN,
+    PROTOCOL_VERSION, Packet, PacketWriter, decode, encode_message,
 };

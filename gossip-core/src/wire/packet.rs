@@ -17,6 +17,9 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const HEADER_MAX_LEN: usize = 8;
 /// Most messages one datagram may carry; bounds the work a datagram can cause.
 pub const MAX_MESSAGES_PER_PACKET: usize = 256;
+/// Longest Bloom filter a [`Message::Pull`] may carry: 8,192 bits, about 1%
+/// false positives for 800 broadcasts.
+pub const MAX_PULL_FILTER_LEN: usize = 1_024;
 
 /// Decodes the header of `datagram` and returns its messages.
 ///
@@ -77,9 +80,27 @@ impl<'a, A: DeserializeOwned> Packet<'a, A> {
             return Err(DecodeError::MisplacedMessage);
         }
         check_names(&message)?;
+        check_shapes(&message)?;
         self.rest = rest;
         self.decoded += 1;
         Ok(message)
+    }
+}
+
+/// Byte fields that encode something else: ids in eights, filters in powers of two.
+fn check_shapes<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
+    let well_formed = match message {
+        Message::Feedback { known, new } => known.len() % 8 == 0 && new.len() % 8 == 0,
+        Message::Pull { filter, .. } => {
+            filter.is_empty()
+                || (filter.len().is_power_of_two() && filter.len() <= MAX_PULL_FILTER_LEN)
+        }
+        _ => true,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(DecodeError::Malformed)
     }
 }
 
@@ -94,11 +115,14 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
                 _ => Ok(()),
             }
         }
+        Message::Broadcast { origin, .. } => valid(origin),
         Message::Ack { .. }
         | Message::Nack { .. }
         | Message::PushPull { .. }
         | Message::State { .. }
-        | Message::StateResend { .. } => Ok(()),
+        | Message::StateResend { .. }
+        | Message::Pull { .. }
+        | Message::Feedback { .. } => Ok(()),
     }
 }
 
@@ -125,6 +149,7 @@ pub struct PacketWriter<'b> {
     buf: &'b mut [u8],
     len: usize,
     header_len: usize,
+    messages: usize,
 }
 
 impl<'b> PacketWriter<'b> {
@@ -144,25 +169,40 @@ impl<'b> PacketWriter<'b> {
             buf,
             len: 3 + cluster_len,
             header_len: 3 + cluster_len,
+            messages: 0,
         }
     }
 
-    /// Appends a message, or leaves the datagram unchanged if it does not fit.
+    /// Appends a message, or leaves the datagram unchanged if it does not fit
+    /// (in bytes, or because it holds [`MAX_MESSAGES_PER_PACKET`] already).
     pub fn push<A: Serialize>(&mut self, message: &Message<'_, A>) -> Result<(), BufferFull> {
+        if self.is_full() {
+            return Err(BufferFull);
+        }
         let written = postcard::to_slice(message, &mut self.buf[self.len..])
             .map_err(|_| BufferFull)?
             .len();
         self.len += written;
+        self.messages += 1;
         Ok(())
     }
 
     /// Appends a message encoded earlier with [`encode_message`].
     pub fn push_encoded(&mut self, encoded: &[u8]) -> Result<(), BufferFull> {
+        if self.is_full() {
+            return Err(BufferFull);
+        }
         let end = self.len + encoded.len();
         let room = self.buf.get_mut(self.len..end).ok_or(BufferFull)?;
         room.copy_from_slice(encoded);
         self.len = end;
+        self.messages += 1;
         Ok(())
+    }
+
+    /// True once the datagram holds [`MAX_MESSAGES_PER_PACKET`] messages.
+    pub fn is_full(&self) -> bool {
+        self.messages == MAX_MESSAGES_PER_PACKET
     }
 
     /// Bytes still free.
@@ -287,21 +327,55 @@ mod tests {
 
     #[test]
     fn message_count_is_bounded() {
+        let left = Message::Update(Update {
+            name: "x",
+            generation: 0,
+            incarnation: 0,
+            status: Status::<'_, u32>::Left,
+        });
         let mut buf = [0u8; 4096];
         let mut writer = PacketWriter::new(&mut buf, 0);
-        for _ in 0..=MAX_MESSAGES_PER_PACKET {
-            writer
-                .push(&Message::Update(Update {
-                    name: "x",
-                    generation: 0,
-                    incarnation: 0,
-                    status: Status::<'_, u32>::Left,
-                }))
-                .unwrap();
+        for _ in 0..MAX_MESSAGES_PER_PACKET {
+            writer.push(&left).unwrap();
         }
+        assert!(writer.is_full());
+        assert_eq!(writer.push(&left), Err(BufferFull), "the writer stops");
+        assert_eq!(writer.push_encoded(&encode_message(&left)), Err(BufferFull));
+        // A datagram written by someone else is refused by the decoder.
         let len = writer.len();
-        let results: Vec<_> = decode::<u32>(&buf[..len], 0).unwrap().collect();
+        let mut bytes = buf[..len].to_vec();
+        bytes.extend(encode_message(&left));
+        let results: Vec<_> = decode::<u32>(&bytes, 0).unwrap().collect();
         assert_eq!(results.last(), Some(&Err(DecodeError::TooManyMessages)));
+    }
+
+    #[test]
+    fn byte_fields_must_have_their_shape() {
+        let known = write(&[Message::Feedback {
+            known: &[0; 12],
+            new: &[],
+        }]);
+        let results: Vec<_> = decode::<u32>(&known, 9).unwrap().collect();
+        assert_eq!(results, [Err(DecodeError::Malformed)]);
+        for (len, ok) in [
+            (0, true),
+            (8, true),
+            (12, false),
+            (1024, true),
+            (2048, false),
+        ] {
+            let filter = alloc::vec![0u8; len];
+            let mut buf = alloc::vec![0u8; 4096];
+            let mut writer = PacketWriter::new(&mut buf, 9);
+            let pull: Message<'_, u32> = Message::Pull {
+                salt: 1,
+                filter: &filter,
+            };
+            writer.push(&pull).unwrap();
+            let len_written = writer.len();
+            let results: Vec<_> = decode::<u32>(&buf[..len_written], 9).unwrap().collect();
+            assert_eq!(results[0].is_ok(), ok, "filter of {len} bytes");
+        }
     }
 
     #[test]

@@ -1,0 +1,596 @@
+//! User broadcasts: a payload sent once by one member and delivered once to
+//! every member, by rumor mongering (push), anti-entropy (pull) or both.
+//!
+//! A child state machine of [`Node`](crate::Node), like the membership: inputs
+//! through `handle_*`, outputs through `poll_*`. It keeps each broadcast it hears
+//! for `broadcast_retention` (to push it and to answer pulls) and its id for twice
+//! that (to deliver it once), within the bounds of `max_broadcasts`.
+
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+use rand_core::Rng;
+use serde::Serialize;
+
+use super::Termination;
+use super::digest;
+use super::rumor_queue::{RumorQueue, retransmit_limit};
+use crate::config::Config;
+use crate::identity::{Address, NodeName};
+use crate::membership::Env;
+use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
+use crate::random;
+use crate::stats::{Footprint, Stats};
+use crate::time::Instant;
+use crate::wire::{
+    BufferFull, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN, Message, MessageKind, Packet,
+    PacketWriter,
+};
+
+/// Identifies a broadcast cluster-wide: 64 random bits drawn by its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BroadcastId(pub u64);
+
+impl fmt::Display for BroadcastId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A broadcast as delivered in [`Event::Broadcast`](crate::Event::Broadcast).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Broadcast {
+    /// Its id, the same on every member.
+    pub id: BroadcastId,
+    /// The member that sent it.
+    pub origin: NodeName,
+    /// The application's bytes.
+    pub payload: Vec<u8>,
+}
+
+/// How many ids are remembered per broadcast held.
+const IDS_PER_BROADCAST: usize = 8;
+
+/// What is kept about a broadcast heard.
+struct Entry {
+    origin: NodeName,
+    /// When its origin sent it, as far as this node can tell.
+    born: Instant,
+    /// When this node first had it.
+    heard: Instant,
+    /// `None` once the retention ended or the broadcast was evicted: the id is
+    /// still remembered, so that a late copy is not delivered again.
+    payload: Option<Vec<u8>>,
+    /// Pushes of it that found the receiver knowing it already.
+    unnecessary: u32,
+}
+
+/// Datagrams the broadcasts want sent, encoded when polled.
+#[derive(Clone, Debug)]
+pub(crate) enum Outgoing<A> {
+    /// A digest of the broadcasts heard, salted with `salt`.
+    Pull { to: A, salt: u32 },
+    /// The broadcasts a puller lacks, oldest first.
+    Answer { to: A, ids: Vec<u64> },
+    /// Feedback to a pusher: which of its broadcasts were known already.
+    Feedback {
+        to: A,
+        known: Vec<u64>,
+        new: Vec<u64>,
+    },
+}
+
+impl<A> Outgoing<A> {
+    pub(crate) fn to(&self) -> &A {
+        match self {
+            Outgoing::Pull { to, .. }
+            | Outgoing::Answer { to, .. }
+            | Outgoing::Feedback { to, .. } => to,
+        }
+    }
+
+    /// True if the datagram takes piggybacked rumors: a pull does (in push-pull
+    /// mode it is one contact that goes both ways), answers and feedback do not,
+    /// so that a contact carries what the protocol says and nothing more.
+    pub(crate) fn takes_rumors(&self) -> bool {
+        matches!(self, Outgoing::Pull { .. })
+    }
+}
+
+pub(crate) struct Broadcasts<A> {
+    config: Config,
+    entries: HashMap<u64, Entry, FixedState>,
+    /// Entries by the end of their retention; only those that hold a payload.
+    by_expiry: BTreeSet<(Instant, u64)>,
+    /// Every entry by when its id is forgotten.
+    by_forget: BTreeSet<(Instant, u64)>,
+    /// Broadcasts this node still pushes.
+    hot: RumorQueue<u64, ()>,
+    next_pull: Option<Instant>,
+    stopped: bool,
+    outbox: VecDeque<Outgoing<A>>,
+    /// How many datagrams the outbox may hold during the current input: what
+    /// `max_pending_transmits` leaves after the membership's.
+    outbox_room: usize,
+    events: VecDeque<Broadcast>,
+}
+
+impl<A: Address> Broadcasts<A> {
+    pub(crate) fn new<R: Rng>(config: &Config, now: Instant, rng: &mut R) -> Self {
+        // A random phase, so that members started together do not pull in lockstep.
+        let next_pull = config
+            .dissemination
+            .pulls()
+            .then(|| now + random::duration_below(rng, config.pull_interval));
+        Broadcasts {
+            config: config.clone(),
+            entries: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
+            by_expiry: BTreeSet::new(),
+            by_forget: BTreeSet::new(),
+            hot: RumorQueue::new(rng.next_u64()),
+            next_pull,
+            stopped: false,
+            outbox: VecDeque::new(),
+            outbox_room: config.max_pending_transmits,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Sets how many datagrams may wait in total, `queued_elsewhere` of them
+    /// queued by the membership, so that both together stay within
+    /// `max_pending_transmits`.
+    pub(crate) fn share_outbox(&mut self, queued_elsewhere: usize) {
+        self.outbox_room = self
+            .config
+            .max_pending_transmits
+            .saturating_sub(queued_elsewhere);
+    }
+
+    // ---- getters -------------------------------------------------------------
+
+    /// True if broadcasts wait to be pushed.
+    pub(crate) fn has_pushes(&self) -> bool {
+        !self.hot.is_empty()
+    }
+
+    pub(crate) fn add_footprint(&self, footprint: &mut Footprint) {
+        footprint.broadcasts = self.by_expiry.len();
+        footprint.broadcasts_pushing = self.hot.len();
+        footprint.broadcast_ids = self.entries.len();
+        footprint.pending_transmits += self.outbox.len();
+        footprint.pending_events += self.events.len();
+    }
+
+    fn max_ids(&self) -> usize {
+        self.config.max_broadcasts * IDS_PER_BROADCAST
+    }
+
+    // ---- outputs -------------------------------------------------------------
+
+    pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
+        pop_and_trim(&mut self.outbox)
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Broadcast> {
+        pop_and_trim(&mut self.events)
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_pull.filter(|_| !self.stopped)
+    }
+
+    /// Writes the datagram for `outgoing`; true if anything was written.
+    pub(crate) fn write(
+        &self,
+        outgoing: &Outgoing<A>,
+        writer: &mut PacketWriter<'_>,
+        now: Instant,
+        stats: &mut Stats,
+    ) -> bool {
+        match outgoing {
+            Outgoing::Pull { salt, .. } => {
+                let retention = self.config.broadcast_retention;
+                let heard: Vec<u64> = self
+                    .entries
+                    .iter()
+                    .filter(|(_, entry)| now.saturating_duration_since(entry.born) < retention)
+                    .map(|(&id, _)| id)
+                    .collect();
+                let room = writer.remaining().saturating_sub(16);
+                let filter = digest::build(*salt, &heard, room.min(MAX_PULL_FILTER_LEN));
+                let message: Message<'_, A> = Message::Pull {
+                    salt: *salt,
+                    filter: &filter,
+                };
+                record(writer, &message, stats).is_ok()
+            }
+            Outgoing::Answer { ids, .. } => {
+                let mut written = 0;
+                for id in ids {
+                    if writer.is_full() {
+                        break;
+                    }
+                    if self.write_broadcast(*id, false, writer, now, stats).is_ok() {
+                        written += 1;
+                    }
+                }
+                written > 0
+            }
+            Outgoing::Feedback { known, new, .. } => {
+                // Both lists fit: they come from one datagram's broadcasts,
+                // each of which took more room than its id.
+                let bytes = |ids: &[u64]| -> Vec<u8> {
+                    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+                };
+                let (known, new) = (bytes(known), bytes(new));
+                let message: Message<'_, A> = Message::Feedback {
+                    known: &known,
+                    new: &new,
+                };
+                record(writer, &message, stats).is_ok()
+            }
+        }
+    }
+
+    /// Piggybacks as many broadcasts waiting to be pushed as fit, fewest pushed
+    /// first (so concurrent broadcasts share the room); returns how many.
+    /// `members` is the live members, for the retransmit limit.
+    pub(crate) fn write_pushes<R: Rng>(
+        &mut self,
+        writer: &mut PacketWriter<'_>,
+        now: Instant,
+        members: usize,
+        rng: &mut R,
+        stats: &mut Stats,
+    ) -> usize {
+        if self.hot.is_empty() || !self.config.dissemination.pushes() {
+            return 0;
+        }
+        let termination = self.config.termination;
+        let limit = match termination {
+            Termination::RetransmitLimit => retransmit_limit(self.config.retransmit_mult, members),
+            Termination::FeedbackCounter { .. } | Termination::BlindCoin { .. } => u32::MAX,
+        };
+        let feedback = matches!(termination, Termination::FeedbackCounter { .. });
+        let (entries, retention) = (&self.entries, self.config.broadcast_retention);
+        self.hot.fill(
+            writer,
+            limit,
+            |&id, (), writer| {
+                let entry = entries.get(&id).ok_or(BufferFull)?;
+                write_entry::<A>(id, entry, feedback, writer, now, retention, stats)
+            },
+            |_| match termination {
+                Termination::BlindCoin { k } => random::below(rng, k as usize) != 0,
+                _ => true,
+            },
+        )
+    }
+
+    fn write_broadcast(
+        &self,
+        id: u64,
+        feedback: bool,
+        writer: &mut PacketWriter<'_>,
+        now: Instant,
+        stats: &mut Stats,
+    ) -> Result<(), BufferFull> {
+        let entry = self.entries.get(&id).ok_or(BufferFull)?;
+        let retention = self.config.broadcast_retention;
+        write_entry::<A>(id, entry, feedback, writer, now, retention, stats)
+    }
+
+    // ---- inputs --------------------------------------------------------------
+
+    /// Applies the dissemination messages of a datagram whose every message has
+    /// been decoded once without error. `from_member` says whether `from` is in
+    /// the member table: only members' pulls are answered.
+    pub(crate) fn handle_packet<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        packet: Packet<'_, A>,
+        from_member: bool,
+    ) {
+        if self.stopped {
+            return;
+        }
+        let (mut known, mut new): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+        for message in packet.flatten() {
+            match message {
+                Message::Broadcast {
+                    id,
+                    origin,
+                    age_ms,
+                    feedback,
+                    payload,
+                } => {
+                    let age = Duration::from_millis(age_ms.into());
+                    let knew = self.receive(env, id, origin, age, payload);
+                    if feedback {
+                        if knew { &mut known } else { &mut new }.push(id);
+                    }
+                }
+                Message::Pull { salt, filter } => {
+                    self.answer_pull(env, from, salt, filter, from_member);
+                }
+                Message::Feedback { known, new } => self.feedback(known, new),
+                _ => {}
+            }
+        }
+        if !known.is_empty() || !new.is_empty() {
+            let to = from.clone();
+            self.send(env, Outgoing::Feedback { to, known, new });
+        }
+    }
+
+    /// A broadcast heard; true if this node knew it already, for feedback: had
+    /// it for half a gossip interval or more. A copy that follows the first
+    /// more closely raced it (both senders pushed before either could know)
+    /// and is not the sender's waste, as in the synchronous cycles of Demers
+    /// et al., where a site counts as knowing what it knew when the cycle began.
+    fn receive<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        id: u64,
+        origin: &str,
+        age: Duration,
+        payload: &[u8],
+    ) -> bool {
+        if let Some(entry) = self.entries.get(&id) {
+            env.stats.broadcasts_duplicate += 1;
+            return env.now.saturating_duration_since(entry.heard)
+                >= self.config.gossip_interval / 2;
+        }
+        if age >= self.config.broadcast_retention {
+            env.stats.broadcasts_stale += 1;
+            return false;
+        }
+        let Ok(origin) = NodeName::new(origin) else {
+            return false; // names were checked when decoding
+        };
+        env.stats.broadcasts_received += 1;
+        let born = Instant::from_nanos(
+            env.now
+                .as_nanos()
+                .saturating_sub(u64::try_from(age.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        self.insert(env, id, origin, born, payload);
+        false
+    }
+
+    /// Feedback from a member this node pushed to (feedback and counter): a
+    /// broadcast it knew already is an unnecessary contact, and `k` of them in
+    /// a row make this node lose interest; one that was news to it starts the
+    /// count again, as in Demers et al.'s simulations (whose traffic exceeds
+    /// the `(k + 1)·m` a counter that never restarts would give).
+    fn feedback(&mut self, known: &[u8], new: &[u8]) {
+        let Termination::FeedbackCounter { k } = self.config.termination else {
+            return;
+        };
+        for (ids, unnecessary) in [(known, true), (new, false)] {
+            for chunk in ids.chunks_exact(8) {
+                let id = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+                let Some(entry) = self.entries.get_mut(&id).filter(|_| self.hot.contains(&id))
+                else {
+                    continue;
+                };
+                if !unnecessary {
+                    entry.unnecessary = 0;
+                    continue;
+                }
+                entry.unnecessary += 1;
+                if entry.unnecessary >= k {
+                    self.hot.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// A member's digest: queue what it lacks, oldest first (the closest to
+    /// the end of its retention).
+    fn answer_pull<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        salt: u32,
+        filter: &[u8],
+        from_member: bool,
+    ) {
+        if !from_member {
+            // Answers are the largest thing a pull can cause: members only.
+            env.stats.pulls_refused += 1;
+            return;
+        }
+        let missing: Vec<u64> = self
+            .by_expiry
+            .iter()
+            .map(|&(_, id)| id)
+            .filter(|&id| !digest::contains(filter, salt, id))
+            .take(MAX_MESSAGES_PER_PACKET)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        env.stats.pulls_answered += 1;
+        self.send(
+            env,
+            Outgoing::Answer {
+                to: from.clone(),
+                ids: missing,
+            },
+        );
+    }
+
+    /// Drops payloads whose retention ended and ids remembered long enough.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.by_expiry.first() {
+            if at > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.drop_payload(id);
+        }
+        while let Some(&(at, id)) = self.by_forget.first() {
+            if at > now {
+                break;
+            }
+            self.by_forget.pop_first();
+            self.entries.remove(&id);
+        }
+    }
+
+    /// A pull round, when due: a digest to `pull_fanout` members drawn by
+    /// `sample(rng, count)`.
+    pub(crate) fn handle_timeout<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        sample: impl FnOnce(&mut R, usize) -> Vec<A>,
+    ) {
+        if self.stopped || self.next_pull.is_none_or(|at| at > env.now) {
+            return;
+        }
+        self.next_pull = Some(env.now + self.config.pull_interval);
+        for to in sample(env.rng, self.config.pull_fanout) {
+            env.stats.pulls += 1;
+            let salt = env.rng.next_u32();
+            self.send(env, Outgoing::Pull { to, salt });
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------
+
+    /// Sends `payload` from this node, named `origin`. Its own event is queued
+    /// like everyone else's.
+    pub(crate) fn originate<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        origin: NodeName,
+        payload: &[u8],
+    ) -> BroadcastId {
+        let mut id = env.rng.next_u64();
+        while self.entries.contains_key(&id) {
+            id = env.rng.next_u64();
+        }
+        env.stats.broadcasts_originated += 1;
+        self.insert(env, id, origin, env.now, payload);
+        BroadcastId(id)
+    }
+
+    /// Stops for good (the node left): nothing more is pushed, pulled or answered.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+        self.hot = RumorQueue::new(0);
+        self.outbox.clear();
+    }
+
+    // ---- plumbing ------------------------------------------------------------
+
+    fn insert<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        id: u64,
+        origin: NodeName,
+        born: Instant,
+        payload: &[u8],
+    ) {
+        self.make_room(env.stats);
+        let retention = self.config.broadcast_retention;
+        self.by_expiry.insert((born + retention, id));
+        self.by_forget.insert((born + retention * 2, id));
+        let event = Broadcast {
+            id: BroadcastId(id),
+            origin: origin.clone(),
+            payload: payload.to_vec(),
+        };
+        self.entries.insert(
+            id,
+            Entry {
+                origin,
+                born,
+                heard: env.now,
+                payload: Some(payload.to_vec()),
+                unnecessary: 0,
+            },
+        );
+        if self.config.dissemination.pushes() {
+            self.hot.push(id, ());
+        }
+        if push_dropping_oldest(&mut self.events, event, self.config.max_pending_events) {
+            env.stats.events_dropped += 1;
+        }
+    }
+
+    /// Evicts the oldest broadcast while `max_broadcasts` are held, and forgets
+    /// the oldest id while eight times that many are remembered.
+    fn make_room(&mut self, stats: &mut Stats) {
+        while self.by_expiry.len() >= self.config.max_broadcasts {
+            let (_, id) = self.by_expiry.pop_first().expect("not empty");
+            self.drop_payload(id);
+            stats.broadcasts_evicted += 1;
+        }
+        while self.entries.len() >= self.max_ids() {
+            let (_, id) = self.by_forget.pop_first().expect("every entry is listed");
+            if let Some(entry) = self.entries.remove(&id) {
+                let retention = self.config.broadcast_retention;
+                self.by_expiry.remove(&(entry.born + retention, id));
+                self.hot.remove(&id);
+            }
+            stats.broadcast_ids_evicted += 1;
+        }
+    }
+
+    fn drop_payload(&mut self, id: u64) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.payload = None;
+        }
+        self.hot.remove(&id);
+    }
+
+    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+        if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
+            env.stats.transmits_dropped += 1;
+        }
+    }
+}
+
+/// Appends `message` and counts it; the datagram is unchanged if it does not fit.
+fn record<A: Serialize>(
+    writer: &mut PacketWriter<'_>,
+    message: &Message<'_, A>,
+    stats: &mut Stats,
+) -> Result<(), BufferFull> {
+    let before = writer.len();
+    writer.push(message)?;
+    stats.messages_out[message.kind()].record(writer.len() - before);
+    Ok(())
+}
+
+/// Writes the broadcast `id` with its current age; fails if it does not fit or
+/// its payload is gone.
+fn write_entry<A: Serialize>(
+    id: u64,
+    entry: &Entry,
+    feedback: bool,
+    writer: &mut PacketWriter<'_>,
+    now: Instant,
+    retention: Duration,
+    stats: &mut Stats,
+) -> Result<(), BufferFull> {
+    let payload = entry.payload.as_deref().ok_or(BufferFull)?;
+    let age = now.saturating_duration_since(entry.born).min(retention);
+    let message: Message<'_, A> = Message::Broadcast {
+        id,
+        origin: entry.origin.as_str(),
+        age_ms: u32::try_from(age.as_millis()).unwrap_or(u32::MAX),
+        feedback,
+        payload,
+    };
+    debug_assert_eq!(message.kind(), MessageKind::Broadcast);
+    record(writer, &message, stats)
+}
