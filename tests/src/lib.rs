@@ -41,18 +41,23 @@ pub mod plot;
 mod report;
 mod scenario;
 mod simulation;
+mod spread;
 mod units;
 
 pub use metrics::{Failure, FalsePositive, Metrics, Sample};
 pub use network::{GilbertElliott, Latency, Network, NodeId};
 pub use report::{
-    FailureReport, FalsePositiveRecord, FalsePositiveReport, Infection, MembershipReport, Point,
-    Report, Summary, TrafficReport, WallTime,
+    BroadcastReport, CurvePoint, FailureReport, FalsePositiveRecord, FalsePositiveReport,
+    Infection, MembershipReport, Point, Report, Summary, TrafficReport, WallTime,
 };
-pub use scenario::{Bursts, Fault, LossyNodes, NetworkSpec, Preset, Protocol, Scenario, Start};
+pub use scenario::{
+    BroadcastLoad, Bursts, Fault, LossyNodes, Mode, NetworkSpec, Preset, Protocol, ROUND, Scenario,
+    Start, TerminationSpec,
+};
 pub use simulation::{
     Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
 };
+pub use spread::Spread;
 pub use units::{format_duration, parse_duration};
 
 /// Serde helpers for human-readable durations.

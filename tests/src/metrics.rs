@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::network::NodeId;
+use crate::spread::{Spread, Spreads};
 use gossip_core::{Event, Instant, Member};
 
 /// The node id a simulated member's name stands for (`n42` → 42).
@@ -144,6 +145,7 @@ pub struct Metrics {
     partitions: Vec<PastPartition>,
     /// Failures declared about reachable nodes, suspected while cut off.
     declared_after_heal: usize,
+    spreads: Spreads,
 }
 
 /// A partition of the network, kept to judge failures declared after it healed.
@@ -195,6 +197,7 @@ impl Metrics {
             open_suspicions: HashMap::new(),
             partitions: Vec::new(),
             declared_after_heal: 0,
+            spreads: Spreads::new(nodes),
         }
     }
 
@@ -221,6 +224,7 @@ impl Metrics {
     }
 
     pub(crate) fn started(&mut self, node: NodeId) {
+        self.spreads.restarted(node);
         // A restart before everyone knew of the crash: the cluster now learns of
         // the new life instead, so that crash has no detection to measure.
         for failure in self
@@ -309,6 +313,10 @@ impl Metrics {
                 }
                 self.learned_gone(at, observer, m, world);
                 (m, false)
+            }
+            Event::Broadcast(broadcast) => {
+                self.spreads.delivered(at, observer, broadcast);
+                return;
             }
             _ => return,
         };
@@ -472,6 +480,11 @@ impl Metrics {
     /// Suspicions raised (every node's, true and false).
     pub fn suspicions(&self) -> u64 {
         self.suspicions
+    }
+
+    /// Every user broadcast sent, in order, with its deliveries.
+    pub fn broadcasts(&self) -> &[Spread] {
+        self.spreads.all()
     }
 
     /// The time series, one sample per sampling interval.

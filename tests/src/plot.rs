@@ -1,5 +1,6 @@
 //! SVG plots of a report: membership over simulated time, and the infection
-//! curve of each crash (how fast the news of a failure reached the cluster).
+//! curve of each crash (how fast the news of a failure reached the cluster);
+//! and of several runs side by side: how their broadcasts spread.
 //!
 //! Text needs no font: without plotters' `ttf` and `ab_glyph` features, layout
 //! estimates a label's width from its length (0.7 em a character) and the SVG
@@ -75,6 +76,78 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
         } else {
             membership(&body, report)?;
         }
+        root.present().map_err(text)?;
+    }
+    Ok(svg)
+}
+
+/// Draws the mean infection curve of the broadcasts of each of `runs` (a label
+/// and a report) on one panel: the share of nodes reached against rounds (or
+/// seconds) since sending. The `simulate --compare-modes` plot.
+///
+/// ```
+/// use gossip_sim::{BroadcastLoad, Scenario};
+/// let mut scenario = Scenario::new(50, std::time::Duration::from_secs(20));
+/// scenario.rounds = true;
+/// scenario.broadcasts = Some(BroadcastLoad::default());
+/// let report = scenario.run(None);
+/// let svg = gossip_sim::plot::render_spread_svg(&[("push-pull", &report)]).unwrap();
+/// assert!(svg.contains("push-pull"));
+/// ```
+pub fn render_spread_svg(runs: &[(&str, &Report)]) -> Result<String, String> {
+    let Some(&(_, first)) = runs.first() else {
+        return Err("nothing to draw".into());
+    };
+    let rounds = first.scenario.rounds;
+    let last = runs
+        .iter()
+        .filter_map(|(_, r)| r.broadcasts.curve.iter().find(|p| p.reached >= 1.0))
+        .map(|p| p.t)
+        .fold(1.0, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, TITLE_HEIGHT + PANEL_HEIGHT))
+            .into_drawing_area();
+        root.fill(&WHITE).map_err(text)?;
+        let s = &first.scenario;
+        let heading = format!(
+            "{} nodes, loss {}, {}",
+            s.nodes,
+            percent(s.network.loss),
+            if rounds {
+                "synchronous rounds"
+            } else {
+                "asynchronous gossip"
+            }
+        );
+        let body = root.titled(&heading, (FONT, 28)).map_err(text)?;
+        let mut chart = ChartBuilder::on(&body)
+            .caption("how a broadcast spreads", (FONT, 22))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0.0..(last * 1.1).ceil(), 0.0..1.05)
+            .map_err(text)?;
+        chart
+            .configure_mesh()
+            .x_desc(if rounds {
+                "rounds since the broadcast"
+            } else {
+                "seconds since the broadcast"
+            })
+            .y_desc("nodes reached")
+            .x_label_formatter(&|v| number(*v))
+            .y_label_formatter(&|v| percent(*v))
+            .light_line_style(WHITE.mix(0.0))
+            .label_style((FONT, TICK_FONT))
+            .axis_desc_style((FONT, AXIS_FONT))
+            .draw()
+            .map_err(text)?;
+        for (i, (label, report)) in runs.iter().enumerate() {
+            let points = report.broadcasts.curve.iter().map(|p| (p.t, p.reached));
+            line(&mut chart, points, COLOURS[i % COLOURS.len()], label)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(text)?;
     }
     Ok(svg)

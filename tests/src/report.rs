@@ -144,6 +144,122 @@ pub struct TrafficReport {
     pub delivery_hash: u64,
 }
 
+/// How user broadcasts spread.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BroadcastReport {
+    /// Broadcasts sent.
+    pub count: usize,
+    /// Broadcasts every node running at the end delivered.
+    pub reached_all: usize,
+    /// Mean share of the nodes running at the end that a broadcast never
+    /// reached (Demers' residue).
+    pub residue: f64,
+    /// Time from sending until the last running node delivered it, for those
+    /// that reached all.
+    pub all_reached_s: Summary,
+    /// The same in rounds: synchronous rounds in rounds mode, gossip intervals
+    /// otherwise.
+    pub all_reached_rounds: Summary,
+    /// Copies of a broadcast sent per node (pushes and pull answers), averaged
+    /// over broadcasts: Demers' traffic m.
+    pub messages_per_node: f64,
+    /// Deliveries of a broadcast to a node that had delivered it already
+    /// (must be 0).
+    pub duplicates: usize,
+    /// Mean share of running nodes reached, against time since sending: one
+    /// point per round (rounds mode) or per sample interval.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// A point of the mean infection curve of the broadcasts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CurvePoint {
+    /// Time since sending: rounds in rounds mode, seconds otherwise.
+    pub t: f64,
+    /// Mean share of the running nodes that had delivered.
+    pub reached: f64,
+}
+
+impl BroadcastReport {
+    fn new(scenario: &Scenario, sim: &Simulation) -> Self {
+        let spreads = sim.metrics().broadcasts();
+        if spreads.is_empty() {
+            return BroadcastReport::default();
+        }
+        let running: Vec<u32> = sim.running().collect();
+        let n = running.len().max(1);
+        let round = if scenario.rounds {
+            crate::scenario::ROUND
+        } else {
+            sim.config().gossip_interval
+        };
+        let rounds_between = |from: Instant, to: Instant| {
+            if scenario.rounds {
+                // Round boundaries crossed: a broadcast sent mid-round 0 and
+                // delivered just after boundary r took r rounds.
+                let r = round.as_nanos();
+                (to.as_nanos() as u128 / r - from.as_nanos() as u128 / r) as f64
+            } else {
+                (to - from).as_secs_f64() / round.as_secs_f64()
+            }
+        };
+        let done: Vec<(Instant, Instant)> = spreads
+            .iter()
+            .filter_map(|s| Some((s.sent_at, s.all_reached_at(running.iter().copied())?)))
+            .collect();
+        let step = if scenario.rounds {
+            round
+        } else {
+            scenario.sample_interval
+        };
+        let horizon = spreads
+            .iter()
+            .filter_map(|s| s.deliveries.last().map(|&(_, at)| at - s.sent_at))
+            .max()
+            .unwrap_or_default();
+        let points = (horizon.as_nanos() / step.as_nanos().max(1)) as u32 + 2;
+        let curve = (0..points)
+            .map(|i| {
+                let after = step * i
+                    + if scenario.rounds {
+                        step / 2
+                    } else {
+                        Duration::ZERO
+                    };
+                let reached: f64 = spreads
+                    .iter()
+                    .map(|s| s.reached_within(after) as f64 / n as f64)
+                    .sum::<f64>()
+                    / spreads.len() as f64;
+                CurvePoint {
+                    t: if scenario.rounds {
+                        f64::from(i)
+                    } else {
+                        after.as_secs_f64()
+                    },
+                    reached: reached.min(1.0),
+                }
+            })
+            .collect();
+        BroadcastReport {
+            count: spreads.len(),
+            reached_all: done.len(),
+            residue: spreads
+                .iter()
+                .map(|s| s.residue(running.iter().copied()))
+                .sum::<f64>()
+                / spreads.len() as f64,
+            all_reached_s: Summary::of(done.iter().map(|&(a, b)| (b - a).as_secs_f64()).collect()),
+            all_reached_rounds: Summary::of(
+                done.iter().map(|&(a, b)| rounds_between(a, b)).collect(),
+            ),
+            messages_per_node: sim.broadcast_messages() as f64 / n as f64 / spreads.len() as f64,
+            duplicates: spreads.iter().map(|s| s.duplicates).sum(),
+            curve,
+        }
+    }
+}
+
 /// One point of the time series.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Point {
@@ -205,6 +321,8 @@ pub struct Report {
     pub false_positives: FalsePositiveReport,
     /// Traffic.
     pub traffic: TrafficReport,
+    /// User broadcasts.
+    pub broadcasts: BroadcastReport,
     /// The course of the run.
     pub series: Vec<Point>,
     /// The infection curve of each crash.
@@ -324,6 +442,7 @@ impl Report {
                 lost: sim.trace().lost,
                 delivery_hash: sim.trace().hash,
             },
+            broadcasts: BroadcastReport::new(scenario, sim),
             series: samples
                 .iter()
                 .map(|s| Point {
@@ -540,6 +659,42 @@ impl fmt::Display for Report {
             "datagrams delivered / lost",
             format!("{} / {}", t.delivered, t.lost),
         )?;
+        let b = &self.broadcasts;
+        if b.count > 0 {
+            let unit = if s.rounds {
+                "rounds"
+            } else {
+                "gossip intervals"
+            };
+            writeln!(f, "broadcasts")?;
+            row(
+                f,
+                "sent / reached every node",
+                format!("{} / {}", b.count, b.reached_all),
+            )?;
+            row(
+                f,
+                "time to reach all (mean, max)",
+                format!(
+                    "{:.2} s, {:.2} s ({:.1} / {:.1} {unit})",
+                    b.all_reached_s.mean,
+                    b.all_reached_s.max,
+                    b.all_reached_rounds.mean,
+                    b.all_reached_rounds.max
+                ),
+            )?;
+            row(
+                f,
+                "residue (share never reached)",
+                format!("{:.4}", b.residue),
+            )?;
+            row(
+                f,
+                "copies sent per node per broadcast",
+                format!("{:.2}", b.messages_per_node),
+            )?;
+            row(f, "delivered twice to one node", b.duplicates.to_string())?;
+        }
         writeln!(f, "wall time")?;
         row(
             f,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gossip_core::{Config, Instant};
+use gossip_core::{Config, Dissemination, Instant, Termination};
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,90 @@ pub enum Preset {
     Wan,
     /// `Config::local()`.
     Local,
+}
+
+/// How broadcasts spread ([`Dissemination`]), as scenarios name it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Rumor mongering.
+    Push,
+    /// Digests sent out, missing broadcasts sent back.
+    Pull,
+    /// Both.
+    #[default]
+    PushPull,
+}
+
+impl From<Mode> for Dissemination {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Push => Dissemination::Push,
+            Mode::Pull => Dissemination::Pull,
+            Mode::PushPull => Dissemination::PushPull,
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "push" => Ok(Mode::Push),
+            "pull" => Ok(Mode::Pull),
+            "push-pull" => Ok(Mode::PushPull),
+            _ => Err(format!("`{text}` is not push, pull or push-pull")),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Push => "push",
+            Mode::Pull => "pull",
+            Mode::PushPull => "push-pull",
+        })
+    }
+}
+
+/// When a node stops pushing a broadcast ([`Termination`]), written `limit`,
+/// `feedback:K` (feedback and counter) or `coin:K` (blind and coin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TerminationSpec(pub Termination);
+
+impl std::str::FromStr for TerminationSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let k = |k: &str| {
+            k.parse::<u32>()
+                .map_err(|_| format!("`{k}` is not a number of contacts"))
+        };
+        match text.split_once(':') {
+            None if text == "limit" => Ok(TerminationSpec(Termination::RetransmitLimit)),
+            Some(("feedback", n)) => Ok(TerminationSpec(Termination::FeedbackCounter { k: k(n)? })),
+            Some(("coin", n)) => Ok(TerminationSpec(Termination::BlindCoin { k: k(n)? })),
+            _ => Err(format!("`{text}` is not limit, feedback:K or coin:K")),
+        }
+    }
+}
+
+impl TryFrom<String> for TerminationSpec {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<TerminationSpec> for String {
+    fn from(spec: TerminationSpec) -> String {
+        match spec.0 {
+            Termination::FeedbackCounter { k } => format!("feedback:{k}"),
+            Termination::BlindCoin { k } => format!("coin:{k}"),
+            _ => "limit".into(),
+        }
+    }
 }
 
 /// Protocol settings that override the preset.
@@ -95,6 +179,24 @@ pub struct Protocol {
     /// `Config::buddy_system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buddy_system: Option<bool>,
+    /// `Config::dissemination`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// `Config::termination`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination: Option<TerminationSpec>,
+    /// `Config::pull_interval`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub pull_interval: Option<Duration>,
+    /// `Config::pull_fanout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_fanout: Option<usize>,
+    /// `Config::broadcast_retention`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub broadcast_retention: Option<Duration>,
+    /// `Config::max_broadcasts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_broadcasts: Option<usize>,
 }
 
 impl Protocol {
@@ -126,8 +228,18 @@ impl Protocol {
             awareness_max,
             nacks,
             suspicion_max_timeout_mult,
-            buddy_system
+            buddy_system,
+            pull_interval,
+            pull_fanout,
+            broadcast_retention,
+            max_broadcasts
         );
+        if let Some(mode) = self.mode {
+            config.dissemination = mode.into();
+        }
+        if let Some(termination) = self.termination {
+            config.termination = termination.0;
+        }
         config
     }
 }
@@ -330,6 +442,58 @@ pub struct Scenario {
     /// Resolution of the time series.
     #[serde(default = "default_sample_interval", with = "dur")]
     pub sample_interval: Duration,
+    /// User broadcasts sent during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcasts: Option<BroadcastLoad>,
+    /// Synchronous rounds of [`ROUND`], for holding broadcasts against the
+    /// theory of rumor spreading: every node contacts `gossip_fanout` (1 unless
+    /// set) random members per round (push mode: a gossip round; pull and
+    /// push-pull: a pull round, which carries pushes in push-pull mode), what it
+    /// sends arrives within the round (latency becomes 1 ms, no jitter or
+    /// reordering; loss stays), and probing and push-pull exchanges are off.
+    /// Broadcasts are retained for the whole run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rounds: bool,
+}
+
+/// The length of a round in [`Scenario::rounds`] mode.
+pub const ROUND: Duration = Duration::from_secs(1);
+
+/// Broadcasts sent during a run, each from a random node.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastLoad {
+    /// How many.
+    pub count: usize,
+    /// When the first is sent (in rounds mode, half a round in, so that the
+    /// first round is the first contact).
+    #[serde(default = "default_broadcast_at", with = "dur")]
+    pub at: Duration,
+    /// Time between broadcasts; zero sends them all at once.
+    #[serde(default, with = "dur")]
+    pub every: Duration,
+    /// Payload bytes.
+    #[serde(default = "default_broadcast_size")]
+    pub size: usize,
+}
+
+impl Default for BroadcastLoad {
+    fn default() -> Self {
+        BroadcastLoad {
+            count: 1,
+            at: default_broadcast_at(),
+            every: Duration::ZERO,
+            size: default_broadcast_size(),
+        }
+    }
+}
+
+fn default_broadcast_at() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_broadcast_size() -> usize {
+    32
 }
 
 fn default_sample_interval() -> Duration {
@@ -349,6 +513,8 @@ impl Scenario {
             network: NetworkSpec::default(),
             faults: Vec::new(),
             sample_interval: default_sample_interval(),
+            broadcasts: None,
+            rounds: false,
         }
     }
 
@@ -435,7 +601,44 @@ impl Scenario {
         if self.sample_interval.is_zero() {
             return Err("sample_interval must be positive".into());
         }
-        self.protocol.config().validate().map_err(|e| e.to_string())
+        let config = self.config();
+        if let Some(load) = self.broadcasts {
+            if load.size > config.max_broadcast_size {
+                return Err(format!(
+                    "broadcasts of {} bytes exceed max_broadcast_size {}",
+                    load.size, config.max_broadcast_size
+                ));
+            }
+        }
+        config.validate().map_err(|e| e.to_string())
+    }
+
+    /// The configuration every node runs: the protocol's, adjusted for sparse
+    /// starts and for synchronous rounds.
+    pub fn config(&self) -> Config {
+        let mut config = self.protocol.config();
+        if let Start::Sparse(_) = self.start {
+            config.discovery = false;
+            config.push_pull_interval = Duration::MAX;
+        }
+        if self.rounds {
+            let never = Duration::from_secs(1 << 30);
+            config.probe_interval = never;
+            config.probe_timeout = never / 2;
+            config.push_pull_interval = never;
+            config.discovery = false;
+            config.gossip_interval = ROUND;
+            config.pull_interval = ROUND;
+            config.broadcast_retention = self.duration + never;
+            let contacts = self.protocol.gossip_fanout.unwrap_or(1);
+            if config.dissemination.pulls() {
+                config.gossip_fanout = 0;
+                config.pull_fanout = contacts;
+            } else {
+                config.gossip_fanout = contacts;
+            }
+        }
+        config
     }
 
     /// The network model.
@@ -467,12 +670,14 @@ impl Scenario {
         // Fault choices draw from their own generator, so that changing a fault
         // does not change the network's draws.
         let mut choices = SimRng::seed_from_u64(self.seed ^ 0x5eed_fa17);
-        let network = self.network(&mut choices);
-        let mut config = self.protocol.config();
-        if let Start::Sparse(_) = self.start {
-            config.discovery = false;
-            config.push_pull_interval = Duration::MAX;
+        let mut network = self.network(&mut choices);
+        if self.rounds {
+            network = network
+                .latency(Latency::Fixed(Duration::from_millis(1)))
+                .jitter(Duration::ZERO)
+                .reorder(0.0, Duration::ZERO);
         }
+        let config = self.config();
         let mut sim = Simulation::builder()
             .nodes(self.nodes)
             .config(config)
@@ -481,6 +686,7 @@ impl Scenario {
             .record_events(false)
             .track_views(!matches!(self.start, Start::Sparse(_)))
             .sample_interval(self.sample_interval)
+            .rounds(self.rounds.then_some(ROUND))
             .build();
         match self.start {
             Start::Converged => sim.bootstrap_converged(),
@@ -501,6 +707,19 @@ impl Scenario {
         }
         for fault in &self.faults {
             self.schedule(&mut sim, &mut choices, fault);
+        }
+        if let Some(load) = self.broadcasts {
+            for i in 0..load.count {
+                let node = (choices.next_u64() % self.nodes as u64) as NodeId;
+                let at = Instant::ZERO + load.at + load.every * i as u32;
+                sim.schedule(
+                    at,
+                    Action::Broadcast {
+                        node,
+                        size: load.size,
+                    },
+                );
+            }
         }
         sim
     }

@@ -5,8 +5,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use gossip_core::wire::{Message, PacketWriter, Status, Update};
-use gossip_core::{Config, Event, Identity, Instant, Node};
+use gossip_core::wire::{Message, MessageKind, PacketWriter, Status, Update};
+use gossip_core::{BroadcastId, Config, Event, Identity, Instant, Node};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -70,6 +70,13 @@ pub enum Action {
         min: Duration,
         /// Longest added delay.
         max: Duration,
+    },
+    /// The node broadcasts `size` bytes.
+    Broadcast {
+        /// The node.
+        node: NodeId,
+        /// Payload size.
+        size: usize,
     },
 }
 
@@ -144,9 +151,21 @@ pub struct SimulationBuilder {
     record_events: bool,
     track_views: bool,
     sample_interval: Duration,
+    round: Option<Duration>,
 }
 
 impl SimulationBuilder {
+    /// Synchronous rounds of `round`: every node wakes only at multiples of it,
+    /// so the timers of every node fire together at the start of each round and
+    /// what they send (on a network much faster than a round) is delivered, and
+    /// answered, within the round. With one contact per node per timer, that
+    /// is the model of the rumor-spreading literature (Demers et al. 1987;
+    /// Karp et al. 2000). Off by default.
+    pub fn rounds(mut self, round: Option<Duration>) -> Self {
+        self.round = round.filter(|r| !r.is_zero());
+        self
+    }
+
     /// How many nodes (all started at time zero, none joined yet).
     pub fn nodes(mut self, nodes: usize) -> Self {
         self.nodes = nodes;
@@ -210,6 +229,7 @@ impl SimulationBuilder {
             filter: None,
             metrics: Metrics::new(self.nodes, self.track_views),
             sample_interval: self.sample_interval,
+            round: self.round,
         };
         for id in 0..self.nodes {
             sim.slots.push(Slot {
@@ -287,6 +307,7 @@ pub struct Simulation {
     filter: Option<Filter>,
     metrics: Metrics,
     sample_interval: Duration,
+    round: Option<Duration>,
 }
 
 impl Simulation {
@@ -298,6 +319,7 @@ impl Simulation {
             network: Network::default(),
             seed: 0,
             record_events: true,
+            round: None,
             track_views: true,
             sample_interval: Duration::from_secs(1),
         }
@@ -409,7 +431,32 @@ impl Simulation {
                 min,
                 max,
             } => self.slow(node, until, min, max),
+            Action::Broadcast { node, size } => {
+                self.broadcast(node, &vec![0xb5; size]);
+            }
         }
+    }
+
+    /// Node `id` broadcasts `payload`; `None` if it is not running.
+    ///
+    /// # Panics
+    /// If the node refuses (a payload over `max_broadcast_size`).
+    pub fn broadcast(&mut self, id: NodeId, payload: &[u8]) -> Option<BroadcastId> {
+        let now = self.now;
+        let node = self.slots[id as usize].node.as_mut()?;
+        let broadcast = node.broadcast(now, payload).expect("broadcast");
+        self.drain(id);
+        Some(broadcast)
+    }
+
+    /// Copies of broadcasts sent (pushed, or in answer to pulls) by the nodes
+    /// running now, since they started.
+    pub fn broadcast_messages(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.node.as_ref())
+            .map(|node| node.stats().messages_out[MessageKind::Broadcast].messages)
+            .sum()
     }
 
     /// The uniform loss rate from now on.
@@ -825,7 +872,9 @@ impl Simulation {
                 });
             }
         }
-        let next = node.poll_timeout().map(|at| at.max(now));
+        let next = node
+            .poll_timeout()
+            .map(|at| round_up(at.max(now), self.round));
         let slot = &mut self.slots[id as usize];
         if next != slot.wake_at {
             slot.wake_at = next;
@@ -876,6 +925,15 @@ fn postcard_len<'b>(message: &Message<'_, NodeId>, buf: &'b mut [u8]) -> &'b [u8
     writer.push(message).expect("one update fits a datagram");
     let end = writer.len();
     &buf[start..end]
+}
+
+/// `at`, or the start of the next round if it falls within one.
+fn round_up(at: Instant, round: Option<Duration>) -> Instant {
+    let Some(round) = round else {
+        return at;
+    };
+    let round = round.as_nanos() as u64;
+    Instant::from_nanos(at.as_nanos().div_ceil(round) * round)
 }
 
 /// A distinct, reproducible seed for each node and each of its lives.

@@ -109,6 +109,7 @@ fn a_lost_chunk_of_a_join_answer_is_sent_again() {
     let mut config = gossip_core::Config::lan();
     config.max_packet_size = 512;
     config.max_metadata_size = 128;
+    config.max_broadcast_size = 256;
     let mut sim = Simulation::builder()
         .nodes(60)
         .config(config)

@@ -21,8 +21,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use gossip_core::Config;
 use gossip_sim::{
-    Bursts, Fault, Latency, LossyNodes, Preset, Protocol, Report, Scenario, Start, format_duration,
-    parse_duration,
+    BroadcastLoad, Bursts, Fault, Latency, LossyNodes, Mode, Preset, Protocol, Report, Scenario,
+    Start, TerminationSpec, format_duration, parse_duration,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -41,11 +41,80 @@ fn main() -> ExitCode {
         Ok(prepared) => prepared,
         Err(message) => return fail(INVALID_INPUT, &message),
     };
+    if outputs.compare_modes {
+        return compare_modes(scenario, outputs);
+    }
     let report = run_with_progress(&scenario);
     match outputs.write(&report) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(OUTPUT_FAILED, &message),
     }
+}
+
+/// `--compare-modes`: the scenario once per broadcast mode, one table, and the
+/// modes' infection curves in one plot.
+fn compare_modes(scenario: Scenario, outputs: Outputs) -> ExitCode {
+    let mut scenario = scenario;
+    if scenario.broadcasts.is_none() {
+        scenario.broadcasts = Some(BroadcastLoad::default());
+    }
+    let runs: Vec<(String, Report)> = [Mode::Push, Mode::Pull, Mode::PushPull]
+        .into_iter()
+        .map(|mode| {
+            let mut run = scenario.clone();
+            run.protocol.mode = Some(mode);
+            (mode.to_string(), run_with_progress(&run))
+        })
+        .collect();
+    let unit = if scenario.rounds { "rounds" } else { "s" };
+    let mut table = format!(
+        "{} nodes, loss {:.0}%, {} broadcast(s), seed {}\n\
+         | mode | {unit} to reach all (mean, max) | copies sent per node | residue |\n\
+         |---|---|---|---|\n",
+        scenario.nodes,
+        scenario.network.loss * 100.0,
+        scenario.broadcasts.map_or(0, |b| b.count),
+        scenario.seed
+    );
+    for (mode, report) in &runs {
+        let b = &report.broadcasts;
+        let (mean, max) = if scenario.rounds {
+            (b.all_reached_rounds.mean, b.all_reached_rounds.max)
+        } else {
+            (b.all_reached_s.mean, b.all_reached_s.max)
+        };
+        let reach = if b.reached_all == b.count {
+            format!("{mean:.1}, {max:.1}")
+        } else {
+            format!("{} of {} never did", b.count - b.reached_all, b.count)
+        };
+        table += &format!(
+            "| {mode} | {reach} | {:.2} | {:.4} |\n",
+            b.messages_per_node, b.residue
+        );
+    }
+    if outputs.table {
+        print!("{table}");
+    }
+    if outputs.json {
+        let reports: Vec<&Report> = runs.iter().map(|(_, r)| r).collect();
+        match serde_json::to_string_pretty(&reports) {
+            Ok(json) => println!("{json}"),
+            Err(e) => return fail(OUTPUT_FAILED, &format!("cannot encode JSON: {e}")),
+        }
+    }
+    if let Some((path, mut file)) = outputs.svg {
+        let labelled: Vec<(&str, &Report)> = runs.iter().map(|(m, r)| (m.as_str(), r)).collect();
+        let written = gossip_sim::plot::render_spread_svg(&labelled)
+            .and_then(|svg| file.write_all(svg.as_bytes()).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            return fail(
+                OUTPUT_FAILED,
+                &format!("cannot write {}: {e}", path.display()),
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// The flags, or the exit status if they cannot run.
@@ -71,7 +140,13 @@ fn parse() -> Result<Cli, ExitCode> {
 /// instead (every scenario flag but --nodes, --duration and --seed).
 fn flags_a_file_describes(command: &clap::Command, matches: &ArgMatches) -> Vec<String> {
     // clap's derive names the group of a flattened struct's flags after it.
-    let groups = ["SetupFlags", "ProtocolFlags", "NetworkFlags", "FaultFlags"];
+    let groups = [
+        "SetupFlags",
+        "ProtocolFlags",
+        "BroadcastFlags",
+        "NetworkFlags",
+        "FaultFlags",
+    ];
     command
         .get_groups()
         .filter(|group| groups.contains(&group.get_id().as_str()))
@@ -103,11 +178,56 @@ struct Cli {
     #[command(flatten)]
     protocol: ProtocolFlags,
     #[command(flatten)]
+    broadcasts: BroadcastFlags,
+    #[command(flatten)]
     network: NetworkFlags,
     #[command(flatten)]
     faults: FaultFlags,
     #[command(flatten)]
     output: OutputFlags,
+}
+
+/// User broadcasts: how they spread and how many are sent.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Broadcasts")]
+struct BroadcastFlags {
+    /// How broadcasts spread: push (rumor mongering), pull (digests out,
+    /// missing broadcasts back) or push-pull [default: push-pull]
+    #[arg(long, value_name = "MODE", value_parser = mode)]
+    mode: Option<Mode>,
+    /// When a node stops pushing a broadcast: limit (retransmit_mult ·
+    /// ceil(log10(n + 1)) pushes), feedback:K (after K pushes to nodes that
+    /// knew it) or coin:K (after each push, with probability 1/K) [default: limit]
+    #[arg(long, value_name = "HOW", value_parser = termination)]
+    termination: Option<TerminationSpec>,
+    #[arg(long, value_name = "D", value_parser = duration,
+          help = preset_default("Time between pull rounds", |c| format_duration(c.pull_interval)))]
+    pull_interval: Option<Duration>,
+    #[arg(long, value_name = "N",
+          help = preset_default("Members asked per pull round", |c| c.pull_fanout.to_string()))]
+    pull_fanout: Option<usize>,
+    #[arg(long, value_name = "D", value_parser = duration,
+          help = preset_default("How long a broadcast is passed on, pushed or pulled",
+                                |c| format_duration(c.broadcast_retention)))]
+    retention: Option<Duration>,
+    /// Broadcasts sent, each by a random node
+    #[arg(long, value_name = "N")]
+    broadcasts: Option<usize>,
+    /// When the first broadcast is sent [default: 500ms]
+    #[arg(long, value_name = "D", value_parser = duration, requires = "broadcasts")]
+    broadcast_at: Option<Duration>,
+    /// Time between broadcasts [default: 0s, all at once]
+    #[arg(long, value_name = "D", value_parser = duration, requires = "broadcasts")]
+    broadcast_every: Option<Duration>,
+    /// Payload bytes of each broadcast [default: 32]
+    #[arg(long, value_name = "BYTES", requires = "broadcasts")]
+    broadcast_size: Option<usize>,
+    /// Synchronous rounds of 1 s, to hold spreading against theory: each node
+    /// contacts --gossip-fanout (default 1) random nodes per round, by a gossip
+    /// round in push mode and by a pull in the pull modes; datagrams arrive
+    /// within the round; probing is off. Times are reported in rounds
+    #[arg(long)]
+    rounds: bool,
 }
 
 /// What the scenario is, and the flags a scenario file may be combined with.
@@ -343,6 +463,10 @@ struct OutputFlags {
     /// Do not print the table
     #[arg(long)]
     quiet: bool,
+    /// Run the scenario once in each broadcast mode (push, pull, push-pull) and
+    /// print one table comparing them; --svg then draws their infection curves
+    #[arg(long)]
+    compare_modes: bool,
 }
 
 impl Cli {
@@ -375,9 +499,31 @@ impl Cli {
             scenario.sample_interval = interval;
         }
         scenario.protocol = self.protocol.protocol();
+        self.broadcasts.apply(&mut scenario);
         self.network.apply(&mut scenario.network);
         scenario.faults = self.faults.faults(duration);
         scenario
+    }
+}
+
+impl BroadcastFlags {
+    fn apply(&self, scenario: &mut Scenario) {
+        let protocol = &mut scenario.protocol;
+        protocol.mode = self.mode;
+        protocol.termination = self.termination;
+        protocol.pull_interval = self.pull_interval;
+        protocol.pull_fanout = self.pull_fanout;
+        protocol.broadcast_retention = self.retention;
+        scenario.rounds = self.rounds;
+        if let Some(count) = self.broadcasts {
+            let default = BroadcastLoad::default();
+            scenario.broadcasts = Some(BroadcastLoad {
+                count,
+                at: self.broadcast_at.unwrap_or(default.at),
+                every: self.broadcast_every.unwrap_or(default.every),
+                size: self.broadcast_size.unwrap_or(default.size),
+            });
+        }
     }
 }
 
@@ -399,6 +545,7 @@ impl ProtocolFlags {
             nacks: self.nacks,
             suspicion_max_timeout_mult: self.suspicion_max_mult,
             buddy_system: self.buddy,
+            ..Protocol::default()
         }
     }
 }
@@ -505,6 +652,14 @@ fn on_off(text: &str) -> Result<bool, String> {
 
 fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text)
+}
+
+fn mode(text: &str) -> Result<Mode, String> {
+    text.parse()
+}
+
+fn termination(text: &str) -> Result<TerminationSpec, String> {
+    text.parse()
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -692,6 +847,7 @@ fn round(duration: Duration) -> Duration {
 struct Outputs {
     json: bool,
     table: bool,
+    compare_modes: bool,
     csv: Option<PathBuf>,
     svg: Option<(PathBuf, File)>,
 }
@@ -713,6 +869,7 @@ impl OutputFlags {
         Ok(Outputs {
             json: self.json,
             table: !self.json && !self.quiet,
+            compare_modes: self.compare_modes,
             csv: self.csv.clone(),
             svg,
         })
