@@ -1,5 +1,6 @@
 //! A deterministic, sans-IO gossip state machine: SWIM membership with failure
-//! detection, piggybacked dissemination and push-pull state exchange.
+//! detection, user broadcasts spread by push, pull or push-pull gossip, and
+//! push-pull state exchange.
 //!
 //! This crate does no IO, reads no clock, spawns no thread and uses no global
 //! randomness: a [`Node`] takes `(now, datagram)` inputs and timer expiries, and
@@ -12,7 +13,7 @@
 //! node.handle_message(now, from, &datagram)?;       // input: bytes from the network
 //! node.handle_timeout(now);                         // input: the deadline has passed
 //! while let Some(t) = node.poll_transmit() { … }    // output: datagrams (to, bytes)
-//! while let Some(e) = node.poll_event() { … }       // output: membership events
+//! while let Some(e) = node.poll_event() { … }       // output: membership, broadcast events
 //! let next = node.poll_timeout();                   // output: when to wake up next
 //! ```
 //!

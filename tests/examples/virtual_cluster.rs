@@ -1,6 +1,6 @@
-//! Six nodes in virtual time: they join, one crashes, one leaves, the crashed one
-//! restarts, the network splits and heals. Prints the membership changes node n0
-//! sees, then every node's view.
+//! Six nodes in virtual time: they join, one crashes, one broadcasts, one
+//! leaves, the crashed one restarts, the network splits (and a broadcast is sent
+//! on the far side) and heals. Prints what node n0 sees, then every node's view.
 //!
 //! `cargo run --release -p gossip-sim --example virtual_cluster`
 
@@ -19,6 +19,15 @@ fn main() {
         sim.join_all_through(0)
     });
     step(&mut sim, &mut shown, 10, "n3 crashes", |sim| sim.crash(3));
+    step(
+        &mut sim,
+        &mut shown,
+        20,
+        "n2 broadcasts \"deploy v2\"",
+        |sim| {
+            sim.broadcast(2, b"deploy v2");
+        },
+    );
     step(&mut sim, &mut shown, 30, "n5 leaves gracefully", |sim| {
         sim.leave(5)
     });
@@ -35,6 +44,15 @@ fn main() {
         45,
         "the network splits: {n0, n1} | {n2, n3, n4}",
         |sim| sim.partition(&[&[0, 1], &[2, 3, 4]]),
+    );
+    step(
+        &mut sim,
+        &mut shown,
+        70,
+        "n4 broadcasts \"rollback\" on the far side",
+        |sim| {
+            sim.broadcast(4, b"rollback");
+        },
     );
     step(
         &mut sim,
@@ -118,6 +136,11 @@ fn print_events(sim: &Simulation, shown: &mut usize) {
             Event::Refuted { incarnation } => {
                 format!("refuted a claim about itself (incarnation {incarnation})")
             }
+            Event::Broadcast(b) => format!(
+                "broadcast from {}: {:?}",
+                b.origin,
+                String::from_utf8_lossy(&b.payload)
+            ),
             other => format!("{other:?}"),
         };
         println!("{:>9}  n0: {line}", record.at.to_string());

@@ -274,3 +274,44 @@ fn help_documents_flags_with_units_and_defaults() {
         assert!(help.contains(text), "help lacks {text:?}");
     }
 }
+
+#[test]
+fn broadcasts_are_reported_and_modes_compared() {
+    let args =
+        "--nodes 200 --duration 30 --rounds --broadcasts 3 --mode push --termination coin:4 --json";
+    let output = succeeds(&args.split(' ').collect::<Vec<_>>());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"]["protocol"]["termination"], "coin:4");
+    assert_eq!(report["broadcasts"]["count"], 3);
+    assert_eq!(report["broadcasts"]["duplicates"], 0);
+    assert!(report["broadcasts"]["curve"].as_array().unwrap().len() > 5);
+
+    let dir = scratch("compare-modes");
+    let svg = dir.join("modes.svg");
+    let args = [
+        "--nodes",
+        "200",
+        "--duration",
+        "30",
+        "--rounds",
+        "--compare-modes",
+    ];
+    let output = succeeds(&[&args[..], &["--svg", svg.to_str().unwrap()]].concat());
+    let table = stdout(&output);
+    for mode in ["| push |", "| pull |", "| push-pull |"] {
+        assert!(table.contains(mode), "{table}");
+    }
+    let plot = fs::read_to_string(&svg).unwrap();
+    assert!(plot.contains("how a broadcast spreads") && plot.contains("push-pull"));
+}
+
+#[test]
+fn bad_broadcast_settings_are_refused() {
+    assert!(refused(&["--mode", "shout"]).contains("--mode"));
+    assert!(refused(&["--termination", "feedback:many"]).contains("--termination"));
+    assert!(refused(&["--termination", "feedback:0"]).contains("termination.k"));
+    assert!(
+        refused(&["--broadcasts", "1", "--broadcast-size", "5000"]).contains("max_broadcast_size")
+    );
+    refused(&["--broadcast-every", "1s"]);
+}

@@ -126,7 +126,7 @@ fn feedback_and_counter_match_demers_table_1() {
 }
 
 #[test]
-#[ignore = "20 seeds of 20 broadcasts for each k: about a minute in release"]
+#[ignore = "20 seeds of 20 broadcasts for each k: about 25 s in release"]
 fn sweep_feedback_and_counter_against_demers_table_1() {
     check_table_1(20, 0.25);
 }

@@ -109,6 +109,9 @@ pub(crate) struct Broadcasts<A> {
     by_expiry: BTreeSet<(Instant, u64)>,
     /// Every entry by when its id is forgotten.
     by_forget: BTreeSet<(Instant, u64)>,
+    /// No expiry is due before this (a lower bound), so that the check on
+    /// every input costs one comparison.
+    next_expiry: Instant,
     /// Broadcasts this node still pushes.
     hot: RumorQueue<u64, ()>,
     next_pull: Option<Instant>,
@@ -132,6 +135,7 @@ impl<A: Address> Broadcasts<A> {
             entries: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
             by_expiry: BTreeSet::new(),
             by_forget: BTreeSet::new(),
+            next_expiry: Instant::MAX,
             hot: RumorQueue::new(rng.next_u64()),
             next_pull,
             stopped: false,
@@ -429,6 +433,9 @@ impl<A: Address> Broadcasts<A> {
 
     /// Drops payloads whose retention ended and ids remembered long enough.
     pub(crate) fn expire(&mut self, now: Instant) {
+        if now < self.next_expiry {
+            return;
+        }
         while let Some(&(at, id)) = self.by_expiry.first() {
             if at > now {
                 break;
@@ -443,6 +450,8 @@ impl<A: Address> Broadcasts<A> {
             self.by_forget.pop_first();
             self.entries.remove(&id);
         }
+        let first = |set: &BTreeSet<(Instant, u64)>| set.first().map_or(Instant::MAX, |e| e.0);
+        self.next_expiry = first(&self.by_expiry).min(first(&self.by_forget));
     }
 
     /// A pull round, when due: a digest to `pull_fanout` members drawn by
@@ -502,6 +511,7 @@ impl<A: Address> Broadcasts<A> {
         self.make_room(env.stats);
         let retention = self.config.broadcast_retention;
         self.by_expiry.insert((born + retention, id));
+        self.next_expiry = self.next_expiry.min(born + retention);
         self.by_forget.insert((born + retention * 2, id));
         let event = Broadcast {
             id: BroadcastId(id),
