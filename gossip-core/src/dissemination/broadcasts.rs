@@ -226,10 +226,13 @@ impl<A: Address> Broadcasts<A> {
                 written > 0
             }
             Outgoing::Feedback { known, new, .. } => {
-                // Both lists fit: they come from one datagram's broadcasts,
-                // each of which took more room than its id.
-                let bytes = |ids: &[u64]| -> Vec<u8> {
-                    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+                // A datagram of broadcasts usually takes more room than their
+                // ids; should it not, the ids that do not fit go unanswered.
+                let mut room = writer.remaining().saturating_sub(8) / 8;
+                let mut bytes = |ids: &[u64]| -> Vec<u8> {
+                    let take = ids.len().min(room);
+                    room -= take;
+                    ids[..take].iter().flat_map(|id| id.to_le_bytes()).collect()
                 };
                 let (known, new) = (bytes(known), bytes(new));
                 let message: Message<'_, A> = Message::Feedback {
