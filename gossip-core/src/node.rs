@@ -271,21 +271,13 @@ impl<A: Address, R: Rng> Node<A, R> {
             self.stats.ignored_after_leave += 1;
             return Ok(());
         }
-        let mut env = Env {
-            now: self.now,
-            rng: &mut self.rng,
-            stats: &mut self.stats,
-        };
-        if self
-            .membership
-            .handle_packet(&mut env, from.clone(), packet.clone())
-        {
+        let (mut env, membership, broadcasts) = self.parts();
+        if membership.handle_packet(&mut env, from.clone(), packet.clone()) {
             // Only members' pulls are answered; asked after the membership had
             // its say, so that a datagram announcing its sender counts.
-            let from_member = self.membership.knows_addr(&from);
-            self.broadcasts.share_outbox(self.membership.outgoing_len());
-            self.broadcasts
-                .handle_packet(&mut env, &from, packet, from_member);
+            let from_member = membership.knows_addr(&from);
+            broadcasts.share_outbox(membership.outgoing_len());
+            broadcasts.handle_packet(&mut env, &from, packet, from_member);
         }
         Ok(())
     }
@@ -294,19 +286,13 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        let mut env = Env {
-            now: self.now,
-            rng: &mut self.rng,
-            stats: &mut self.stats,
-        };
-        let pushes =
-            self.broadcasts.has_pushes() && self.membership.config().dissemination.pushes();
-        self.membership.handle_timeout(&mut env, pushes);
-        if !self.membership.has_left() {
-            self.broadcasts.share_outbox(self.membership.outgoing_len());
-            let membership = &self.membership;
-            self.broadcasts
-                .handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
+        let (mut env, membership, broadcasts) = self.parts();
+        let pushes = broadcasts.has_pushes() && membership.config().dissemination.pushes();
+        membership.handle_timeout(&mut env, pushes);
+        if !membership.has_left() {
+            broadcasts.share_outbox(membership.outgoing_len());
+            let membership = &*membership;
+            broadcasts.handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
         }
     }
 
@@ -376,13 +362,9 @@ impl<A: Address, R: Rng> Node<A, R> {
                 max,
             });
         }
-        let mut env = Env {
-            now: self.now,
-            rng: &mut self.rng,
-            stats: &mut self.stats,
-        };
-        let origin = self.membership.local().name.clone();
-        Ok(self.broadcasts.originate(&mut env, origin, payload))
+        let (mut env, membership, broadcasts) = self.parts();
+        let origin = membership.local().name.clone();
+        Ok(broadcasts.originate(&mut env, origin, payload))
     }
 
     // ---- outputs -----------------------------------------------------------------
@@ -476,12 +458,19 @@ impl<A: Address, R: Rng> Node<A, R> {
         input: impl FnOnce(&mut Membership<A>, &mut Env<'_, R>) -> T,
     ) -> T {
         self.advance(now);
-        let mut env = Env {
+        let (mut env, membership, _) = self.parts();
+        input(membership, &mut env)
+    }
+
+    /// The sub-machines, and what they borrow from the node for one input: its
+    /// time, generator and counters.
+    fn parts(&mut self) -> (Env<'_, R>, &mut Membership<A>, &mut Broadcasts<A>) {
+        let env = Env {
             now: self.now,
             rng: &mut self.rng,
             stats: &mut self.stats,
         };
-        input(&mut self.membership, &mut env)
+        (env, &mut self.membership, &mut self.broadcasts)
     }
 
     fn advance(&mut self, now: Instant) {
