@@ -103,8 +103,10 @@ fn feedback_counter(k: u32, seeds: u64) -> (f64, f64) {
 }
 
 /// Traffic within 15% for every k; residue within 15% for k = 1..3 and
-/// `high_k_residue` for k = 4, 5, where the residue is a few nodes in a
-/// thousand (ours is lower than the paper's there: see the README).
+/// `high_k_residue` for k = 4, 5. There the residue is 1 to 4 nodes in 1,000,
+/// and the 20 broadcasts of a run share its contacts (a node few contact is
+/// missed by all of them), so a run counts as about one sample: the mean of
+/// 5 runs is off by 20% one time in three, that of 100 by 5%.
 fn check_table_1(seeds: u64, high_k_residue: f64) {
     for (k, paper_s, paper_m) in DEMERS_TABLE_1 {
         let (s, m) = feedback_counter(k, seeds);
@@ -126,9 +128,9 @@ fn feedback_and_counter_match_demers_table_1() {
 }
 
 #[test]
-#[ignore = "20 seeds of 20 broadcasts for each k: about 25 s in release"]
+#[ignore = "100 seeds of 20 broadcasts for each k: about 2 minutes in release"]
 fn sweep_feedback_and_counter_against_demers_table_1() {
-    check_table_1(20, 0.25);
+    check_table_1(100, 0.15);
 }
 
 fn lossy(mode: Mode, termination: &str) -> Scenario {
