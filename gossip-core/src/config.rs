@@ -5,6 +5,7 @@ use core::time::Duration;
 use crate::dissemination::{Dissemination, Termination};
 use crate::error::ConfigError;
 use crate::identity::MAX_NAME_LEN;
+use crate::state::{Conflicts, MAX_TREE_DEPTH};
 use crate::wire::HEADER_MAX_LEN;
 
 /// The smallest `max_packet_size` accepted: room for an alive announcement with a
@@ -18,6 +19,10 @@ const ALIVE_OVERHEAD: usize = 64;
 /// Room a broadcast needs besides its origin's name and its payload: a tag, the
 /// id, the age, the feedback flag and the payload's length, as varints at most.
 const BROADCAST_OVERHEAD: usize = 24;
+/// Room a key entry needs besides its key, value and origin's name: the
+/// anti-entropy opener, tags and lengths, a dot, a stamp, and a version of
+/// up to eight writers.
+const ENTRY_OVERHEAD: usize = 200;
 
 /// Protocol parameters.
 ///
@@ -101,6 +106,32 @@ pub struct Config {
     /// is never delivered a second time.
     pub broadcast_retention: Duration,
 
+    /// How concurrent writes to a key of the replicated store are resolved
+    /// (see [`Conflicts`]).
+    pub conflicts: Conflicts,
+    /// Time between anti-entropy rounds of the replicated store: a Merkle-tree
+    /// comparison with a random member, which repairs what rumors missed.
+    pub state_sync_interval: Duration,
+    /// Depth of the Merkle tree (fan-out 16, so `16^depth` leaves). All members
+    /// must agree on it. Anti-entropy costs about `depth` round trips; choose
+    /// it so that leaves outnumber keys: 5 (a million leaves) suits up to
+    /// about a million keys.
+    pub state_tree_depth: u8,
+    /// Most keys a replica holds, deleted ones included until their
+    /// tombstones are collected. Local writes beyond it fail with
+    /// [`StateError::Full`](crate::StateError::Full); new keys from others are
+    /// dropped and counted in [`Stats::keys_refused`](crate::Stats::keys_refused).
+    pub max_keys: usize,
+    /// Longest key, in bytes.
+    pub max_key_size: usize,
+    /// Longest value, in bytes. A key travels in one datagram with its
+    /// version, so values are limited rather than split.
+    pub max_value_size: usize,
+    /// How long a deleted key's tombstone is kept (by the stamp of the
+    /// delete). A replica that comes back within this time cannot resurrect
+    /// the key; keep it longer than the longest partition you expect.
+    pub key_tombstone_retention: Duration,
+
     /// Time between full state exchanges (push-pull) with a random member. Also the
     /// mechanism that heals partitions: recently failed members are candidates.
     pub push_pull_interval: Duration,
@@ -161,6 +192,13 @@ impl Config {
             max_broadcast_size: 1_024,
             max_broadcasts: 512,
             broadcast_retention: Duration::from_secs(60),
+            conflicts: Conflicts::LastWriterWins,
+            state_sync_interval: Duration::from_secs(5),
+            state_tree_depth: 5,
+            max_keys: 100_000,
+            max_key_size: 128,
+            max_value_size: 512,
+            key_tombstone_retention: Duration::from_secs(24 * 3_600),
             push_pull_interval: Duration::from_secs(30),
             discovery: true,
             tombstone_timeout: Duration::from_secs(3_600),
@@ -187,6 +225,7 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(60),
             pull_interval: Duration::from_secs(2),
             broadcast_retention: Duration::from_secs(120),
+            state_sync_interval: Duration::from_secs(15),
             push_pull_interval: Duration::from_secs(60),
             tombstone_timeout: Duration::from_secs(6 * 3_600),
             ..Config::lan()
@@ -203,6 +242,7 @@ impl Config {
             retransmit_mult: 2,
             gossip_interval: Duration::from_millis(100),
             gossip_to_the_dead: Duration::from_secs(15),
+            state_sync_interval: Duration::from_secs(2),
             push_pull_interval: Duration::from_secs(15),
             tombstone_timeout: Duration::from_secs(300),
             ..Config::lan()
@@ -283,6 +323,7 @@ impl Config {
         )?;
         in_range("max_members", self.max_members as u64, 2, u32::MAX.into())?;
         self.validate_broadcasts()?;
+        self.validate_state()?;
         in_range(
             "max_pending_events",
             self.max_pending_events as u64,
@@ -325,6 +366,30 @@ impl Config {
             broadcast_room as u64,
         )?;
         in_range("max_broadcasts", self.max_broadcasts as u64, 1, 1 << 20)
+    }
+}
+
+impl Config {
+    fn validate_state(&self) -> Result<(), ConfigError> {
+        nonzero("state_sync_interval", self.state_sync_interval)?;
+        nonzero("key_tombstone_retention", self.key_tombstone_retention)?;
+        in_range(
+            "state_tree_depth",
+            self.state_tree_depth.into(),
+            1,
+            MAX_TREE_DEPTH.into(),
+        )?;
+        in_range("max_keys", self.max_keys as u64, 1, u32::MAX.into())?;
+        in_range("max_key_size", self.max_key_size as u64, 0, 1_024)?;
+        // One write of the largest key and value, with its origin's name and
+        // a version naming a few writers, must fit a datagram.
+        let entry_room = self.max_packet_size - HEADER_MAX_LEN - MAX_NAME_LEN - ENTRY_OVERHEAD;
+        in_range(
+            "max_value_size",
+            self.max_value_size as u64,
+            0,
+            entry_room.saturating_sub(self.max_key_size) as u64,
+        )
     }
 }
 

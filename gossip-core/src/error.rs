@@ -167,6 +167,14 @@ pub enum MessageError {
         /// The limit.
         max: usize,
     },
+    /// A key of the replicated store is longer than `max_key_size`, or one of
+    /// its values longer than `max_value_size`.
+    EntryTooLarge {
+        /// The longest key or value.
+        len: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
 }
 
 impl fmt::Display for MessageError {
@@ -181,6 +189,9 @@ impl fmt::Display for MessageError {
             }
             MessageError::BroadcastTooLarge { len, max } => {
                 write!(f, "broadcast of {len} bytes exceeds the limit of {max}")
+            }
+            MessageError::EntryTooLarge { len, max } => {
+                write!(f, "key or value of {len} bytes exceeds the limit of {max}")
             }
         }
     }
@@ -296,3 +307,64 @@ impl fmt::Display for BroadcastError {
 }
 
 impl core::error::Error for BroadcastError {}
+
+/// Why a write to the replicated store ([`Node::set`](crate::Node::set),
+/// [`Node::delete`](crate::Node::delete)) was refused. A refused write changes
+/// nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The key is longer than `max_key_size`.
+    KeyTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value is longer than `max_value_size`. Values are not split: an
+    /// entry travels in one datagram. Keep large data elsewhere and store a
+    /// reference to it.
+    ValueTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Key, value and version together would not fit one datagram (the
+    /// version names every member that wrote the key, up to 32).
+    EntryTooLarge {
+        /// The encoded entry's length.
+        len: usize,
+        /// What a datagram has room for.
+        max: usize,
+    },
+    /// `max_keys` keys (deleted ones included, until their tombstones are
+    /// collected) are held; this write would add one.
+    Full {
+        /// The limit.
+        max: usize,
+    },
+    /// The node has left.
+    Left,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::KeyTooLarge { len, max } => {
+                write!(f, "key of {len} bytes exceeds the limit of {max}")
+            }
+            StateError::ValueTooLarge { len, max } => {
+                write!(f, "value of {len} bytes exceeds the limit of {max}")
+            }
+            StateError::EntryTooLarge { len, max } => write!(
+                f,
+                "entry of {len} bytes (key, value and version) exceeds the {max} a datagram holds"
+            ),
+            StateError::Full { max } => write!(f, "the store holds its limit of {max} keys"),
+            StateError::Left => f.write_str("state: the node has left the cluster"),
+        }
+    }
+}
+
+impl core::error::Error for StateError {}

@@ -3,6 +3,7 @@
 use crate::dissemination::Broadcast;
 use crate::identity::{Generation, Incarnation};
 use crate::member::Member;
+use crate::state::{Convergence, KeyChange};
 
 /// An event for the application, drained with [`Node::poll_event`](crate::Node::poll_event).
 ///
@@ -53,6 +54,15 @@ pub enum Event<A> {
     /// [`Node::broadcast`](crate::Node::broadcast) itself, so that every member
     /// handles broadcasts in one place).
     Broadcast(Broadcast),
+    /// A key of the replicated store changed: a write or delete by this node
+    /// (queued by [`Node::set`](crate::Node::set) itself) or one learned from
+    /// another member.
+    KeyChanged(KeyChange),
+    /// Every member is estimated to hold the same replicated state as this
+    /// node ("converged with k of n members", k = n). Emitted each time
+    /// agreement is reached again after a change; the estimate at any time is
+    /// [`Node::convergence`](crate::Node::convergence).
+    Converged(Convergence),
     /// The member table is full (`max_members`) of live members and a newcomer was
     /// refused. Emitted once each time the table fills up.
     MemberLimitReached {

@@ -49,8 +49,11 @@ mod node;
 mod node_broadcast_tests;
 #[cfg(test)]
 mod node_lifeguard_tests;
+#[cfg(test)]
+mod node_state_tests;
 mod queue;
 mod random;
+mod state;
 mod stats;
 #[cfg(test)]
 mod testing;
@@ -61,12 +64,16 @@ pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
 pub use dissemination::{Broadcast, BroadcastId, Dissemination, Termination};
 pub use error::{
     BroadcastError, ConfigError, DecodeError, IdentityError, JoinError, LeaveError, MessageError,
-    MetadataError,
+    MetadataError, StateError,
 };
 pub use event::Event;
 pub use identity::{Address, Generation, Identity, Incarnation, MAX_NAME_LEN, NodeName};
 pub use member::{Member, MemberState, Metadata};
 pub use node::{Node, Transmit};
+pub use state::{
+    Causality, Conflicts, Convergence, Hlc, KeyChange, MAX_SIBLINGS, MAX_TREE_DEPTH,
+    MAX_VERSION_VECTOR_LEN, MergeValues, ReplicaId, VersionVector,
+};
 pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
 pub use time::Instant;
 

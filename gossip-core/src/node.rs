@@ -1,18 +1,20 @@
 //! The node: the one type an application or adapter drives.
 
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use rand_core::Rng;
 
 use crate::config::Config;
 use crate::dissemination::{BroadcastId, Broadcasts};
 use crate::error::{
-    BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError,
+    BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError, StateError,
 };
 use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Env, Membership, Outgoing};
+use crate::state::{self, Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
 use crate::wire::{self, PacketWriter};
@@ -104,6 +106,7 @@ pub struct Node<A, R> {
     stats: Stats,
     membership: Membership<A>,
     broadcasts: Broadcasts<A>,
+    replica: Replica<A>,
     /// Where poll_transmit encodes datagrams; reused, never reallocated.
     scratch: Vec<u8>,
     /// Holds a datagram encoded ahead of time while the caller borrows it.
@@ -125,6 +128,7 @@ impl<A: Address, R: Rng> Node<A, R> {
         config.validate()?;
         let scratch = alloc::vec![0; config.max_packet_size];
         let broadcasts = Broadcasts::new(&config, now, &mut rng);
+        let replica = Replica::new(&config, &identity, now, &mut rng);
         let membership = Membership::new(config, identity, now, &mut rng);
         Ok(Node {
             rng,
@@ -132,6 +136,7 @@ impl<A: Address, R: Rng> Node<A, R> {
             stats: Stats::default(),
             membership,
             broadcasts,
+            replica,
             scratch,
             held: Vec::new(),
         })
@@ -187,6 +192,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     pub fn footprint(&self) -> Footprint {
         let mut footprint = self.membership.footprint();
         self.broadcasts.add_footprint(&mut footprint);
+        self.replica.add_footprint(&mut footprint);
         footprint
     }
 
@@ -211,6 +217,55 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// thousands of nodes, calls it first.
     pub fn reserve_members(&mut self, additional: usize) {
         self.membership.reserve_members(additional);
+    }
+
+    /// The value of `key` in the replicated store, or `None` if it is absent or
+    /// deleted. Under [`Conflicts::Siblings`](crate::Conflicts::Siblings) with
+    /// a conflict pending, the newest of the concurrent values (see
+    /// [`get_all`](Self::get_all)); under
+    /// [`Conflicts::Merge`](crate::Conflicts::Merge), their combination.
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.replica.get(key)
+    }
+
+    /// Every value of `key` not superseded by another write: one normally,
+    /// several after concurrent writes under `Conflicts::Siblings` or
+    /// `Conflicts::Merge`, none if it is absent or deleted.
+    pub fn get_all(&self, key: &[u8]) -> impl Iterator<Item = &[u8]> {
+        self.replica.get_all(key)
+    }
+
+    /// The version of `key` (deleted keys too, until their tombstone is
+    /// collected): compare two with [`VersionVector::compare`].
+    pub fn version(&self, key: &[u8]) -> Option<&VersionVector> {
+        self.replica.version(key)
+    }
+
+    /// Every key of the replicated store with its value, deleted keys left out,
+    /// in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.replica.entries()
+    }
+
+    /// This node's identity as a writer in version vectors.
+    pub fn replica_id(&self) -> ReplicaId {
+        self.replica.id()
+    }
+
+    /// The digest of the replicated store (its Merkle root): equal on replicas
+    /// with equal state.
+    pub fn state_digest(&self) -> u64 {
+        self.replica.digest()
+    }
+
+    /// How many members are estimated to share this node's replicated state,
+    /// from the digests piggybacked on probes and acks.
+    pub fn convergence(&self) -> Convergence {
+        let membership = &self.membership;
+        self.replica
+            .convergence(self.now, membership.live_members(), |addr| {
+                membership.is_live_addr(addr)
+            })
     }
 
     // ---- inputs ------------------------------------------------------------------
@@ -264,6 +319,9 @@ impl<A: Address, R: Rng> Node<A, R> {
                         max: config.max_broadcast_size,
                     });
                 }
+                wire::Message::KeyEntry { key, entry } => {
+                    state::check_limits(key, &entry, config)?;
+                }
                 _ => {}
             }
         }
@@ -271,13 +329,21 @@ impl<A: Address, R: Rng> Node<A, R> {
             self.stats.ignored_after_leave += 1;
             return Ok(());
         }
-        let (mut env, membership, broadcasts) = self.parts();
+        let (mut env, membership, broadcasts, replica) = self.parts();
         if membership.handle_packet(&mut env, from.clone(), packet.clone()) {
-            // Only members' pulls are answered; asked after the membership had
-            // its say, so that a datagram announcing its sender counts.
+            // Only members' pulls and syncs are answered; asked after the
+            // membership had its say, so that a datagram announcing its sender
+            // counts.
             let from_member = membership.knows_addr(&from);
             broadcasts.share_outbox(membership.outgoing_len());
-            broadcasts.handle_packet(&mut env, &from, packet, from_member);
+            broadcasts.handle_packet(&mut env, &from, packet.clone(), from_member);
+            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
+            let membership = &*membership;
+            let live = Live {
+                members: membership.live_members(),
+                is_live: &|addr| membership.is_live_addr(addr),
+            };
+            replica.handle_packet(&mut env, &from, packet, from_member, &live);
         }
         Ok(())
     }
@@ -286,13 +352,22 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        let (mut env, membership, broadcasts) = self.parts();
-        let pushes = broadcasts.has_pushes() && membership.config().dissemination.pushes();
+        let (mut env, membership, broadcasts, replica) = self.parts();
+        let pushes = (broadcasts.has_pushes() && membership.config().dissemination.pushes())
+            || replica.has_rumors();
         membership.handle_timeout(&mut env, pushes);
         if !membership.has_left() {
             broadcasts.share_outbox(membership.outgoing_len());
             let membership = &*membership;
             broadcasts.handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
+            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
+            let live = Live {
+                members: membership.live_members(),
+                is_live: &|addr| membership.is_live_addr(addr),
+            };
+            replica.handle_timeout(&mut env, &live, |rng, count| {
+                membership.sample_live(rng, count)
+            });
         }
     }
 
@@ -315,6 +390,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     pub fn leave(&mut self, now: Instant) -> Result<(), LeaveError> {
         self.with_membership(now, |membership, env| membership.leave(env))?;
         self.broadcasts.stop();
+        self.replica.stop();
         Ok(())
     }
 
@@ -362,9 +438,64 @@ impl<A: Address, R: Rng> Node<A, R> {
                 max,
             });
         }
-        let (mut env, membership, broadcasts) = self.parts();
+        let (mut env, membership, broadcasts, _) = self.parts();
         let origin = membership.local().name.clone();
         Ok(broadcasts.originate(&mut env, origin, payload))
+    }
+
+    /// Writes `value` under `key` in the replicated store. The change is
+    /// applied here at once (with its [`Event::KeyChanged`], queued now),
+    /// then spreads to every member as a rumor, and anti-entropy repairs
+    /// whatever the rumor misses. Concurrent writes elsewhere are resolved by
+    /// `Config::conflicts`.
+    ///
+    /// ```
+    /// # use gossip_core::{Config, Event, Identity, Instant, Node, StateError};
+    /// # use rand_core::SeedableRng;
+    /// # use rand_xoshiro::Xoshiro256PlusPlus as Rng;
+    /// let identity = Identity::new("a", 1u32).unwrap();
+    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), Instant::ZERO).unwrap();
+    /// node.set(Instant::ZERO, b"leader", b"a").unwrap();
+    /// assert_eq!(node.get(b"leader"), Some(&b"a"[..]));
+    /// assert!(matches!(node.poll_event(), Some(Event::KeyChanged(c)) if c.key == b"leader"));
+    /// assert!(matches!(
+    ///     node.set(Instant::ZERO, b"big", &[0; 4096]),
+    ///     Err(StateError::ValueTooLarge { len: 4096, max: 512 })
+    /// ));
+    /// ```
+    pub fn set(&mut self, now: Instant, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.write(now, key, Some(value))
+    }
+
+    /// Deletes `key` from the replicated store, leaving a tombstone that wins
+    /// over the older values other replicas may still hold, until
+    /// `key_tombstone_retention` has passed. Returns whether the key had a
+    /// value here; deleting an absent key still records the delete (another
+    /// replica may hold a value this one has not seen yet).
+    pub fn delete(&mut self, now: Instant, key: &[u8]) -> Result<bool, StateError> {
+        let had = self.replica.get(key).is_some();
+        self.write(now, key, None)?;
+        Ok(had)
+    }
+
+    /// Tells the node the wall-clock time (since the Unix epoch) at `now`, so
+    /// that the stamps of its writes, which last-writer-wins compares across
+    /// members, follow real time. Without it, stamps count from the caller's
+    /// epoch: replicas still converge, but which of two concurrent writes wins
+    /// follows the members' epochs rather than the order of the writes.
+    /// Adapters call it once at start.
+    pub fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
+        self.advance(now);
+        self.replica.set_wall_clock(self.now, since_unix_epoch);
+    }
+
+    fn write(&mut self, now: Instant, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+        self.advance(now);
+        if self.membership.has_left() {
+            return Err(StateError::Left);
+        }
+        let (mut env, _, _, replica) = self.parts();
+        replica.write_key(&mut env, key, value)
     }
 
     // ---- outputs -----------------------------------------------------------------
@@ -385,6 +516,12 @@ impl<A: Address, R: Rng> Node<A, R> {
                     let wrote = self
                         .membership
                         .write(&outgoing, &mut writer, &mut self.stats);
+                    if matches!(outgoing, Outgoing::Ping { .. } | Outgoing::Ack { .. }) {
+                        self.replica.write_root(&mut writer, &mut self.stats);
+                    }
+                    let keys = self
+                        .replica
+                        .write_rumors(&mut writer, members, &mut self.stats);
                     let pushed = self.broadcasts.write_pushes(
                         &mut writer,
                         self.now,
@@ -392,15 +529,14 @@ impl<A: Address, R: Rng> Node<A, R> {
                         &mut self.rng,
                         &mut self.stats,
                     );
-                    if !wrote && pushed == 0 {
+                    if !wrote && keys == 0 && pushed == 0 {
                         continue; // gossip with nothing left to say
                     }
                     let len = writer.len();
                     self.held.clear();
                     (outgoing.to().clone(), len)
                 }
-            } else {
-                let outgoing = self.broadcasts.poll_outgoing()?;
+            } else if let Some(outgoing) = self.broadcasts.poll_outgoing() {
                 let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
                 let wrote =
                     self.broadcasts
@@ -410,6 +546,8 @@ impl<A: Address, R: Rng> Node<A, R> {
                 }
                 if outgoing.takes_rumors() {
                     self.membership.write_rumors(&mut writer, &mut self.stats);
+                    self.replica
+                        .write_rumors(&mut writer, members, &mut self.stats);
                     self.broadcasts.write_pushes(
                         &mut writer,
                         self.now,
@@ -417,6 +555,15 @@ impl<A: Address, R: Rng> Node<A, R> {
                         &mut self.rng,
                         &mut self.stats,
                     );
+                }
+                let len = writer.len();
+                self.held.clear();
+                (outgoing.to().clone(), len)
+            } else {
+                let outgoing = self.replica.poll_outgoing()?;
+                let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
+                if !self.replica.write(&outgoing, &mut writer, &mut self.stats) {
+                    continue;
                 }
                 let len = writer.len();
                 self.held.clear();
@@ -438,16 +585,16 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.membership
             .poll_event()
             .or_else(|| self.broadcasts.poll_event().map(Event::Broadcast))
+            .or_else(|| self.replica.poll_event().map(Event::KeyChanged))
+            .or_else(|| self.replica.poll_convergence().map(Event::Converged))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None`
     /// once the node has left.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let membership = self.membership.poll_timeout()?;
-        Some(match self.broadcasts.poll_timeout() {
-            Some(pull) => membership.min(pull),
-            None => membership,
-        })
+        let others = [self.broadcasts.poll_timeout(), self.replica.poll_timeout()];
+        Some(others.into_iter().flatten().fold(membership, Instant::min))
     }
 
     /// Runs `input` on the membership with this node's time, generator and
@@ -458,19 +605,31 @@ impl<A: Address, R: Rng> Node<A, R> {
         input: impl FnOnce(&mut Membership<A>, &mut Env<'_, R>) -> T,
     ) -> T {
         self.advance(now);
-        let (mut env, membership, _) = self.parts();
+        let (mut env, membership, _, _) = self.parts();
         input(membership, &mut env)
     }
 
     /// The sub-machines, and what they borrow from the node for one input: its
     /// time, generator and counters.
-    fn parts(&mut self) -> (Env<'_, R>, &mut Membership<A>, &mut Broadcasts<A>) {
+    fn parts(
+        &mut self,
+    ) -> (
+        Env<'_, R>,
+        &mut Membership<A>,
+        &mut Broadcasts<A>,
+        &mut Replica<A>,
+    ) {
         let env = Env {
             now: self.now,
             rng: &mut self.rng,
             stats: &mut self.stats,
         };
-        (env, &mut self.membership, &mut self.broadcasts)
+        (
+            env,
+            &mut self.membership,
+            &mut self.broadcasts,
+            &mut self.replica,
+        )
     }
 
     fn advance(&mut self, now: Instant) {

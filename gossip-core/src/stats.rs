@@ -83,6 +83,8 @@ pub struct Rejected {
     pub metadata_too_large: u64,
     /// A broadcast over `max_broadcast_size`.
     pub broadcast_too_large: u64,
+    /// A key or value of the replicated store over its limit.
+    pub entry_too_large: u64,
 }
 
 impl Rejected {
@@ -100,6 +102,7 @@ impl Rejected {
             + self.misplaced_message
             + self.metadata_too_large
             + self.broadcast_too_large
+            + self.entry_too_large
     }
 
     pub(crate) fn count(&mut self, error: &MessageError) {
@@ -107,6 +110,7 @@ impl Rejected {
             MessageError::Oversized { .. } => &mut self.oversized,
             MessageError::MetadataTooLarge { .. } => &mut self.metadata_too_large,
             MessageError::BroadcastTooLarge { .. } => &mut self.broadcast_too_large,
+            MessageError::EntryTooLarge { .. } => &mut self.entry_too_large,
             MessageError::Decode(e) => match e {
                 DecodeError::Truncated => &mut self.truncated,
                 DecodeError::BadMagic => &mut self.bad_magic,
@@ -218,6 +222,29 @@ pub struct Stats {
     /// Pull requests from addresses not in the member table, not answered.
     pub pulls_refused: u64,
 
+    /// Writes and deletes made on this node ([`Node::set`](crate::Node::set),
+    /// [`Node::delete`](crate::Node::delete)).
+    pub key_writes: u64,
+    /// Changes to keys learned from others (rumors and anti-entropy), each
+    /// delivered as one event.
+    pub key_changes_received: u64,
+    /// New keys from others dropped because `max_keys` were held.
+    pub keys_refused: u64,
+    /// Tombstones of deleted keys collected after `key_tombstone_retention`.
+    pub key_tombstones_collected: u64,
+    /// Anti-entropy rounds this node started.
+    pub state_syncs: u64,
+    /// Anti-entropy steps answered (a level of the tree compared).
+    pub state_sync_steps: u64,
+    /// Entries sent in anti-entropy answers.
+    pub state_sync_entries_sent: u64,
+    /// Anti-entropy requests that found the replicas equal (one datagram).
+    pub state_syncs_in_sync: u64,
+    /// Anti-entropy messages from addresses not in the member table, ignored.
+    pub state_syncs_refused: u64,
+    /// Anti-entropy messages for a tree of another depth, ignored.
+    pub state_syncs_mismatched: u64,
+
     /// Newcomers refused because the member table was full.
     pub members_refused: u64,
     /// Tombstones removed (reaped, or evicted to make room).
@@ -256,4 +283,15 @@ pub struct Footprint {
     /// Ids of broadcasts remembered to deliver each once (limit: eight times
     /// `max_broadcasts`).
     pub broadcast_ids: usize,
+    /// Keys of the replicated store, tombstones included (limit: `max_keys`).
+    pub keys: usize,
+    /// Deleted keys whose tombstones are kept (at most `keys`).
+    pub key_tombstones: usize,
+    /// Nodes of the Merkle tree stored (at most `keys` per level).
+    pub merkle_nodes: usize,
+    /// Keys whose latest change is still being gossiped (at most `keys`).
+    pub key_rumors: usize,
+    /// Members whose state digest is remembered for convergence monitoring
+    /// (limit: `max_members`).
+    pub peer_digests: usize,
 }

@@ -137,3 +137,82 @@ pub(crate) fn record(name: &str, state: MemberState, since: u64) -> Member<u32> 
         state_changed: Instant::from_secs(since),
     }
 }
+
+/// A few nodes on a simulated network in virtual time: node `i` is called
+/// `n{i}` and listens at address `i`. Datagrams are delivered at once unless
+/// `cut` says the link is down.
+pub(crate) struct Cluster {
+    pub(crate) nodes: Vec<TestNode>,
+    pub(crate) events: Vec<Vec<Event<u32>>>,
+    pub(crate) now: Instant,
+    /// `cut(from, to)`: the datagram is lost.
+    pub(crate) cut: fn(u32, u32, Instant) -> bool,
+}
+
+impl Cluster {
+    /// `n` nodes with `config`, all joined through node 0 and settled.
+    pub(crate) fn new(n: u32, config: &Config) -> Cluster {
+        let nodes = (0..n)
+            .map(|i| {
+                let identity = Identity::new(&alloc::format!("n{i}"), i).unwrap();
+                let rng = Xoshiro256PlusPlus::seed_from_u64(u64::from(i) + 100);
+                Node::new(config.clone(), identity, rng, Instant::ZERO).unwrap()
+            })
+            .collect();
+        let mut cluster = Cluster {
+            nodes,
+            events: (0..n).map(|_| Vec::new()).collect(),
+            now: Instant::ZERO,
+            cut: |_, _, _| false,
+        };
+        for i in 1..n as usize {
+            cluster.nodes[i].join(Instant::ZERO, &[0]).unwrap();
+        }
+        cluster.run_for(core::time::Duration::from_secs(5));
+        cluster
+    }
+
+    /// Delivers everything in flight, then advances from deadline to deadline.
+    pub(crate) fn run_for(&mut self, duration: core::time::Duration) {
+        let until = self.now + duration;
+        loop {
+            self.deliver();
+            let Some(next) = self.nodes.iter().filter_map(|n| n.poll_timeout()).min() else {
+                break;
+            };
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            for node in &mut self.nodes {
+                node.handle_timeout(self.now);
+            }
+        }
+        self.now = until;
+    }
+
+    pub(crate) fn deliver(&mut self) {
+        let mut delivered = true;
+        while delivered {
+            delivered = false;
+            for i in 0..self.nodes.len() {
+                let out = drain_transmits(&mut self.nodes[i]);
+                for (to, bytes) in out {
+                    if (self.cut)(i as u32, to, self.now) {
+                        continue;
+                    }
+                    if let Some(node) = self.nodes.get_mut(to as usize) {
+                        node.handle_message(self.now, i as u32, &bytes).unwrap();
+                        delivered = true;
+                    }
+                }
+                self.events[i].extend(events(&mut self.nodes[i]));
+            }
+        }
+    }
+
+    /// Takes the events node `i` emitted so far.
+    pub(crate) fn take_events(&mut self, i: usize) -> Vec<Event<u32>> {
+        core::mem::take(&mut self.events[i])
+    }
+}

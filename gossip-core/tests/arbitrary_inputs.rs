@@ -298,6 +298,9 @@ fn config() -> Config {
     config.max_packet_size = 512;
     config.max_broadcast_size = 64;
     config.max_broadcasts = 3;
+    config.max_key_size = 16;
+    config.max_value_size = 32;
+    config.max_keys = 4;
     config
 }
 

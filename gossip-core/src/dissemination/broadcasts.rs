@@ -157,6 +157,10 @@ impl<A: Address> Broadcasts<A> {
 
     // ---- getters -------------------------------------------------------------
 
+    pub(crate) fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// True if broadcasts wait to be pushed.
     pub(crate) fn has_pushes(&self) -> bool {
         !self.hot.is_empty()
@@ -211,7 +215,7 @@ impl<A: Address> Broadcasts<A> {
                     salt: *salt,
                     filter: &filter,
                 };
-                record(writer, &message, stats).is_ok()
+                writer.push_counted(&message, stats).is_ok()
             }
             Outgoing::Answer { ids, .. } => {
                 let mut written = 0;
@@ -239,7 +243,7 @@ impl<A: Address> Broadcasts<A> {
                     known: &known,
                     new: &new,
                 };
-                record(writer, &message, stats).is_ok()
+                writer.push_counted(&message, stats).is_ok()
             }
         }
     }
@@ -572,18 +576,6 @@ impl<A: Address> Broadcasts<A> {
     }
 }
 
-/// Appends `message` and counts it; the datagram is unchanged if it does not fit.
-fn record<A: Serialize>(
-    writer: &mut PacketWriter<'_>,
-    message: &Message<'_, A>,
-    stats: &mut Stats,
-) -> Result<(), BufferFull> {
-    let before = writer.len();
-    writer.push(message)?;
-    stats.messages_out[message.kind()].record(writer.len() - before);
-    Ok(())
-}
-
 /// Writes the broadcast `id` with its current age; fails if it does not fit or
 /// its payload is gone.
 fn write_entry<A: Serialize>(
@@ -605,5 +597,5 @@ fn write_entry<A: Serialize>(
         payload,
     };
     debug_assert_eq!(message.kind(), MessageKind::Broadcast);
-    record(writer, &message, stats)
+    writer.push_counted(&message, stats)
 }

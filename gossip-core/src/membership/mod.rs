@@ -231,12 +231,10 @@ impl<A: Address> Membership<A> {
     ) -> bool {
         let primary = outgoing.primary(self.table.digest());
         if let Some(message) = &primary {
-            let before = writer.len();
-            if writer.push(message).is_err() {
+            if writer.push_counted(message, stats).is_err() {
                 debug_assert!(false, "a primary message always fits an empty datagram");
                 return false;
             }
-            stats.messages_out[message.kind()].record(writer.len() - before);
         }
         let buddy = match outgoing {
             Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
@@ -277,6 +275,11 @@ impl<A: Address> Membership<A> {
         self.table.knows_addr(addr)
     }
 
+    /// True if a live (alive or suspect) member is known at `addr`.
+    pub(crate) fn is_live_addr(&self, addr: &A) -> bool {
+        self.table.at_addr(addr).is_some_and(|m| m.state.is_live())
+    }
+
     /// Lifeguard's buddy system: a ping to a member this node suspects carries
     /// the suspicion, so the member hears it first-hand and refutes in its ack,
     /// instead of waiting for the rumor to find it among many others. True if
@@ -313,8 +316,9 @@ impl<A: Address> Membership<A> {
     // ---- inputs ----------------------------------------------------------------
 
     /// Applies a datagram whose every message has already been decoded once
-    /// without error. Returns true if it also carries dissemination messages
-    /// (broadcasts, pulls), which are not the membership's business.
+    /// without error. Returns true if it also carries messages for the other
+    /// sub-machines (broadcasts, pulls, keys, anti-entropy), which are not the
+    /// membership's business.
     pub(crate) fn handle_packet<R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -368,7 +372,13 @@ impl<A: Address> Membership<A> {
                     let source = state.map_or(Source::Gossip, |(_, _, source)| source);
                     self.apply(env, &update, source);
                 }
-                Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. } => {
+                Message::Broadcast { .. }
+                | Message::Pull { .. }
+                | Message::Feedback { .. }
+                | Message::KeyEntry { .. }
+                | Message::StateRoot { .. }
+                | Message::SyncHashes { .. }
+                | Message::SyncEntries { .. } => {
                     dissemination = true;
                 }
             }

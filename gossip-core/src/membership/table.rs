@@ -100,11 +100,16 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
 
     /// True if some member, tombstones included, is known at `addr`.
     pub(crate) fn knows_addr(&self, addr: &A) -> bool {
+        self.at_addr(addr).is_some()
+    }
+
+    /// The member known at `addr`, tombstones included.
+    pub(crate) fn at_addr(&self, addr: &A) -> Option<&Member<A>> {
         let hash = self.hasher.hash_one(addr);
         let members = &self.members;
         self.by_addr
             .find(hash, |&i| members[i as usize].addr == *addr)
-            .is_some()
+            .map(|&i| &members[i as usize])
     }
 
     /// Members known, tombstones and the local node included.

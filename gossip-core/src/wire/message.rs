@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{Generation, Incarnation};
+use crate::state::{Hlc, VersionVector};
 
 /// One message of a datagram. Borrowed from the datagram when decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +112,72 @@ pub enum Message<'a, A> {
         /// Ids of broadcasts that were new, eight little-endian bytes each.
         new: &'a [u8],
     },
+    /// One key of the replicated store with its whole replicated state: pushed
+    /// as a rumor after a write, or sent in an anti-entropy answer. Merging it
+    /// is idempotent, so copies, reordering and loss do no harm.
+    KeyEntry {
+        /// The key.
+        key: &'a [u8],
+        /// Its version and values.
+        #[serde(borrow)]
+        entry: EntryRecord<'a>,
+    },
+    /// The sender's state digest (the root of its Merkle tree), piggybacked on
+    /// probes and acks for convergence monitoring.
+    StateRoot {
+        /// The root hash.
+        root: u64,
+    },
+    /// A step of anti-entropy: for each listed node of the sender's Merkle tree
+    /// at `level`, the hashes of its sixteen children. The receiver answers
+    /// with its own children of those that differ, one level down, or with the
+    /// entries of the leaves that differ ([`Message::SyncEntries`]).
+    SyncHashes {
+        /// The sender's tree depth; trees of different depths are not compared.
+        depth: u8,
+        /// The level of the listed nodes (0 is the root).
+        level: u8,
+        /// The sender's root, so that replicas that agree stop at once.
+        root: u64,
+        /// Per node: its index (four bytes) and its children's hashes (four
+        /// bytes each, the low half of the 64-bit hash), little-endian.
+        hashes: &'a [u8],
+    },
+    /// The last steps of anti-entropy: the [`Message::KeyEntry`]s that follow
+    /// are the sender's entries in leaves that differ, and `want` lists leaves
+    /// whose entries the sender wants in return.
+    SyncEntries {
+        /// The sender's tree depth.
+        depth: u8,
+        /// Leaf indices, four little-endian bytes each.
+        want: &'a [u8],
+    },
+}
+
+/// The replicated state of one key, as it travels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRecord<'a> {
+    /// Every write this state has seen (its causal context).
+    pub version: VersionVector,
+    /// The writes not superseded by another: one, or several concurrent ones.
+    #[serde(borrow)]
+    pub siblings: alloc::vec::Vec<SiblingRecord<'a>>,
+}
+
+/// One write of a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiblingRecord<'a> {
+    /// The writer's replica id.
+    pub replica: u64,
+    /// The writer's count of its writes to this key; `(replica, counter)` names
+    /// the write uniquely.
+    pub counter: u64,
+    /// When it was written, by the writer's hybrid logical clock.
+    pub hlc: Hlc,
+    /// The writer's name.
+    pub origin: &'a str,
+    /// The value written, or `None` for a delete.
+    pub value: Option<&'a [u8]>,
 }
 
 impl<A> Message<'_, A> {
@@ -133,15 +200,24 @@ impl<A> Message<'_, A> {
             Message::Broadcast { .. } => MessageKind::Broadcast,
             Message::Pull { .. } => MessageKind::Pull,
             Message::Feedback { .. } => MessageKind::Feedback,
+            Message::KeyEntry { .. } => MessageKind::KeyEntry,
+            Message::StateRoot { .. } => MessageKind::StateRoot,
+            Message::SyncHashes { .. } => MessageKind::SyncHashes,
+            Message::SyncEntries { .. } => MessageKind::SyncEntries,
         }
     }
 
     /// True for the messages that may only open a datagram. Member updates,
-    /// broadcasts and feedback ride in the room any datagram has left.
+    /// broadcasts, feedback, key entries and state roots ride in the room any
+    /// datagram has left.
     pub fn is_primary(&self) -> bool {
         !matches!(
             self,
-            Message::Update(_) | Message::Broadcast { .. } | Message::Feedback { .. }
+            Message::Update(_)
+                | Message::Broadcast { .. }
+                | Message::Feedback { .. }
+                | Message::KeyEntry { .. }
+                | Message::StateRoot { .. }
         )
     }
 
@@ -223,11 +299,19 @@ pub enum MessageKind {
     Pull,
     /// [`Message::Feedback`].
     Feedback,
+    /// [`Message::KeyEntry`].
+    KeyEntry,
+    /// [`Message::StateRoot`].
+    StateRoot,
+    /// [`Message::SyncHashes`].
+    SyncHashes,
+    /// [`Message::SyncEntries`].
+    SyncEntries,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 14] = [
+    pub const ALL: [MessageKind; 18] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -242,6 +326,10 @@ impl MessageKind {
         MessageKind::Broadcast,
         MessageKind::Pull,
         MessageKind::Feedback,
+        MessageKind::KeyEntry,
+        MessageKind::StateRoot,
+        MessageKind::SyncHashes,
+        MessageKind::SyncEntries,
     ];
 
     /// Index into per-kind tables.

@@ -8,16 +8,18 @@
 //! ```
 //!
 //! The first message may be a *primary* one (a ping, an ack, a push-pull request, a
-//! state chunk, a pull); every message after it is an [`Update`] about a member, a
-//! user broadcast or feedback about broadcasts, piggybacked in the room left. A
-//! packet of those only is plain gossip. Decoding borrows
-//! names and metadata from the datagram and never allocates.
+//! state chunk, a pull, a step of anti-entropy); every message after it is an
+//! [`Update`] about a member, a user broadcast, feedback about broadcasts, a key
+//! of the replicated store or a state digest, piggybacked in the room left. A
+//! packet of those only is plain gossip. Decoding borrows names, metadata, keys
+//! and values from the datagram; it allocates only the list of a key's
+//! concurrent values.
 
 mod message;
 mod packet;
 
-pub use message::{Message, MessageKind, Status, Update};
+pub use message::{EntryRecord, Message, MessageKind, SiblingRecord, Status, Update};
 pub use packet::{
     BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN,
-    PROTOCOL_VERSION, Packet, PacketWriter, decode, encode_message,
+    PROTOCOL_VERSION, Packet, PacketWriter, SYNC_NODE_LEN, decode, encode_message,
 };

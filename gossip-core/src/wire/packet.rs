@@ -8,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::message::{Message, Status};
 use crate::error::DecodeError;
 use crate::identity::check_name;
+use crate::state::MAX_TREE_DEPTH;
 
 /// First bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"GS";
@@ -87,6 +88,9 @@ impl<'a, A: DeserializeOwned> Packet<'a, A> {
     }
 }
 
+/// Bytes per node in [`Message::SyncHashes`]: its index and sixteen children.
+pub const SYNC_NODE_LEN: usize = 4 + 16 * 4;
+
 /// Byte fields that encode something else: ids in eights, filters in powers of two.
 fn check_shapes<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
     let well_formed = match message {
@@ -94,6 +98,20 @@ fn check_shapes<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
         Message::Pull { filter, .. } => {
             filter.is_empty()
                 || (filter.len().is_power_of_two() && filter.len() <= MAX_PULL_FILTER_LEN)
+        }
+        Message::KeyEntry { entry, .. } => entry.is_well_formed(),
+        Message::SyncHashes {
+            depth,
+            level,
+            hashes,
+            ..
+        } => {
+            (1..=MAX_TREE_DEPTH).contains(depth)
+                && level < depth
+                && hashes.len() % SYNC_NODE_LEN == 0
+        }
+        Message::SyncEntries { depth, want } => {
+            (1..=MAX_TREE_DEPTH).contains(depth) && want.len() % 4 == 0
         }
         _ => true,
     };
@@ -116,7 +134,14 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
             }
         }
         Message::Broadcast { origin, .. } => valid(origin),
+        Message::KeyEntry { entry, .. } => entry
+            .siblings
+            .iter()
+            .try_for_each(|sibling| valid(sibling.origin)),
         Message::Ack { .. }
+        | Message::StateRoot { .. }
+        | Message::SyncHashes { .. }
+        | Message::SyncEntries { .. }
         | Message::Nack { .. }
         | Message::PushPull { .. }
         | Message::State { .. }
@@ -171,6 +196,19 @@ impl<'b> PacketWriter<'b> {
             header_len: 3 + cluster_len,
             messages: 0,
         }
+    }
+
+    /// [`push`](Self::push), and counts the message in `stats`'s outgoing
+    /// traffic; the datagram is unchanged if it does not fit.
+    pub(crate) fn push_counted<A: Serialize>(
+        &mut self,
+        message: &Message<'_, A>,
+        stats: &mut crate::stats::Stats,
+    ) -> Result<(), BufferFull> {
+        let before = self.len;
+        self.push(message)?;
+        stats.messages_out[message.kind()].record(self.len - before);
+        Ok(())
     }
 
     /// Appends a message, or leaves the datagram unchanged if it does not fit

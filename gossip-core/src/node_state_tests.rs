@@ -1,0 +1,308 @@
+//! The replicated key-value store, driven through `Node` on a small cluster.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::testing::{Cluster, datagram, node};
+use crate::wire::{EntryRecord, Message, SiblingRecord};
+use crate::{
+    Causality, Config, Conflicts, Event, Hlc, Instant, KeyChange, MergeValues, MessageError,
+    StateError, VersionVector,
+};
+
+fn changes(events: Vec<Event<u32>>) -> Vec<KeyChange> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::KeyChanged(change) => Some(change),
+            _ => None,
+        })
+        .collect()
+}
+
+fn digests(cluster: &Cluster) -> Vec<u64> {
+    cluster.nodes.iter().map(|n| n.state_digest()).collect()
+}
+
+fn all_equal(values: &[u64]) -> bool {
+    values.windows(2).all(|w| w[0] == w[1])
+}
+
+#[test]
+fn a_write_reaches_every_member_with_one_event_each() {
+    let mut c = Cluster::new(5, &Config::lan());
+    for i in 0..5 {
+        c.take_events(i);
+    }
+    c.nodes[2].set(c.now, b"leader", b"n2").unwrap();
+    c.run_for(Duration::from_secs(2));
+    for i in 0..5 {
+        assert_eq!(c.nodes[i].get(b"leader"), Some(&b"n2"[..]), "node {i}");
+        let changes = changes(c.take_events(i));
+        assert_eq!(changes.len(), 1, "node {i}: {changes:?}");
+        assert_eq!(changes[0].value.as_deref(), Some(&b"n2"[..]));
+        assert_eq!(changes[0].origin.as_str(), "n2");
+    }
+    assert!(all_equal(&digests(&c)));
+    assert_ne!(c.nodes[0].state_digest(), 0);
+}
+
+#[test]
+fn a_delete_wins_over_the_value_it_deletes_and_is_told() {
+    let mut c = Cluster::new(3, &Config::lan());
+    c.nodes[0].set(c.now, b"k", b"v").unwrap();
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.nodes[1].delete(c.now, b"k"), Ok(true));
+    c.run_for(Duration::from_secs(2));
+    for i in 0..3 {
+        assert_eq!(c.nodes[i].get(b"k"), None, "node {i}");
+        let last = changes(c.take_events(i)).pop().unwrap();
+        assert_eq!((last.value, last.origin.as_str()), (None, "n1"));
+        assert_eq!(c.nodes[i].entries().count(), 0);
+    }
+    assert!(all_equal(&digests(&c)));
+}
+
+#[test]
+fn anti_entropy_repairs_a_replica_that_missed_every_rumor() {
+    let mut config = Config::lan();
+    config.state_sync_interval = Duration::from_secs(2);
+    let mut c = Cluster::new(4, &config);
+    // Node 3 hears nothing for 20 s (long enough for the rumors to run out,
+    // short enough not to be declared failed for good).
+    let cut_until = c.now + Duration::from_secs(20);
+    c.cut = |_, to, now| to == 3 && now < Instant::from_secs(25);
+    assert!(cut_until <= Instant::from_secs(25));
+    for k in 0..50u32 {
+        let key = alloc::format!("key-{k}");
+        c.nodes[(k % 3) as usize]
+            .set(c.now, key.as_bytes(), &k.to_le_bytes())
+            .unwrap();
+    }
+    c.run_for(Duration::from_secs(20));
+    assert_eq!(c.nodes[3].entries().count(), 0, "node 3 heard nothing");
+    assert!(c.nodes[0].footprint().key_rumors == 0, "the rumors ran out");
+    c.run_for(Duration::from_secs(30));
+    assert_eq!(c.nodes[3].entries().count(), 50);
+    assert!(all_equal(&digests(&c)), "{:?}", digests(&c));
+    assert!(
+        c.nodes
+            .iter()
+            .map(|n| n.stats().state_sync_steps)
+            .sum::<u64>()
+            > 0
+    );
+}
+
+#[test]
+fn concurrent_writes_resolve_alike_everywhere_by_last_writer_wins() {
+    let mut c = Cluster::new(3, &Config::lan());
+    // Nodes 0 and 1 cannot hear each other for a while and write the same key.
+    c.cut = |from, to, now| now < Instant::from_secs(30) && from + to == 1;
+    c.nodes[0].set(c.now, b"k", b"from-0").unwrap();
+    c.run_for(Duration::from_millis(10));
+    c.nodes[1].set(c.now, b"k", b"from-1").unwrap();
+    let (v0, v1) = (
+        c.nodes[0].version(b"k").unwrap().clone(),
+        c.nodes[1].version(b"k").unwrap().clone(),
+    );
+    assert_eq!(v0.compare(&v1), Causality::Concurrent);
+    c.run_for(Duration::from_secs(60));
+    for i in 0..3 {
+        assert_eq!(c.nodes[i].get(b"k"), Some(&b"from-1"[..]), "node {i}");
+    }
+    let merged = c.nodes[2].version(b"k").unwrap();
+    assert!(merged.descends(&v0) && merged.descends(&v1));
+    assert!(all_equal(&digests(&c)));
+}
+
+#[test]
+fn siblings_keep_concurrent_values_until_the_application_resolves_them() {
+    let mut config = Config::lan();
+    config.conflicts = Conflicts::Siblings;
+    let mut c = Cluster::new(3, &config);
+    c.cut = |from, to, now| now < Instant::from_secs(30) && from + to == 1;
+    c.nodes[0].set(c.now, b"k", b"a").unwrap();
+    c.nodes[1].set(c.now, b"k", b"b").unwrap();
+    c.run_for(Duration::from_secs(60));
+    for i in 0..3 {
+        let mut all: Vec<&[u8]> = c.nodes[i].get_all(b"k").collect();
+        all.sort();
+        assert_eq!(all, [&b"a"[..], &b"b"[..]], "node {i}");
+    }
+    let conflict = changes(c.take_events(2))
+        .into_iter()
+        .find(|change| change.siblings.len() == 2);
+    assert!(conflict.is_some(), "the conflict is told with every value");
+    c.nodes[2].set(c.now, b"k", b"ab").unwrap();
+    c.run_for(Duration::from_secs(5));
+    for i in 0..3 {
+        assert_eq!(c.nodes[i].get_all(b"k").collect::<Vec<_>>(), [&b"ab"[..]]);
+    }
+}
+
+/// A grow-only set of bytes.
+struct Union;
+impl MergeValues for Union {
+    fn merge(&self, _key: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut all: Vec<u8> = a.iter().chain(b).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+#[test]
+fn a_merge_function_combines_concurrent_values() {
+    let mut config = Config::lan();
+    config.conflicts = Conflicts::merge(Union);
+    let mut c = Cluster::new(3, &config);
+    c.cut = |_, _, now| now < Instant::from_secs(20);
+    for i in 0..3 {
+        c.nodes[i].set(c.now, b"set", &[i as u8 + 1]).unwrap();
+    }
+    c.run_for(Duration::from_secs(60));
+    for i in 0..3 {
+        assert_eq!(c.nodes[i].get(b"set"), Some(&[1u8, 2, 3][..]), "node {i}");
+    }
+}
+
+#[test]
+fn writes_are_bounded_with_typed_errors() {
+    let mut n = node();
+    let now = Instant::ZERO;
+    assert_eq!(
+        n.set(now, &[0; 129], b""),
+        Err(StateError::KeyTooLarge { len: 129, max: 128 })
+    );
+    assert_eq!(
+        n.set(now, b"k", &[0; 513]),
+        Err(StateError::ValueTooLarge { len: 513, max: 512 })
+    );
+    let mut config = Config::lan();
+    config.max_keys = 2;
+    let mut n = crate::testing::node_with(config);
+    n.set(now, b"a", b"1").unwrap();
+    n.delete(now, b"b").unwrap();
+    assert_eq!(n.set(now, b"c", b"3"), Err(StateError::Full { max: 2 }));
+    n.set(now, b"a", b"overwrite is fine").unwrap();
+    n.leave(now).unwrap();
+    assert_eq!(n.set(now, b"a", b"x"), Err(StateError::Left));
+}
+
+fn record<'a>(siblings: Vec<SiblingRecord<'a>>) -> EntryRecord<'a> {
+    let mut version = VersionVector::new();
+    for s in &siblings {
+        for _ in 0..s.counter {
+            version.increment(crate::ReplicaId(s.replica));
+        }
+    }
+    EntryRecord { version, siblings }
+}
+
+fn sibling(replica: u64, counter: u64, value: &[u8]) -> SiblingRecord<'_> {
+    SiblingRecord {
+        replica,
+        counter,
+        hlc: Hlc::default(),
+        origin: "x",
+        value: Some(value),
+    }
+}
+
+#[test]
+fn bad_entries_from_the_network_are_rejected_whole_and_counted() {
+    let mut n = node();
+    let big = [0u8; 600];
+    let cases = [
+        (
+            datagram(&[Message::KeyEntry {
+                key: b"k",
+                entry: record(alloc::vec![sibling(1, 1, &big)]),
+            }]),
+            MessageError::EntryTooLarge { len: 600, max: 512 },
+        ),
+        (
+            datagram(&[Message::KeyEntry {
+                key: b"k",
+                entry: record(alloc::vec![sibling(2, 1, b"b"), sibling(1, 1, b"a")]),
+            }]),
+            MessageError::Decode(crate::DecodeError::Malformed),
+        ),
+        (
+            datagram(&[Message::KeyEntry {
+                key: b"k",
+                entry: record(Vec::new()),
+            }]),
+            MessageError::Decode(crate::DecodeError::Malformed),
+        ),
+    ];
+    for (i, (bytes, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            n.handle_message(Instant::ZERO, 9, &bytes),
+            Err(expected),
+            "case {i}"
+        );
+    }
+    assert_eq!(n.stats().rejected.total(), 3);
+    assert_eq!(n.footprint().keys, 0);
+    // A good one is merged.
+    let good = datagram(&[Message::KeyEntry {
+        key: b"k",
+        entry: record(alloc::vec![sibling(1, 1, b"a")]),
+    }]);
+    n.handle_message(Instant::ZERO, 9, &good).unwrap();
+    assert_eq!(n.get(b"k"), Some(&b"a"[..]));
+}
+
+#[test]
+fn convergence_is_estimated_from_digests_on_probes_and_announced() {
+    let mut c = Cluster::new(5, &Config::lan());
+    c.nodes[0].set(c.now, b"k", b"v").unwrap();
+    c.run_for(Duration::from_secs(30));
+    for i in 0..5 {
+        let convergence = c.nodes[i].convergence();
+        assert_eq!(convergence.members, 5);
+        assert_eq!(convergence.agreeing, 5, "node {i}: {convergence:?}");
+        assert!(convergence.sampled >= 2);
+        let events = c.take_events(i);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Converged(c) if c.agreeing == 5)),
+            "node {i}"
+        );
+    }
+    // A write that node 4 does not hear: the writer counts it out, and once
+    // node 4 is declared failed, no longer counts it at all.
+    c.cut = |_, to, _| to == 4;
+    c.nodes[0].set(c.now, b"k", b"w").unwrap();
+    c.run_for(Duration::from_secs(2));
+    let convergence = c.nodes[0].convergence();
+    assert!(convergence.agreeing < 5, "{convergence:?}");
+    c.run_for(Duration::from_secs(20));
+    let convergence = c.nodes[0].convergence();
+    assert_eq!(
+        (convergence.agreeing, convergence.members),
+        (4, 4),
+        "{convergence:?}"
+    );
+}
+
+#[test]
+fn tombstones_are_collected_after_their_retention() {
+    let mut config = Config::lan();
+    config.key_tombstone_retention = Duration::from_secs(60);
+    let mut c = Cluster::new(2, &config);
+    c.nodes[0].set(c.now, b"k", b"v").unwrap();
+    c.run_for(Duration::from_secs(2));
+    c.nodes[0].delete(c.now, b"k").unwrap();
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.nodes[1].footprint().key_tombstones, 1);
+    c.run_for(Duration::from_secs(70));
+    for i in 0..2 {
+        assert_eq!(c.nodes[i].footprint().keys, 0, "node {i}");
+        assert_eq!(c.nodes[i].stats().key_tombstones_collected, 1);
+    }
+    assert_eq!(c.nodes[0].state_digest(), 0);
+}

@@ -1,0 +1,655 @@
+//! The replica: a child state machine of [`Node`](crate::Node) that owns the
+//! store, spreads writes as rumors, runs anti-entropy and watches convergence.
+//!
+//! Anti-entropy is stateless on both sides. Every `state_sync_interval` a
+//! replica sends a random member its root's sixteen children
+//! ([`Message::SyncHashes`] at level 0). A receiver compares them with its own
+//! and answers with its children of the nodes that differ, one level down;
+//! the other side does the same, and so on, alternating. Whoever reaches the
+//! leaves answers with its entries in the leaves that differ and the list of
+//! those leaves ([`Message::SyncEntries`]), and the other side answers with its
+//! own entries there. Replicas that agree exchange one datagram; otherwise a
+//! tree of depth `d` is reconciled in at most `d + 2` messages, each step at
+//! most [`MAX_STEP_NODES`] nodes, and a lost datagram only leaves its part for
+//! the next round.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+use rand_core::Rng;
+
+use super::KeyChange;
+use super::entry::Entry;
+use super::hash::StableHasher;
+use super::merkle::FANOUT;
+use super::store::{Applied, Store};
+use super::version::{HlcClock, ReplicaId, VersionVector};
+use crate::config::Config;
+use crate::dissemination::{RumorQueue, retransmit_limit};
+use crate::error::StateError;
+use crate::identity::{Address, Identity, NodeName};
+use crate::membership::Env;
+use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
+use crate::random;
+use crate::stats::{Footprint, Stats};
+use crate::time::Instant;
+use crate::wire::{BufferFull, HEADER_MAX_LEN, Message, Packet, PacketWriter, SYNC_NODE_LEN};
+
+/// Most tree nodes one anti-entropy step compares (about sixteen datagrams);
+/// the rest of a large difference is found in later rounds.
+pub(crate) const MAX_STEP_NODES: usize = 320;
+/// Most datagrams of entries one anti-entropy step sends.
+const MAX_STEP_ENTRY_DATAGRAMS: usize = 32;
+/// Room a datagram of entries keeps for its header and the `SyncEntries` opener.
+const ENTRIES_HEADROOM: usize = HEADER_MAX_LEN + 16;
+
+/// How far this replica's state is shared, from the state digests that members
+/// piggyback on probes and acks. Read with
+/// [`Node::convergence`](crate::Node::convergence).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Convergence {
+    /// This replica's state digest (its Merkle root).
+    pub digest: u64,
+    /// Estimated members whose replica has the same digest, this one included:
+    /// the share of digests heard recently that match, times the members.
+    pub agreeing: usize,
+    /// Live members, this one included.
+    pub members: usize,
+    /// Members whose digest was heard within the window the estimate uses.
+    pub sampled: usize,
+}
+
+impl Convergence {
+    /// True if every member is estimated to hold the same state.
+    pub fn is_converged(&self) -> bool {
+        self.agreeing == self.members
+    }
+}
+
+/// Datagrams the replica wants sent, encoded when polled.
+#[derive(Clone, Debug)]
+pub(crate) enum Outgoing<A> {
+    /// Children hashes of `nodes` at `level` (a step of anti-entropy).
+    Hashes { to: A, level: u8, nodes: Vec<u32> },
+    /// The entries of `keys`, after a `SyncEntries` listing `want`.
+    Entries {
+        to: A,
+        want: Vec<u32>,
+        keys: Vec<Vec<u8>>,
+    },
+}
+
+impl<A> Outgoing<A> {
+    pub(crate) fn to(&self) -> &A {
+        match self {
+            Outgoing::Hashes { to, .. } | Outgoing::Entries { to, .. } => to,
+        }
+    }
+}
+
+/// What the replica needs to know of the membership: the live members and
+/// how to tell their addresses.
+pub(crate) struct Live<'m, A> {
+    pub(crate) members: usize,
+    pub(crate) is_live: &'m dyn Fn(&A) -> bool,
+}
+
+pub(crate) struct Replica<A> {
+    config: Config,
+    id: ReplicaId,
+    origin: NodeName,
+    clock: HlcClock,
+    /// Added to `now` (in milliseconds) to read the wall clock for stamps.
+    wall_offset_ms: i64,
+    store: Store,
+    rumors: RumorQueue<Vec<u8>, ()>,
+    next_sync: Instant,
+    next_collection: Instant,
+    /// The latest digest heard from each member, and when.
+    peer_roots: HashMap<A, (u64, Instant), FixedState>,
+    converged: bool,
+    stopped: bool,
+    outbox: VecDeque<Outgoing<A>>,
+    outbox_room: usize,
+    events: VecDeque<KeyChange>,
+    convergence_events: VecDeque<Convergence>,
+}
+
+impl<A: Address> Replica<A> {
+    pub(crate) fn new<R: Rng>(
+        config: &Config,
+        identity: &Identity<A>,
+        now: Instant,
+        rng: &mut R,
+    ) -> Self {
+        let mut hasher = StableHasher::new(0x0072_6570_6c69_6361); // "replica"
+        hasher.write_bytes(identity.name().as_bytes());
+        hasher.write_u64(identity.generation());
+        let store = Store::new(
+            config.conflicts.clone(),
+            config.state_tree_depth,
+            config.max_keys,
+            config.max_value_size,
+            rng.next_u64(),
+        );
+        Replica {
+            config: config.clone(),
+            id: ReplicaId(hasher.finish()),
+            origin: identity.name().clone(),
+            clock: HlcClock::default(),
+            wall_offset_ms: 0,
+            store,
+            rumors: RumorQueue::new(rng.next_u64()),
+            // A random phase, so that members started together do not sync in lockstep.
+            next_sync: now + random::duration_below(rng, config.state_sync_interval),
+            next_collection: now + config.key_tombstone_retention / 16,
+            peer_roots: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
+            converged: false,
+            stopped: false,
+            outbox: VecDeque::new(),
+            outbox_room: config.max_pending_transmits,
+            events: VecDeque::new(),
+            convergence_events: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn share_outbox(&mut self, queued_elsewhere: usize) {
+        self.outbox_room = self
+            .config
+            .max_pending_transmits
+            .saturating_sub(queued_elsewhere);
+    }
+
+    // ---- getters -------------------------------------------------------------
+
+    pub(crate) fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.store.get(key)
+    }
+
+    pub(crate) fn get_all(&self, key: &[u8]) -> impl Iterator<Item = &[u8]> {
+        self.store.entry(key).into_iter().flat_map(Entry::values)
+    }
+
+    pub(crate) fn version(&self, key: &[u8]) -> Option<&VersionVector> {
+        self.store.entry(key).map(Entry::version)
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.store.iter()
+    }
+
+    pub(crate) fn digest(&self) -> u64 {
+        self.store.tree().root()
+    }
+
+    pub(crate) fn has_rumors(&self) -> bool {
+        !self.rumors.is_empty()
+    }
+
+    pub(crate) fn add_footprint(&self, footprint: &mut Footprint) {
+        footprint.keys = self.store.len();
+        footprint.key_tombstones = self.store.tombstones();
+        footprint.merkle_nodes = self.store.tree().stored_nodes();
+        footprint.key_rumors = self.rumors.len();
+        footprint.peer_digests = self.peer_roots.len();
+        footprint.pending_transmits += self.outbox.len();
+        footprint.pending_events += self.events.len() + self.convergence_events.len();
+    }
+
+    /// The estimate of how many of `members` live members share this state;
+    /// `is_live` tells the addresses of live members.
+    pub(crate) fn convergence(
+        &self,
+        now: Instant,
+        members: usize,
+        is_live: impl Fn(&A) -> bool,
+    ) -> Convergence {
+        let digest = self.digest();
+        let window = self.convergence_window();
+        let (mut sampled, mut matching) = (0usize, 0usize);
+        for (addr, &(root, at)) in &self.peer_roots {
+            if now.saturating_duration_since(at) <= window && is_live(addr) {
+                sampled += 1;
+                matching += usize::from(root == digest);
+            }
+        }
+        let others = members.saturating_sub(1);
+        // Rounded to the nearest member; only this one when nothing was heard.
+        let agreeing = (others * matching + sampled / 2)
+            .checked_div(sampled)
+            .map_or(1, |agreeing| 1 + agreeing);
+        Convergence {
+            digest,
+            agreeing: agreeing.min(members.max(1)),
+            members: members.max(1),
+            sampled,
+        }
+    }
+
+    fn convergence_window(&self) -> Duration {
+        self.config.state_sync_interval * 6
+    }
+
+    // ---- outputs -------------------------------------------------------------
+
+    pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
+        pop_and_trim(&mut self.outbox)
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<KeyChange> {
+        pop_and_trim(&mut self.events)
+    }
+
+    pub(crate) fn poll_convergence(&mut self) -> Option<Convergence> {
+        pop_and_trim(&mut self.convergence_events)
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        (!self.stopped).then(|| self.next_sync.min(self.next_collection))
+    }
+
+    /// Writes the datagram for `outgoing`; true if anything was written.
+    pub(crate) fn write(
+        &self,
+        outgoing: &Outgoing<A>,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) -> bool {
+        match outgoing {
+            Outgoing::Hashes { level, nodes, .. } => {
+                let tree = self.store.tree();
+                let mut hashes = Vec::with_capacity(nodes.len() * SYNC_NODE_LEN);
+                for &node in nodes {
+                    hashes.extend_from_slice(&node.to_le_bytes());
+                    for child in tree.children(*level, node) {
+                        hashes.extend_from_slice(&(child as u32).to_le_bytes());
+                    }
+                }
+                let message: Message<'_, A> = Message::SyncHashes {
+                    depth: tree.depth(),
+                    level: *level,
+                    root: tree.root(),
+                    hashes: &hashes,
+                };
+                writer.push_counted(&message, stats).is_ok()
+            }
+            Outgoing::Entries { want, keys, .. } => {
+                let want: Vec<u8> = want.iter().flat_map(|l| l.to_le_bytes()).collect();
+                let opener: Message<'_, A> = Message::SyncEntries {
+                    depth: self.store.tree().depth(),
+                    want: &want,
+                };
+                if writer.push_counted(&opener, stats).is_err() {
+                    return false;
+                }
+                for key in keys {
+                    if let Some(entry) = self.store.entry(key) {
+                        let _ = write_entry::<A>(key, entry, writer, stats);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Piggybacks as many key rumors as fit; returns how many.
+    pub(crate) fn write_rumors(
+        &mut self,
+        writer: &mut PacketWriter<'_>,
+        members: usize,
+        stats: &mut Stats,
+    ) -> usize {
+        if self.rumors.is_empty() {
+            return 0;
+        }
+        let limit = retransmit_limit(self.config.retransmit_mult, members);
+        let store = &self.store;
+        self.rumors.fill(
+            writer,
+            limit,
+            |key, (), writer| {
+                let entry = store.entry(key).ok_or(BufferFull)?;
+                write_entry::<A>(key, entry, writer, stats)
+            },
+            |_| true,
+        )
+    }
+
+    /// Piggybacks this replica's digest (on probes and acks).
+    pub(crate) fn write_root(&self, writer: &mut PacketWriter<'_>, stats: &mut Stats) {
+        let message: Message<'_, A> = Message::StateRoot {
+            root: self.digest(),
+        };
+        let _ = writer.push_counted(&message, stats);
+    }
+
+    // ---- inputs --------------------------------------------------------------
+
+    /// Applies the state messages of a datagram whose every message decoded;
+    /// `from_member` says whether `from` is in the member table: anti-entropy
+    /// answers go to members only.
+    pub(crate) fn handle_packet<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        packet: Packet<'_, A>,
+        from_member: bool,
+        live: &Live<'_, A>,
+    ) {
+        if self.stopped {
+            return;
+        }
+        for message in packet.flatten() {
+            match message {
+                Message::KeyEntry { key, entry } => {
+                    let entry = Entry::from_record(&entry);
+                    self.clock.observe(entry.stamp());
+                    self.apply(env, key, entry, false);
+                }
+                Message::StateRoot { root } => self.heard_root(env, from, root, live),
+                Message::SyncHashes {
+                    depth,
+                    level,
+                    root,
+                    hashes,
+                } => {
+                    self.heard_root(env, from, root, live);
+                    if !from_member {
+                        env.stats.state_syncs_refused += 1;
+                    } else if depth != self.store.tree().depth() {
+                        env.stats.state_syncs_mismatched += 1;
+                    } else if root == self.digest() {
+                        env.stats.state_syncs_in_sync += 1;
+                    } else {
+                        self.compare(env, from, level, hashes);
+                    }
+                }
+                Message::SyncEntries { depth, want } => {
+                    if !from_member {
+                        env.stats.state_syncs_refused += 1;
+                    } else if depth != self.store.tree().depth() {
+                        env.stats.state_syncs_mismatched += 1;
+                    } else if !want.is_empty() {
+                        let leaves: Vec<u32> = want
+                            .chunks_exact(4)
+                            .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+                            .collect();
+                        self.send_entries(env, from, Vec::new(), &leaves);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One step of anti-entropy: `hashes` are the sender's children of nodes
+    /// at `level`; answer with the next level down where they differ, or with
+    /// the entries of the leaves that differ.
+    fn compare<R>(&mut self, env: &mut Env<'_, R>, from: &A, level: u8, hashes: &[u8]) {
+        env.stats.state_sync_steps += 1;
+        let tree = self.store.tree();
+        let (depth, width) = (tree.depth(), tree.width(level));
+        let mut differing = Vec::new();
+        for node in hashes.chunks_exact(SYNC_NODE_LEN) {
+            let index = u32::from_le_bytes(node[..4].try_into().expect("four bytes"));
+            if u64::from(index) >= width {
+                continue;
+            }
+            let mine = tree.children(level, index);
+            for (i, theirs) in node[4..].chunks_exact(4).enumerate() {
+                let theirs = u32::from_le_bytes(theirs.try_into().expect("four bytes"));
+                if mine[i] as u32 != theirs {
+                    differing.push((index << 4) | i as u32);
+                }
+            }
+            if differing.len() >= MAX_STEP_NODES {
+                differing.truncate(MAX_STEP_NODES);
+                break;
+            }
+        }
+        if differing.is_empty() {
+            return;
+        }
+        if level + 1 < depth {
+            let per_datagram = self.hashes_per_datagram();
+            for nodes in differing.chunks(per_datagram) {
+                let to = from.clone();
+                let nodes = nodes.to_vec();
+                self.send(
+                    env,
+                    Outgoing::Hashes {
+                        to,
+                        level: level + 1,
+                        nodes,
+                    },
+                );
+            }
+        } else {
+            self.send_entries(env, from, differing.clone(), &differing);
+        }
+    }
+
+    fn hashes_per_datagram(&self) -> usize {
+        let room = self.config.max_packet_size - HEADER_MAX_LEN - 24;
+        (room / SYNC_NODE_LEN).max(1)
+    }
+
+    /// Queues this replica's entries in `leaves` for `to`, cut into datagrams,
+    /// the first listing the leaves it `want`s in return.
+    fn send_entries<R>(&mut self, env: &mut Env<'_, R>, to: &A, want: Vec<u32>, leaves: &[u32]) {
+        let room = self.config.max_packet_size - ENTRIES_HEADROOM - 4 * want.len();
+        let mut batches: Vec<Vec<Vec<u8>>> = alloc::vec![Vec::new()];
+        let mut used = 0;
+        for &leaf in leaves {
+            for (key, entry) in self.store.leaf(leaf) {
+                let len = entry.encoded_len(key);
+                if used + len > room && !batches.last().expect("one").is_empty() {
+                    if batches.len() == MAX_STEP_ENTRY_DATAGRAMS {
+                        break;
+                    }
+                    batches.push(Vec::new());
+                    used = 0;
+                }
+                used += len;
+                batches.last_mut().expect("one").push(key.to_vec());
+                env.stats.state_sync_entries_sent += 1;
+            }
+        }
+        let mut want = Some(want);
+        for keys in batches {
+            let want = want.take().unwrap_or_default();
+            if keys.is_empty() && want.is_empty() {
+                continue;
+            }
+            let to = to.clone();
+            self.send(env, Outgoing::Entries { to, want, keys });
+        }
+    }
+
+    fn heard_root<R>(&mut self, env: &mut Env<'_, R>, from: &A, root: u64, live: &Live<'_, A>) {
+        if self.peer_roots.len() >= self.config.max_members && !self.peer_roots.contains_key(from) {
+            return;
+        }
+        self.peer_roots.insert(from.clone(), (root, env.now));
+        self.check_convergence(env.now, live);
+    }
+
+    /// Emits [`Convergence`] when every member comes to share this state.
+    pub(crate) fn check_convergence(&mut self, now: Instant, live: &Live<'_, A>) {
+        let convergence = self.convergence(now, live.members, live.is_live);
+        let converged = convergence.is_converged() && convergence.sampled > 0;
+        if converged && !self.converged {
+            let max = self.config.max_pending_events;
+            push_dropping_oldest(&mut self.convergence_events, convergence, max);
+        }
+        self.converged = converged;
+    }
+
+    /// The sync round and the tombstone collection, when due.
+    pub(crate) fn handle_timeout<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        live: &Live<'_, A>,
+        sample: impl FnOnce(&mut R, usize) -> Vec<A>,
+    ) {
+        if self.stopped {
+            return;
+        }
+        if self.next_collection <= env.now {
+            self.next_collection = env.now + self.config.key_tombstone_retention / 16;
+            let retention = self.config.key_tombstone_retention.as_millis();
+            let horizon = self.wall_millis(env.now).saturating_sub(retention as u64);
+            for key in self.store.collect_tombstones(horizon) {
+                self.rumors.remove(&key);
+                env.stats.key_tombstones_collected += 1;
+            }
+        }
+        if self.next_sync <= env.now {
+            self.next_sync = env.now + self.config.state_sync_interval;
+            let window = self.convergence_window();
+            let now = env.now;
+            self.peer_roots
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
+            self.check_convergence(now, live);
+            for to in sample(env.rng, 1) {
+                env.stats.state_syncs += 1;
+                self.send(
+                    env,
+                    Outgoing::Hashes {
+                        to,
+                        level: 0,
+                        nodes: alloc::vec![0],
+                    },
+                );
+            }
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------
+
+    /// A local write (`value`) or delete (`None`) of `key`.
+    pub(crate) fn write_key<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StateError> {
+        if self.stopped {
+            return Err(StateError::Left);
+        }
+        let max_key = self.config.max_key_size;
+        if key.len() > max_key {
+            return Err(StateError::KeyTooLarge {
+                len: key.len(),
+                max: max_key,
+            });
+        }
+        let max_value = self.config.max_value_size;
+        if let Some(value) = value.filter(|v| v.len() > max_value) {
+            return Err(StateError::ValueTooLarge {
+                len: value.len(),
+                max: max_value,
+            });
+        }
+        let previous = self.store.entry(key);
+        if previous.is_none() && self.store.len() >= self.config.max_keys {
+            return Err(StateError::Full {
+                max: self.config.max_keys,
+            });
+        }
+        let stamp = self.clock.tick(self.wall_millis(env.now));
+        let entry = Entry::write(
+            previous,
+            self.id,
+            stamp,
+            self.origin.clone(),
+            value.map(<[u8]>::to_vec),
+        );
+        let max_len = self.max_entry_len();
+        let len = entry.encoded_len(key);
+        if len > max_len {
+            return Err(StateError::EntryTooLarge { len, max: max_len });
+        }
+        env.stats.key_writes += 1;
+        self.apply(env, key, entry, true);
+        Ok(())
+    }
+
+    pub(crate) fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
+        let wall = i64::try_from(since_unix_epoch.as_millis()).unwrap_or(i64::MAX);
+        let local = i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        self.wall_offset_ms = wall.saturating_sub(local);
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+        self.rumors = RumorQueue::new(0);
+        self.outbox.clear();
+    }
+
+    // ---- plumbing ------------------------------------------------------------
+
+    fn wall_millis(&self, now: Instant) -> u64 {
+        let local = i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        u64::try_from(local.saturating_add(self.wall_offset_ms)).unwrap_or(0)
+    }
+
+    /// Largest encoded entry: what a datagram holds besides its header and a
+    /// `SyncEntries` opener.
+    fn max_entry_len(&self) -> usize {
+        self.config.max_packet_size - ENTRIES_HEADROOM
+    }
+
+    /// Merges `entry` (a local write if `local`) and passes the news on.
+    fn apply<R>(&mut self, env: &mut Env<'_, R>, key: &[u8], entry: Entry, local: bool) {
+        let max_len = self.max_entry_len();
+        let applied = if local {
+            self.store.put(key, entry, max_len)
+        } else {
+            self.store.merge(key, entry, max_len)
+        };
+        match applied {
+            Applied::Unchanged => {}
+            Applied::Full => env.stats.keys_refused += 1,
+            Applied::Changed(change) => {
+                if !local {
+                    env.stats.key_changes_received += 1;
+                }
+                self.rumors.push(key.to_vec(), ());
+                let max = self.config.max_pending_events;
+                if push_dropping_oldest(&mut self.events, change, max) {
+                    env.stats.events_dropped += 1;
+                }
+            }
+        }
+    }
+
+    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+        if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
+            env.stats.transmits_dropped += 1;
+        }
+    }
+}
+
+fn write_entry<A: serde::Serialize>(
+    key: &[u8],
+    entry: &Entry,
+    writer: &mut PacketWriter<'_>,
+    stats: &mut Stats,
+) -> Result<(), BufferFull> {
+    let message: Message<'_, A> = Message::KeyEntry {
+        key,
+        entry: entry.record(),
+    };
+    writer.push_counted(&message, stats)
+}
+
+const _: () = assert!(FANOUT == 16, "the wire format lists sixteen children");
