@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gossip_core::wire::{Message, PacketWriter, Status, Update};
-use gossip_core::{Config, Event, Identity, Instant, MemberState, Node};
+use gossip_core::wire::{EntryRecord, Message, PacketWriter, SiblingRecord, Status, Update};
+use gossip_core::{
+    Config, Event, Hlc, Identity, Instant, MemberState, Node, ReplicaId, VersionVector,
+};
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 const NAMES: [&str; 6] = ["self", "a", "b", "c", "d", "e"];
+/// Keys written and gossiped: few, so that writes meet.
+const KEYS: [[u8; 2]; 6] = [*b"k0", *b"k1", *b"k2", *b"k3", *b"k4", *b"k5"];
 
 /// One step of a run.
 #[derive(Clone, Debug)]
@@ -38,6 +42,11 @@ enum Input {
     },
     Broadcast {
         len: usize,
+    },
+    /// A write (`len` bytes) or delete (`None`) of one of a few keys.
+    Write {
+        key: u8,
+        len: Option<usize>,
     },
 }
 
@@ -100,6 +109,27 @@ enum Msg {
     Feedback {
         known: Vec<u8>,
         new: Vec<u8>,
+    },
+    /// A key's state: siblings `(replica, counter, millis, value length or
+    /// delete)`, in any order (unsorted ones are malformed), and a version
+    /// built from `writes`.
+    KeyEntry {
+        key: u8,
+        writes: Vec<(u64, u64)>,
+        siblings: Vec<(u64, u64, u64, Option<usize>)>,
+    },
+    StateRoot {
+        root: u64,
+    },
+    SyncHashes {
+        depth: u8,
+        level: u8,
+        root: u64,
+        hashes: Vec<u8>,
+    },
+    SyncEntries {
+        depth: u8,
+        want: Vec<u8>,
     },
 }
 
@@ -176,6 +206,39 @@ fn msg() -> impl Strategy<Value = Msg> {
             proptest::collection::vec(any::<u8>(), 0..20)
         )
             .prop_map(|(known, new)| Msg::Feedback { known, new }),
+        (
+            0..4u8,
+            proptest::collection::vec((0..4u64, 1..4u64), 0..4),
+            proptest::collection::vec(
+                (
+                    0..4u64,
+                    1..4u64,
+                    0..5_000u64,
+                    proptest::option::of(0..40usize)
+                ),
+                0..3
+            )
+        )
+            .prop_map(|(key, writes, siblings)| Msg::KeyEntry {
+                key,
+                writes,
+                siblings
+            }),
+        any::<u64>().prop_map(|root| Msg::StateRoot { root }),
+        (
+            4..7u8,
+            0..6u8,
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..140)
+        )
+            .prop_map(|(depth, level, root, hashes)| Msg::SyncHashes {
+                depth,
+                level,
+                root,
+                hashes
+            }),
+        (4..7u8, proptest::collection::vec(any::<u8>(), 0..12))
+            .prop_map(|(depth, want)| Msg::SyncEntries { depth, want }),
     ]
 }
 
@@ -188,6 +251,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Leave),
         1 => (0..80usize).prop_map(|len| Input::SetMetadata { len }),
         1 => (0..200usize).prop_map(|len| Input::Broadcast { len }),
+        2 => (0..6u8, proptest::option::of(0..40usize)).prop_map(|(key, len)| Input::Write { key, len }),
     ]
 }
 
@@ -196,6 +260,43 @@ fn encode(messages: &[Msg]) -> Vec<u8> {
     let mut buf = [0u8; 2048];
     let mut writer = PacketWriter::new(&mut buf, 0);
     for m in messages {
+        let key_entry;
+        let message = if let Msg::KeyEntry {
+            key,
+            writes,
+            siblings,
+        } = m
+        {
+            let mut version = VersionVector::new();
+            for &(replica, count) in writes {
+                for _ in 0..count {
+                    version.increment(ReplicaId(replica));
+                }
+            }
+            key_entry = EntryRecord {
+                version,
+                siblings: siblings
+                    .iter()
+                    .map(|&(replica, counter, millis, len)| SiblingRecord {
+                        replica,
+                        counter,
+                        hlc: Hlc { millis, logical: 0 },
+                        origin: NAMES[replica as usize],
+                        value: len.map(|len| &metadata[..len]),
+                    })
+                    .collect(),
+            };
+            Some(Message::KeyEntry {
+                key: &KEYS[usize::from(*key)],
+                entry: key_entry,
+            })
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            let _ = writer.push::<u32>(&message);
+            continue;
+        }
         let message: Message<'_, u32> = match m {
             Msg::Ping { seq, target } => Message::Ping {
                 seq: *seq,
@@ -280,6 +381,23 @@ fn encode(messages: &[Msg]) -> Vec<u8> {
                 filter,
             },
             Msg::Feedback { known, new } => Message::Feedback { known, new },
+            Msg::KeyEntry { .. } => unreachable!("encoded above"),
+            Msg::StateRoot { root } => Message::StateRoot { root: *root },
+            Msg::SyncHashes {
+                depth,
+                level,
+                root,
+                hashes,
+            } => Message::SyncHashes {
+                depth: *depth,
+                level: *level,
+                root: *root,
+                hashes,
+            },
+            Msg::SyncEntries { depth, want } => Message::SyncEntries {
+                depth: *depth,
+                want,
+            },
         };
         // Misplaced primaries and oversized datagrams are part of the test.
         let _ = writer.push(&message);
@@ -350,6 +468,13 @@ fn step(node: &mut TestNode, now: &mut Instant, input: &Input) -> Output {
         Input::Broadcast { len } => {
             let _ = node.broadcast(*now, &vec![2; *len]);
         }
+        Input::Write { key, len } => {
+            let key = &KEYS[usize::from(*key)];
+            let _ = match len {
+                Some(len) => node.set(*now, key, &vec![3; *len]),
+                None => node.delete(*now, key).map(|_| ()),
+            };
+        }
     }
     let mut transmits = Vec::new();
     while let Some(t) = node.poll_transmit() {
@@ -414,6 +539,14 @@ proptest! {
             prop_assert!(footprint.broadcasts <= config.max_broadcasts);
             prop_assert!(footprint.broadcasts_pushing <= footprint.broadcasts);
             prop_assert!(footprint.broadcast_ids <= 8 * config.max_broadcasts);
+            prop_assert!(footprint.keys <= config.max_keys);
+            prop_assert!(footprint.key_rumors <= footprint.keys);
+            prop_assert!(footprint.key_tombstones <= footprint.keys);
+            prop_assert!(footprint.peer_digests <= config.max_members);
+            for (key, value) in node.entries() {
+                prop_assert!(key.len() <= config.max_key_size && value.len() <= config.max_value_size);
+                prop_assert_eq!(node.get(key), Some(value));
+            }
         }
     }
 

@@ -445,20 +445,21 @@ impl<A: Address> Replica<A> {
     /// Queues this replica's entries in `leaves` for `to`, cut into datagrams,
     /// the first listing the leaves it `want`s in return.
     fn send_entries<R>(&mut self, env: &mut Env<'_, R>, to: &A, want: Vec<u32>, leaves: &[u32]) {
-        let room = self.config.max_packet_size - ENTRIES_HEADROOM - 4 * want.len();
+        let room = self.max_entry_len();
+        // The first datagram carries the wanted leaves, the others only entries.
         let mut batches: Vec<Vec<Vec<u8>>> = alloc::vec![Vec::new()];
-        let mut used = 0;
-        for &leaf in leaves {
+        let mut left = room.saturating_sub(4 * want.len());
+        'leaves: for &leaf in leaves {
             for (key, entry) in self.store.leaf(leaf) {
                 let len = entry.encoded_len(key);
-                if used + len > room && !batches.last().expect("one").is_empty() {
+                if len > left {
                     if batches.len() == MAX_STEP_ENTRY_DATAGRAMS {
-                        break;
+                        break 'leaves;
                     }
                     batches.push(Vec::new());
-                    used = 0;
+                    left = room;
                 }
-                used += len;
+                left = left.saturating_sub(len);
                 batches.last_mut().expect("one").push(key.to_vec());
                 env.stats.state_sync_entries_sent += 1;
             }
