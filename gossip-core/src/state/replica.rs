@@ -480,7 +480,11 @@ impl<A: Address> Replica<A> {
             return;
         }
         self.peer_roots.insert(from.clone(), (root, env.now));
-        self.check_convergence(env.now, live);
+        // Only a root that could change the verdict is worth a count: one that
+        // matches while not converged, or differs while converged.
+        if (root == self.digest()) != self.converged {
+            self.check_convergence(env.now, live);
+        }
     }
 
     /// Emits [`Convergence`] when every member comes to share this state.
