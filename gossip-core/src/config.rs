@@ -113,9 +113,11 @@ pub struct Config {
     /// comparison with a random member, which repairs what rumors missed.
     pub state_sync_interval: Duration,
     /// Depth of the Merkle tree (fan-out 16, so `16^depth` leaves). All members
-    /// must agree on it. Anti-entropy costs about `depth` round trips; choose
-    /// it so that leaves outnumber keys: 5 (a million leaves) suits up to
-    /// about a million keys.
+    /// must agree on it. Anti-entropy costs about `depth / 2 + 1` round trips;
+    /// choose it so that leaves number at least four times the keys (a leaf
+    /// that differs then rarely holds a neighbour that does not, which would
+    /// travel too): 5 (a million leaves) up to about 250,000 keys, 6 up to
+    /// about four million. Sparse: memory follows the keys, not the leaves.
     pub state_tree_depth: u8,
     /// Most keys a replica holds, deleted ones included until their
     /// tombstones are collected. Local writes beyond it fail with

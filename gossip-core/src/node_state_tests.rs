@@ -3,11 +3,11 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::testing::{Cluster, datagram, node};
+use crate::testing::{Cluster, Union, datagram, node};
 use crate::wire::{EntryRecord, Message, SiblingRecord};
 use crate::{
-    Causality, Config, Conflicts, Event, Hlc, Instant, KeyChange, MergeValues, MessageError,
-    StateError, VersionVector,
+    Causality, Config, Conflicts, Event, Hlc, Instant, KeyChange, MessageError, StateError,
+    VersionVector,
 };
 
 fn changes(events: Vec<Event<u32>>) -> Vec<KeyChange> {
@@ -138,17 +138,6 @@ fn siblings_keep_concurrent_values_until_the_application_resolves_them() {
     c.run_for(Duration::from_secs(5));
     for i in 0..3 {
         assert_eq!(c.nodes[i].get_all(b"k").collect::<Vec<_>>(), [&b"ab"[..]]);
-    }
-}
-
-/// A grow-only set of bytes.
-struct Union;
-impl MergeValues for Union {
-    fn merge(&self, _key: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
-        let mut all: Vec<u8> = a.iter().chain(b).copied().collect();
-        all.sort_unstable();
-        all.dedup();
-        all
     }
 }
 
@@ -305,4 +294,42 @@ fn tombstones_are_collected_after_their_retention() {
         assert_eq!(c.nodes[i].stats().key_tombstones_collected, 1);
     }
     assert_eq!(c.nodes[0].state_digest(), 0);
+}
+
+#[test]
+fn a_replica_far_behind_catches_up_within_the_anti_entropy_budget() {
+    let mut config = Config::lan();
+    config.state_tree_depth = 4;
+    config.state_sync_interval = Duration::from_secs(1);
+    let mut c = Cluster::new(2, &config);
+    // 20,000 keys of 300 bytes reach node 0 only, from outside: about 4,500
+    // datagrams of entries, more than four intervals' budget.
+    let value = [7u8; 300];
+    for batch in 0..5_000u32 {
+        let keys: Vec<alloc::string::String> = (0..4)
+            .map(|i| alloc::format!("key-{:06}", batch * 4 + i))
+            .collect();
+        let messages: Vec<Message<'_, u32>> = keys
+            .iter()
+            .map(|key| Message::KeyEntry {
+                key: key.as_bytes(),
+                entry: record(alloc::vec![SiblingRecord {
+                    value: Some(&value),
+                    ..sibling(1, 1, b"")
+                }]),
+            })
+            .collect();
+        c.nodes[0]
+            .handle_message(c.now, 99, &datagram(&messages))
+            .unwrap();
+    }
+    c.run_for(Duration::from_secs(1));
+    assert!(c.nodes[1].footprint().keys < 20_000);
+    c.run_for(Duration::from_secs(60));
+    assert!(
+        c.nodes[0].stats().state_sync_throttled > 0,
+        "the budget held"
+    );
+    assert_eq!(c.nodes[1].footprint().keys, 20_000);
+    assert!(all_equal(&digests(&c)));
 }

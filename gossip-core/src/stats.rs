@@ -244,6 +244,9 @@ pub struct Stats {
     pub state_syncs_refused: u64,
     /// Anti-entropy messages for a tree of another depth, ignored.
     pub state_syncs_mismatched: u64,
+    /// Anti-entropy datagrams not sent because this sync interval's budget
+    /// (1,024) was spent; later rounds find what they would have carried.
+    pub state_sync_throttled: u64,
 
     /// Newcomers refused because the member table was full.
     pub members_refused: u64,

@@ -216,3 +216,15 @@ impl Cluster {
         core::mem::take(&mut self.events[i])
     }
 }
+
+/// A grow-only set of bytes: a join, for `Conflicts::Merge` in tests.
+pub(crate) struct Union;
+
+impl crate::MergeValues for Union {
+    fn merge(&self, _key: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut all: Vec<u8> = a.iter().chain(b).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}

@@ -164,7 +164,10 @@ impl Entry {
 
     /// Merges `other` into this state and resolves it by `conflicts`; true if
     /// the siblings changed (a write this replica had not seen won or joined).
-    /// Commutative, associative and idempotent.
+    /// Commutative and idempotent, so replicas that exchange everything end
+    /// equal; associative too while a key has at most [`MAX_SIBLINGS`]
+    /// concurrent values (beyond, which of the oldest are dropped can depend
+    /// on the order of merges).
     pub(crate) fn merge(&mut self, other: &Entry, conflicts: &Conflicts) -> bool {
         let covered =
             |version: &VersionVector, s: &Sibling| version.covers(ReplicaId(s.replica), s.counter);
@@ -279,5 +282,240 @@ impl EntryRecord<'_> {
                 .siblings
                 .windows(2)
                 .all(|w| (w[0].replica, w[0].counter) < (w[1].replica, w[1].counter))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use proptest::prelude::*;
+
+    use super::super::version::HlcClock;
+    use super::*;
+    use crate::testing::Union;
+
+    fn policies() -> [Conflicts; 3] {
+        [
+            Conflicts::LastWriterWins,
+            Conflicts::Siblings,
+            Conflicts::merge(Union),
+        ]
+    }
+
+    /// One step of a history of one key.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// `replica` writes `value` (`None`: deletes) after its physical
+        /// clock advanced `advance_ms`.
+        Write {
+            replica: usize,
+            advance_ms: u64,
+            value: Option<u8>,
+        },
+        /// `to` merges the state `from` holds (if any).
+        Merge { from: usize, to: usize },
+    }
+
+    /// Writes and merges, `merges` times as many merges as writes.
+    fn arb_op(replicas: usize, merges: u32) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (
+                0..replicas,
+                prop_oneof![Just(0u64), 1u64..5, 100u64..200],
+                proptest::option::weighted(0.8, any::<u8>()),
+            )
+                .prop_map(|(replica, advance_ms, value)| Op::Write {
+                    replica,
+                    advance_ms,
+                    value,
+                }),
+            merges => (0..replicas, 0..replicas).prop_map(|(from, to)| Op::Merge { from, to }),
+        ]
+    }
+
+    /// Replays `ops` on replicas with ids 1 ..= `skews_ms.len()`, whose
+    /// physical clocks start `skews_ms` apart, as a node does: a write ticks
+    /// the writer's hybrid clock, a merge makes it observe the stamp it
+    /// receives. Returns every state some replica held along the way.
+    fn reachable(ops: &[Op], skews_ms: &[u64], conflicts: &Conflicts) -> Vec<Entry> {
+        let n = skews_ms.len();
+        let mut physical: Vec<u64> = skews_ms.to_vec();
+        let mut clocks = vec![HlcClock::default(); n];
+        let mut states: Vec<Option<Entry>> = vec![None; n];
+        let mut seen = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Write {
+                    replica,
+                    advance_ms,
+                    value,
+                } => {
+                    physical[replica] += advance_ms;
+                    let origin = NodeName::new(&alloc::format!("r{replica}")).unwrap();
+                    let entry = Entry::write(
+                        states[replica].as_ref(),
+                        ReplicaId(replica as u64 + 1),
+                        clocks[replica].tick(physical[replica]),
+                        origin,
+                        value.map(|v| vec![v]),
+                    );
+                    seen.push(entry.clone());
+                    states[replica] = Some(entry);
+                }
+                Op::Merge { from, to } => {
+                    let Some(incoming) = states[from].clone() else {
+                        continue;
+                    };
+                    clocks[to].observe(incoming.stamp());
+                    let merged = match states[to].take() {
+                        Some(mut mine) => {
+                            mine.merge(&incoming, conflicts);
+                            mine
+                        }
+                        None => incoming,
+                    };
+                    seen.push(merged.clone());
+                    states[to] = Some(merged);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every one of `values.len()` replicas writes once, before any merge.
+    fn concurrent_writes(values: &[u8]) -> Vec<Op> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(replica, &v)| Op::Write {
+                replica,
+                advance_ms: 0,
+                value: Some(v),
+            })
+            .collect()
+    }
+
+    fn join(x: &Entry, y: &Entry, conflicts: &Conflicts) -> Entry {
+        let mut joined = x.clone();
+        joined.merge(y, conflicts);
+        joined
+    }
+
+    /// Checks that merge is a semilattice join on three reachable states
+    /// (commutative and idempotent only, unless `associative`).
+    fn check_laws(
+        states: &[Entry],
+        picks: [prop::sample::Index; 3],
+        conflicts: &Conflicts,
+        associative: bool,
+    ) -> Result<(), TestCaseError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let [a, b, c] = picks.map(|i| &states[i.index(states.len())]);
+        let policy = alloc::format!("{conflicts:?}");
+        prop_assert_eq!(join(a, a, conflicts), a.clone(), "idempotent, {}", &policy);
+        prop_assert_eq!(
+            join(a, b, conflicts),
+            join(b, a, conflicts),
+            "commutative, {}",
+            &policy
+        );
+        if !associative {
+            return Ok(());
+        }
+        prop_assert_eq!(
+            join(&join(a, b, conflicts), c, conflicts),
+            join(a, &join(b, c, conflicts), conflicts),
+            "associative, {}",
+            &policy
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Three replicas write and delete one key and merge each other's
+        /// states in any order; on any three states they held, merge is
+        /// commutative, associative and idempotent under every policy.
+        #[test]
+        fn merge_is_a_semilattice_join_on_reachable_states(
+            ops in proptest::collection::vec(arb_op(3, 1), 1..40),
+            skews_ms in proptest::collection::vec(0u64..300, 3),
+            picks in any::<[prop::sample::Index; 3]>(),
+        ) {
+            for conflicts in policies() {
+                let states = reachable(&ops, &skews_ms, &conflicts);
+                check_laws(&states, picks, &conflicts, true)?;
+            }
+        }
+
+        /// With more concurrent writers than an entry keeps siblings
+        /// ([`MAX_SIBLINGS`]; twelve replicas each write before anyone
+        /// merges, so merges must drop some), merge stays commutative and
+        /// idempotent, and associative under last-writer-wins. Under the
+        /// other policies it is not associative: see
+        /// `beyond_max_siblings_merge_is_associative`.
+        #[test]
+        fn beyond_max_siblings_merge_stays_commutative_and_idempotent(
+            ops in (
+                proptest::collection::vec(any::<u8>(), 12),
+                proptest::collection::vec(arb_op(12, 4), 1..80),
+            ).prop_map(|(first, ops)| [concurrent_writes(&first), ops].concat()),
+            skews_ms in proptest::collection::vec(0u64..300, 12),
+            picks in any::<[prop::sample::Index; 3]>(),
+        ) {
+            for conflicts in policies() {
+                let states = reachable(&ops, &skews_ms, &conflicts);
+                let associative = conflicts == Conflicts::LastWriterWins;
+                check_laws(&states, picks, &conflicts, associative)?;
+            }
+        }
+    }
+
+    /// Nine concurrent writes, one more than an entry keeps. Which one is
+    /// dropped depends on whether the ninth arrives before or after a write
+    /// that supersedes two of the others: `(x ⊔ y) ⊔ z` drops w1 to make
+    /// room and then loses w2 and w9 to w2' (seven siblings), while
+    /// `x ⊔ (y ⊔ z)` never holds nine and keeps w1 (eight). The dropped
+    /// write stays covered by the version, so it never comes back.
+    #[test]
+    #[ignore = "known: bounded siblings make merge order-dependent beyond MAX_SIBLINGS"]
+    fn beyond_max_siblings_merge_is_associative() {
+        let stamp = Hlc {
+            millis: 0,
+            logical: 1,
+        };
+        let write = |replica: u64, previous: Option<&Entry>, hlc: Hlc| {
+            let origin = NodeName::new(&alloc::format!("r{replica}")).unwrap();
+            Entry::write(previous, ReplicaId(replica), hlc, origin, Some(vec![1]))
+        };
+        let first: Vec<Entry> = (1..=9).map(|r| write(r, None, stamp)).collect();
+        for conflicts in [Conflicts::Siblings, Conflicts::merge(Union)] {
+            // x holds w1 and w3..w9 (eight siblings); y is w2 alone; z is
+            // w2', written by replica 2 after it had seen w2 and w9.
+            let mut x = first[0].clone();
+            for w in &first[2..] {
+                x.merge(w, &conflicts);
+            }
+            assert_eq!(x.siblings.len(), MAX_SIBLINGS);
+            let y = first[1].clone();
+            let seen = join(&y, &first[8], &conflicts);
+            let later = Hlc {
+                millis: 1,
+                logical: 0,
+            };
+            let z = write(2, Some(&seen), later);
+            let left = join(&join(&x, &y, &conflicts), &z, &conflicts);
+            let right = join(&x, &join(&y, &z, &conflicts), &conflicts);
+            assert_eq!(
+                (left.siblings.len(), right.siblings.len()),
+                (MAX_SIBLINGS, MAX_SIBLINGS),
+                "{conflicts:?}"
+            );
+            assert_eq!(left, right, "{conflicts:?}");
+        }
     }
 }

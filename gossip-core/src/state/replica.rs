@@ -9,9 +9,10 @@
 //! leaves answers with its entries in the leaves that differ and the list of
 //! those leaves ([`Message::SyncEntries`]), and the other side answers with its
 //! own entries there. Replicas that agree exchange one datagram; otherwise a
-//! tree of depth `d` is reconciled in at most `d + 2` messages, each step at
-//! most [`MAX_STEP_NODES`] nodes, and a lost datagram only leaves its part for
-//! the next round.
+//! tree of depth `d` is reconciled in at most `d + 2` messages. An answer to
+//! one datagram compares at most [`MAX_STEP_NODES`] nodes, a replica sends at
+//! most [`SYNC_DATAGRAMS_PER_INTERVAL`] anti-entropy datagrams per interval,
+//! and a lost or withheld datagram only leaves its part for the next round.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -38,11 +39,17 @@ use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
 use crate::wire::{BufferFull, HEADER_MAX_LEN, Message, Packet, PacketWriter, SYNC_NODE_LEN};
 
-/// Most tree nodes one anti-entropy step compares (about sixteen datagrams);
-/// the rest of a large difference is found in later rounds.
+/// Most tree nodes an answer to one anti-entropy datagram compares (about
+/// sixteen datagrams); the rest of a large difference is found in later rounds.
 pub(crate) const MAX_STEP_NODES: usize = 320;
-/// Most datagrams of entries one anti-entropy step sends.
+/// Most datagrams of entries sent in answer to one anti-entropy datagram.
 const MAX_STEP_ENTRY_DATAGRAMS: usize = 32;
+/// Most anti-entropy datagrams a replica sends per `state_sync_interval`, all
+/// peers together (about 1.4 MB with 1,400-byte datagrams). The limits above
+/// hold per datagram received, and a step is many datagrams: this bounds what
+/// one exchange (a replica far behind, or a flood) can queue at once. What is
+/// left out is found again in the next rounds.
+pub(crate) const SYNC_DATAGRAMS_PER_INTERVAL: usize = 1_024;
 /// Room a datagram of entries keeps for its header and the `SyncEntries` opener.
 const ENTRIES_HEADROOM: usize = HEADER_MAX_LEN + 16;
 
@@ -112,6 +119,8 @@ pub(crate) struct Replica<A> {
     /// The latest digest heard from each member, and when.
     peer_roots: HashMap<A, (u64, Instant), FixedState>,
     converged: bool,
+    /// Anti-entropy datagrams left to send in this sync interval.
+    sync_budget: usize,
     stopped: bool,
     outbox: VecDeque<Outgoing<A>>,
     outbox_room: usize,
@@ -149,6 +158,7 @@ impl<A: Address> Replica<A> {
             next_collection: now + config.key_tombstone_retention / 16,
             peer_roots: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
             converged: false,
+            sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
             stopped: false,
             outbox: VecDeque::new(),
             outbox_room: config.max_pending_transmits,
@@ -519,6 +529,7 @@ impl<A: Address> Replica<A> {
         }
         if self.next_sync <= env.now {
             self.next_sync = env.now + self.config.state_sync_interval;
+            self.sync_budget = SYNC_DATAGRAMS_PER_INTERVAL;
             let window = self.convergence_window();
             let now = env.now;
             self.peer_roots
@@ -638,8 +649,14 @@ impl<A: Address> Replica<A> {
     }
 
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+        if self.sync_budget == 0 {
+            env.stats.state_sync_throttled += 1;
+            return;
+        }
         if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
             env.stats.transmits_dropped += 1;
+        } else {
+            self.sync_budget -= 1;
         }
     }
 }
