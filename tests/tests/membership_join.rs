@@ -110,6 +110,9 @@ fn a_lost_chunk_of_a_join_answer_is_sent_again() {
     config.max_packet_size = 512;
     config.max_metadata_size = 128;
     config.max_broadcast_size = 256;
+    // A key and its value travel in one datagram too.
+    config.max_key_size = 16;
+    config.max_value_size = 32;
     let mut sim = Simulation::builder()
         .nodes(60)
         .config(config)
