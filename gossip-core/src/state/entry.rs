@@ -204,7 +204,7 @@ impl Entry {
 
     /// Applies the policy: last-writer-wins keeps one sibling, the others keep
     /// up to [`MAX_SIBLINGS`] (the newest).
-    fn resolve(&mut self, conflicts: &Conflicts) {
+    pub(crate) fn resolve(&mut self, conflicts: &Conflicts) {
         let keep = match conflicts {
             Conflicts::LastWriterWins => 1,
             Conflicts::Siblings | Conflicts::Merge(_) => MAX_SIBLINGS,

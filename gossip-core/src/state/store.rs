@@ -129,8 +129,9 @@ impl Store {
                     return Applied::Full;
                 }
                 let mut fresh = incoming;
-                // A lone state is merged with nothing to resolve it.
-                fresh.merge(&fresh.clone(), &self.conflicts);
+                // A state from elsewhere may hold more siblings than this
+                // replica's policy keeps.
+                fresh.resolve(&self.conflicts);
                 fresh
             }
         };
