@@ -5,7 +5,8 @@
 //! partitions, crashes, restarts and slow nodes. One seed determines the whole
 //! run: the same seed gives the same run, bit for bit, which [`Trace::hash`] lets
 //! a test check. [`Metrics`] measures convergence, failure detection, false
-//! positives and traffic.
+//! positives, traffic, the spread of broadcasts and the agreement of the
+//! replicated stores.
 //!
 //! ```
 //! use gossip_sim::{Network, Simulation};
@@ -38,6 +39,7 @@
 mod metrics;
 mod network;
 pub mod plot;
+mod replicas;
 mod report;
 mod scenario;
 mod simulation;
@@ -46,13 +48,15 @@ mod units;
 
 pub use metrics::{Failure, FalsePositive, Metrics, Sample};
 pub use network::{GilbertElliott, Latency, Network, NodeId};
+pub use replicas::{CLEAR_ORDER, STATE_KINDS, StateCheck, StateTotals, Write};
 pub use report::{
     BroadcastReport, CurvePoint, FailureReport, FalsePositiveRecord, FalsePositiveReport,
-    Infection, MembershipReport, Point, Report, Summary, TrafficReport, WallTime,
+    Infection, KindTraffic, MembershipReport, Point, Report, StateReport, Summary, TrafficReport,
+    WallTime,
 };
 pub use scenario::{
     BroadcastLoad, Bursts, Fault, LossyNodes, Mode, NetworkSpec, Preset, Protocol, ROUND, Scenario,
-    Start, TerminationSpec,
+    Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
     Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,

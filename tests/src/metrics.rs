@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::network::NodeId;
+use crate::replicas::{Replicas, Write};
 use crate::spread::{Spread, Spreads};
 use gossip_core::{Event, Instant, Member};
 
@@ -125,6 +126,9 @@ pub struct Sample {
     pub failures_declared: u64,
     /// False positives so far.
     pub false_positives: usize,
+    /// The most running nodes whose replicated stores hold one state (equal
+    /// digests): all of them when the replicas agree.
+    pub state_agreeing: usize,
 }
 
 /// Everything measured in a run.
@@ -146,6 +150,7 @@ pub struct Metrics {
     /// Failures declared about reachable nodes, suspected while cut off.
     declared_after_heal: usize,
     spreads: Spreads,
+    replicas: Replicas,
 }
 
 /// A partition of the network, kept to judge failures declared after it healed.
@@ -198,11 +203,12 @@ impl Metrics {
             partitions: Vec::new(),
             declared_after_heal: 0,
             spreads: Spreads::new(nodes),
+            replicas: Replicas::new(nodes),
         }
     }
 
     pub(crate) fn partitioned(&mut self, at: Instant, groups: &[u32]) {
-        self.healed(at);
+        self.close_partition(at);
         self.partitions.push(PastPartition {
             from: at,
             until: None,
@@ -211,9 +217,35 @@ impl Metrics {
     }
 
     pub(crate) fn healed(&mut self, at: Instant) {
+        self.close_partition(at);
+        self.replicas.healed(at);
+    }
+
+    fn close_partition(&mut self, at: Instant) {
         if let Some(last) = self.partitions.last_mut().filter(|p| p.until.is_none()) {
             last.until = Some(at);
         }
+    }
+
+    /// The replicated store of `node` holds `digest` after a drain; `None` once
+    /// the node stops running.
+    pub(crate) fn state_digest(&mut self, at: Instant, node: NodeId, digest: Option<u64>) {
+        self.replicas.digest(at, node, digest);
+    }
+
+    /// A node acknowledged a write.
+    pub(crate) fn wrote(&mut self, write: Write) {
+        self.replicas.wrote(write);
+    }
+
+    /// A node refused a write.
+    pub(crate) fn write_refused(&mut self) {
+        self.replicas.refused();
+    }
+
+    /// A node crashed, taking its counters with it: keep those of its store.
+    pub(crate) fn retire(&mut self, stats: &gossip_core::Stats) {
+        self.replicas.retire(stats);
     }
 
     pub(crate) fn sent(&mut self, from: NodeId, bytes: usize) {
@@ -450,6 +482,7 @@ impl Metrics {
             bytes,
             failures_declared,
             false_positives: self.false_positives.len(),
+            state_agreeing: self.replicas.largest_agreeing(),
         });
         if self.views.is_some() && full == running && running > 0 {
             self.full_membership_since.get_or_insert(at);
@@ -485,6 +518,39 @@ impl Metrics {
     /// Every user broadcast sent, in order, with its deliveries.
     pub fn broadcasts(&self) -> &[Spread] {
         self.spreads.all()
+    }
+
+    /// Every write and delete a node acknowledged, in order.
+    pub fn writes(&self) -> &[Write] {
+        self.replicas.writes()
+    }
+
+    /// Writes and deletes a node refused (a key or value over its limit, a
+    /// full store, a node that had left).
+    pub fn writes_refused(&self) -> usize {
+        self.replicas.writes_refused()
+    }
+
+    /// The later of the last acknowledged write and the last heal of a
+    /// partition: from then on the replicas are to converge.
+    pub fn state_settle_from(&self) -> Option<Instant> {
+        self.replicas.settle_from()
+    }
+
+    /// The first time at or after [`state_settle_from`](Self::state_settle_from)
+    /// that every running replica held the same state (equal digests),
+    /// measured after every input of every node.
+    pub fn state_converged_at(&self) -> Option<Instant> {
+        self.replicas.converged_at()
+    }
+
+    /// Since when every running replica has held the same state, if they do now.
+    pub fn state_agreed_since(&self) -> Option<Instant> {
+        self.replicas.agreed_since()
+    }
+
+    pub(crate) fn retired_state(&self) -> crate::replicas::StateTotals {
+        self.replicas.retired()
     }
 
     /// The time series, one sample per sampling interval.

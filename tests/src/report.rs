@@ -7,6 +7,7 @@ use std::time::Duration;
 use gossip_core::Instant;
 use serde::Serialize;
 
+use crate::replicas::StateCheck;
 use crate::scenario::Scenario;
 use crate::simulation::Simulation;
 
@@ -260,6 +261,108 @@ impl BroadcastReport {
     }
 }
 
+/// Messages of one kind of the replicated store, sent by all nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct KindTraffic {
+    /// Messages (several may share a datagram).
+    pub messages: u64,
+    /// Their encoded bytes, datagram headers excluded.
+    pub bytes: u64,
+    /// Messages per running node per second.
+    pub messages_per_node_per_s: f64,
+    /// Bytes per running node per second.
+    pub bytes_per_node_per_s: f64,
+}
+
+/// The replicated store: the writes, when the replicas converged, whether they
+/// hold what the writes call for, and what it cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StateReport {
+    /// Writes and deletes the nodes acknowledged.
+    pub writes: usize,
+    /// Of those, deletes.
+    pub deletes: usize,
+    /// Writes and deletes the nodes refused.
+    pub refused: usize,
+    /// When the last acknowledged write was made, seconds from the start.
+    pub last_write_s: Option<f64>,
+    /// The later of the last write and the last heal: the replicas converge
+    /// from there.
+    pub settle_from_s: Option<f64>,
+    /// The first time from `settle_from_s` on that every running replica held
+    /// the same state (equal Merkle roots), checked after every input.
+    pub converged_s: Option<f64>,
+    /// Time to convergence: `converged_s − settle_from_s`.
+    pub time_to_converge_s: Option<f64>,
+    /// Every running replica holds the same state at the end.
+    pub converged_at_end: bool,
+    /// The running replicas at the end, against the acknowledged writes.
+    pub check: StateCheck,
+    /// Rumored and synced entries.
+    pub key_entry: KindTraffic,
+    /// Digests piggybacked on probes and acks.
+    pub state_root: KindTraffic,
+    /// Anti-entropy: tree levels compared.
+    pub sync_hashes: KindTraffic,
+    /// Anti-entropy: the leaves that differ, before their entries.
+    pub sync_entries: KindTraffic,
+    /// Anti-entropy rounds started.
+    pub sync_rounds: u64,
+    /// Of those, rounds that found the replicas equal.
+    pub syncs_in_sync: u64,
+    /// Anti-entropy steps answered (a tree level compared).
+    pub sync_steps: u64,
+    /// Entries sent in anti-entropy answers.
+    pub sync_entries_sent: u64,
+    /// Changes learned from other nodes (rumors and anti-entropy).
+    pub key_changes_received: u64,
+    /// New keys dropped because a store was full.
+    pub keys_refused: u64,
+}
+
+impl StateReport {
+    fn new(sim: &Simulation, node_seconds: f64) -> Self {
+        let metrics = sim.metrics();
+        let writes = metrics.writes();
+        if writes.is_empty() && metrics.writes_refused() == 0 {
+            return StateReport::default();
+        }
+        let totals = sim.state_totals();
+        let [key_entry, state_root, sync_hashes, sync_entries] =
+            totals.traffic.map(|t| KindTraffic {
+                messages: t.messages,
+                bytes: t.bytes,
+                messages_per_node_per_s: per_node_second(t.messages, node_seconds),
+                bytes_per_node_per_s: per_node_second(t.bytes, node_seconds),
+            });
+        let settle_from = metrics.state_settle_from();
+        let converged = metrics.state_converged_at();
+        StateReport {
+            writes: writes.len(),
+            deletes: writes.iter().filter(|w| w.value.is_none()).count(),
+            refused: metrics.writes_refused(),
+            last_write_s: writes.last().map(|w| secs(w.at)),
+            settle_from_s: settle_from.map(secs),
+            converged_s: converged.map(secs),
+            time_to_converge_s: converged
+                .zip(settle_from)
+                .map(|(end, start)| (end - start).as_secs_f64()),
+            converged_at_end: metrics.state_agreed_since().is_some(),
+            check: sim.check_state(),
+            key_entry,
+            state_root,
+            sync_hashes,
+            sync_entries,
+            sync_rounds: totals.syncs,
+            syncs_in_sync: totals.syncs_in_sync,
+            sync_steps: totals.sync_steps,
+            sync_entries_sent: totals.sync_entries_sent,
+            key_changes_received: totals.key_changes_received,
+            keys_refused: totals.keys_refused,
+        }
+    }
+}
+
 /// One point of the time series.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Point {
@@ -279,6 +382,8 @@ pub struct Point {
     pub failures_declared: u64,
     /// False positives so far.
     pub false_positives: usize,
+    /// The most running nodes whose replicated stores hold one state.
+    pub state_agreeing: usize,
 }
 
 /// One crash: when it happened, was detected and was known, and when each node
@@ -323,6 +428,8 @@ pub struct Report {
     pub traffic: TrafficReport,
     /// User broadcasts.
     pub broadcasts: BroadcastReport,
+    /// The replicated store.
+    pub state: StateReport,
     /// The course of the run.
     pub series: Vec<Point>,
     /// The infection curve of each crash.
@@ -333,6 +440,15 @@ pub struct Report {
 
 fn secs(at: Instant) -> f64 {
     at.since_epoch().as_secs_f64()
+}
+
+/// `count` per running node per second, over `node_seconds` of running nodes.
+fn per_node_second(count: u64, node_seconds: f64) -> f64 {
+    if node_seconds > 0.0 {
+        count as f64 / node_seconds
+    } else {
+        0.0
+    }
 }
 
 impl Report {
@@ -426,16 +542,8 @@ impl Report {
                     .collect(),
             },
             traffic: TrafficReport {
-                bytes_per_node_per_s: if node_seconds > 0.0 {
-                    bytes as f64 / node_seconds
-                } else {
-                    0.0
-                },
-                messages_per_node_per_s: if node_seconds > 0.0 {
-                    messages as f64 / node_seconds
-                } else {
-                    0.0
-                },
+                bytes_per_node_per_s: per_node_second(bytes, node_seconds),
+                messages_per_node_per_s: per_node_second(messages, node_seconds),
                 bytes,
                 messages,
                 delivered: sim.trace().delivered,
@@ -443,6 +551,7 @@ impl Report {
                 delivery_hash: sim.trace().hash,
             },
             broadcasts: BroadcastReport::new(scenario, sim),
+            state: StateReport::new(sim, node_seconds),
             series: samples
                 .iter()
                 .map(|s| Point {
@@ -454,6 +563,7 @@ impl Report {
                     bytes: s.bytes,
                     failures_declared: s.failures_declared,
                     false_positives: s.false_positives,
+                    state_agreeing: s.state_agreeing,
                 })
                 .collect(),
             infections: failures
@@ -477,11 +587,11 @@ impl Report {
     /// The time series as CSV, one row per sample.
     pub fn series_csv(&self) -> String {
         let mut csv = String::from(
-            "t_s,running,full_membership,mean_live_view,messages,bytes,failures_declared,false_positives\n",
+            "t_s,running,full_membership,mean_live_view,messages,bytes,failures_declared,false_positives,state_agreeing\n",
         );
         for p in &self.series {
             csv += &format!(
-                "{},{},{},{:.3},{},{},{},{}\n",
+                "{},{},{},{:.3},{},{},{},{},{}\n",
                 p.t,
                 p.running,
                 p.full_membership,
@@ -489,7 +599,8 @@ impl Report {
                 p.messages,
                 p.bytes,
                 p.failures_declared,
-                p.false_positives
+                p.false_positives,
+                p.state_agreeing
             );
         }
         csv
@@ -694,6 +805,65 @@ impl fmt::Display for Report {
                 format!("{:.2}", b.messages_per_node),
             )?;
             row(f, "delivered twice to one node", b.duplicates.to_string())?;
+        }
+        let st = &self.state;
+        if st.writes + st.refused > 0 {
+            writeln!(f, "state")?;
+            row(
+                f,
+                "writes acknowledged / refused",
+                format!("{} ({} deletes) / {}", st.writes, st.deletes, st.refused),
+            )?;
+            let since = match (st.settle_from_s, st.last_write_s) {
+                (Some(from), Some(last)) if from <= last => {
+                    format!("the last write at {last:.1} s")
+                }
+                (Some(from), _) => format!("the heal at {from:.1} s"),
+                _ => "the start".into(),
+            };
+            row(
+                f,
+                "time to convergence",
+                match st.time_to_converge_s {
+                    Some(t) => format!("{t:.2} s after {since}"),
+                    None => format!("never after {since}"),
+                },
+            )?;
+            row(
+                f,
+                "replicas agree at the end",
+                if st.converged_at_end { "yes" } else { "no" }.into(),
+            )?;
+            let c = &st.check;
+            row(
+                f,
+                "lost writes / resurrected deletes",
+                format!(
+                    "{} / {} (keys: {} written, {} with a clear last write, {} divergent)",
+                    c.lost_writes, c.resurrected_deletes, c.keys, c.ordered_keys, c.divergent_keys
+                ),
+            )?;
+            let per_node = |t: &KindTraffic| format!("{:.0} B", t.bytes_per_node_per_s);
+            row(
+                f,
+                "bytes per node per second",
+                format!(
+                    "KeyEntry {}, StateRoot {}, SyncHashes {}, SyncEntries {}",
+                    per_node(&st.key_entry),
+                    per_node(&st.state_root),
+                    per_node(&st.sync_hashes),
+                    per_node(&st.sync_entries)
+                ),
+            )?;
+            row(
+                f,
+                "sync rounds / found equal / steps",
+                format!(
+                    "{} / {} / {}",
+                    st.sync_rounds, st.syncs_in_sync, st.sync_steps
+                ),
+            )?;
+            row(f, "entries sent by sync", st.sync_entries_sent.to_string())?;
         }
         writeln!(f, "wall time")?;
         row(

@@ -197,6 +197,9 @@ pub struct Protocol {
     /// `Config::max_broadcasts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_broadcasts: Option<usize>,
+    /// `Config::state_sync_interval`.
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub state_sync_interval: Option<Duration>,
 }
 
 impl Protocol {
@@ -232,7 +235,8 @@ impl Protocol {
             pull_interval,
             pull_fanout,
             broadcast_retention,
-            max_broadcasts
+            max_broadcasts,
+            state_sync_interval
         );
         if let Some(mode) = self.mode {
             config.dissemination = mode.into();
@@ -445,6 +449,9 @@ pub struct Scenario {
     /// User broadcasts sent during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcasts: Option<BroadcastLoad>,
+    /// Writes to the replicated store during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WriteLoad>,
     /// Synchronous rounds of [`ROUND`], for holding broadcasts against the
     /// theory of rumor spreading: every node contacts `gossip_fanout` (1 unless
     /// set) random members per round (push mode: a gossip round; pull and
@@ -496,6 +503,80 @@ fn default_broadcast_size() -> usize {
     32
 }
 
+/// Writes to the replicated store during a run, spread evenly over `over`,
+/// each by a random running node (drawn when it writes) to one of `keys` keys:
+/// a small key space makes different nodes write the same keys concurrently.
+/// Every value is distinct (it starts with the write's number), so that the
+/// value a replica ends with names the write that won.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteLoad {
+    /// How many writes and deletes.
+    pub count: usize,
+    /// When the first is made.
+    #[serde(default = "default_write_at", with = "dur")]
+    pub at: Duration,
+    /// Time over which they are spread; zero makes them all at once.
+    #[serde(default, with = "dur")]
+    pub over: Duration,
+    /// Distinct keys written (`key0`, `key1`, …), each write to a random one.
+    #[serde(default = "default_write_keys")]
+    pub keys: usize,
+    /// Value bytes, at least [`WriteLoad::MIN_SIZE`].
+    #[serde(default = "default_write_size")]
+    pub size: usize,
+    /// Share of the writes that are deletes.
+    #[serde(default)]
+    pub delete_fraction: f64,
+}
+
+impl WriteLoad {
+    /// Smallest value: the write's number, as eight bytes.
+    pub const MIN_SIZE: usize = 8;
+
+    /// The key of number `index`.
+    pub fn key(index: usize) -> Vec<u8> {
+        format!("key{index}").into_bytes()
+    }
+
+    /// The value of write number `index`: its number, padded to `size`.
+    pub fn value(&self, index: usize) -> Vec<u8> {
+        let mut value = (index as u64).to_le_bytes().to_vec();
+        value.resize(self.size.max(Self::MIN_SIZE), 0x5a);
+        value
+    }
+
+    /// When write number `index` is made.
+    pub fn time(&self, index: usize) -> Duration {
+        self.at + self.over.mul_f64(index as f64 / self.count.max(1) as f64)
+    }
+}
+
+impl Default for WriteLoad {
+    fn default() -> Self {
+        WriteLoad {
+            count: 1,
+            at: default_write_at(),
+            over: Duration::ZERO,
+            keys: default_write_keys(),
+            size: default_write_size(),
+            delete_fraction: 0.0,
+        }
+    }
+}
+
+fn default_write_at() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_write_keys() -> usize {
+    100
+}
+
+fn default_write_size() -> usize {
+    32
+}
+
 fn default_sample_interval() -> Duration {
     Duration::from_secs(1)
 }
@@ -514,6 +595,7 @@ impl Scenario {
             faults: Vec::new(),
             sample_interval: default_sample_interval(),
             broadcasts: None,
+            writes: None,
             rounds: false,
         }
     }
@@ -607,6 +689,27 @@ impl Scenario {
                 return Err(format!(
                     "broadcasts of {} bytes exceed max_broadcast_size {}",
                     load.size, config.max_broadcast_size
+                ));
+            }
+        }
+        if let Some(load) = self.writes {
+            share("writes.delete_fraction", load.delete_fraction)?;
+            if load.keys == 0 {
+                return Err("writes.keys must be at least 1".into());
+            }
+            if load.size < WriteLoad::MIN_SIZE || load.size > config.max_value_size {
+                return Err(format!(
+                    "writes.size = {} is not between {} and max_value_size {}",
+                    load.size,
+                    WriteLoad::MIN_SIZE,
+                    config.max_value_size
+                ));
+            }
+            let longest = WriteLoad::key(load.keys - 1).len();
+            if longest > config.max_key_size {
+                return Err(format!(
+                    "{} keys need {longest}-byte names, over max_key_size {}",
+                    load.keys, config.max_key_size
                 ));
             }
         }
@@ -719,6 +822,18 @@ impl Scenario {
                         size: load.size,
                     },
                 );
+            }
+        }
+        if let Some(load) = self.writes {
+            // Their own generator too: adding writes leaves the faults' choices alone.
+            let mut writes = SimRng::seed_from_u64(self.seed ^ 0x5eed_5707e);
+            for i in 0..load.count {
+                let writer = writes.next_u64();
+                let key = WriteLoad::key((writes.next_u64() % load.keys as u64) as usize);
+                let delete = crate::network::unit(&mut writes) < load.delete_fraction;
+                let value = (!delete).then(|| load.value(i));
+                let at = Instant::ZERO + load.time(i);
+                sim.schedule(at, Action::Write { writer, key, value });
             }
         }
         sim

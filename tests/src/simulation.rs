@@ -6,12 +6,13 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use gossip_core::wire::{Message, MessageKind, PacketWriter, Status, Update};
-use gossip_core::{BroadcastId, Config, Event, Identity, Instant, Node};
+use gossip_core::{BroadcastId, Config, Event, Identity, Instant, Node, StateError};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::metrics::{Metrics, World};
 use crate::network::{Network, NodeId, unit};
+use crate::replicas::{StateCheck, StateTotals, Write};
 
 /// The generator every simulated node and the network use.
 pub type SimRng = Xoshiro256PlusPlus;
@@ -77,6 +78,17 @@ pub enum Action {
         node: NodeId,
         /// Payload size.
         size: usize,
+    },
+    /// A running node writes `key`: the `writer`-th of the running nodes,
+    /// modulo their number, so that a schedule drawn in advance always finds
+    /// a live writer.
+    Write {
+        /// Which running node writes.
+        writer: u64,
+        /// The key.
+        key: Vec<u8>,
+        /// The value; `None` deletes the key.
+        value: Option<Vec<u8>>,
     },
 }
 
@@ -434,7 +446,62 @@ impl Simulation {
             Action::Broadcast { node, size } => {
                 self.broadcast(node, &vec![0xb5; size]);
             }
+            Action::Write { writer, key, value } => {
+                let running = self.running().count() as u64;
+                let writer = writer
+                    .checked_rem(running)
+                    .and_then(|i| self.running().nth(i as usize));
+                if let Some(node) = writer {
+                    let _ = self.write(node, &key, value.as_deref());
+                }
+            }
         }
+    }
+
+    /// Node `id` writes `value` to `key` in the replicated store, or deletes
+    /// the key if `value` is `None`; `None` if the node is not running. The
+    /// write is recorded in [`Metrics::writes`] if the node acknowledges it.
+    pub fn write(
+        &mut self,
+        id: NodeId,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Option<Result<(), StateError>> {
+        let now = self.now;
+        let node = self.slots[id as usize].node.as_mut()?;
+        let result = match value {
+            Some(value) => node.set(now, key, value),
+            None => node.delete(now, key).map(|_| ()),
+        };
+        // Drained first: the write moves the settling point only once the
+        // writer's new digest is counted.
+        self.drain(id);
+        match result {
+            Ok(()) => self.metrics.wrote(Write {
+                at: now,
+                node: id,
+                key: key.to_vec(),
+                value: value.map(<[u8]>::to_vec),
+            }),
+            Err(_) => self.metrics.write_refused(),
+        }
+        Some(result)
+    }
+
+    /// The replicated store's counters summed over every node since the
+    /// start, crashed ones included.
+    pub fn state_totals(&self) -> StateTotals {
+        let mut totals = self.metrics.retired_state();
+        for node in self.slots.iter().filter_map(|slot| slot.node.as_ref()) {
+            totals.add(node.stats());
+        }
+        totals
+    }
+
+    /// The running replicas held against every acknowledged write.
+    pub fn check_state(&self) -> StateCheck {
+        let replicas: Vec<&SimNode> = self.running().filter_map(|id| self.node(id)).collect();
+        StateCheck::new(self.metrics.writes(), &replicas)
     }
 
     /// Node `id` broadcasts `payload`; `None` if it is not running.
@@ -649,10 +716,11 @@ impl Simulation {
     /// Node `id` stops dead: no goodbye, datagrams to it are lost.
     pub fn crash(&mut self, id: NodeId) {
         let slot = &mut self.slots[id as usize];
-        if slot.node.take().is_none() {
+        let Some(node) = slot.node.take() else {
             return;
-        }
+        };
         slot.wake_at = None;
+        self.metrics.retire(node.stats());
         self.stopped(id, true);
     }
 
@@ -661,6 +729,7 @@ impl Simulation {
             return;
         }
         self.running[id as usize] = false;
+        self.metrics.state_digest(self.now, id, None);
         // Who counts the node live now: they are the ones who must learn.
         let name = Self::name(id);
         let generation = self.generation[id as usize];
@@ -871,6 +940,10 @@ impl Simulation {
                     event,
                 });
             }
+        }
+        if self.running[id as usize] {
+            self.metrics
+                .state_digest(now, id, Some(node.state_digest()));
         }
         let next = node
             .poll_timeout()

@@ -315,3 +315,66 @@ fn bad_broadcast_settings_are_refused() {
     );
     refused(&["--broadcast-every", "1s"]);
 }
+
+#[test]
+fn writes_are_reported_with_the_time_to_convergence() {
+    let args = "--nodes 30 --duration 30 --seed 3 --loss 0.05 --writes 300 --write-keys 20 \
+                --write-at 2s --write-over 5s --write-size 16 --delete-fraction 0.2 \
+                --sync-interval 2s";
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let output = succeeds(&[&args[..], &["--json"]].concat());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let scenario = &report["scenario"];
+    assert_eq!(scenario["writes"]["count"], 300);
+    assert_eq!(scenario["writes"]["keys"], 20);
+    assert_eq!(scenario["writes"]["over"], "5s");
+    assert_eq!(scenario["protocol"]["state_sync_interval"], "2s");
+    let state = &report["state"];
+    assert_eq!(state["writes"], 300);
+    assert!(state["deletes"].as_u64().unwrap() > 0);
+    assert_eq!(state["converged_at_end"], true);
+    assert!(state["time_to_converge_s"].as_f64().is_some(), "{state}");
+    assert_eq!(state["check"]["lost_writes"], 0);
+    assert_eq!(state["check"]["resurrected_deletes"], 0);
+    assert!(state["key_entry"]["bytes_per_node_per_s"].as_f64().unwrap() > 0.0);
+
+    let table = stdout(&succeeds(&args));
+    assert!(table.contains("time to convergence"), "{table}");
+    assert!(table.contains("after the last write at 7.0 s"), "{table}");
+}
+
+#[test]
+fn the_replicated_state_scenario_file_describes_writes_and_a_partition() {
+    let file = scenario_file("replicated_state.toml");
+    let args = [
+        "--scenario",
+        &file,
+        "--nodes",
+        "20",
+        "--duration",
+        "10s",
+        "--json",
+    ];
+    let report: Value = serde_json::from_slice(&succeeds(&args).stdout).unwrap();
+    let writes = &report["scenario"]["writes"];
+    assert_eq!(
+        (writes["count"].as_u64(), writes["keys"].as_u64()),
+        (Some(10_000), Some(500))
+    );
+    assert_eq!(writes["delete_fraction"], 0.1);
+    assert_eq!(report["scenario"]["faults"][0]["kind"], "partition");
+    // Writes are spread from 5 s over 60 s: 5 s of them ran.
+    let made = report["state"]["writes"].as_u64().unwrap();
+    assert!((800..=900).contains(&made), "{made} writes");
+    assert!(refused(&["--scenario", &file, "--writes", "5"]).contains("--writes"));
+}
+
+#[test]
+fn bad_write_settings_are_refused() {
+    assert!(refused(&["--writes", "10", "--write-size", "4"]).contains("writes.size"));
+    assert!(refused(&["--writes", "10", "--write-size", "5000"]).contains("max_value_size"));
+    assert!(refused(&["--writes", "10", "--write-keys", "0"]).contains("writes.keys"));
+    assert!(refused(&["--writes", "10", "--delete-fraction", "2"]).contains("--delete-fraction"));
+    assert!(refused(&["--sync-interval", "0s"]).contains("state_sync_interval"));
+    refused(&["--write-keys", "5"]);
+}

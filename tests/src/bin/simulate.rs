@@ -22,7 +22,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use gossip_core::Config;
 use gossip_sim::{
     BroadcastLoad, Bursts, Fault, Latency, LossyNodes, Mode, Preset, Protocol, Report, Scenario,
-    Start, TerminationSpec, format_duration, parse_duration,
+    Start, TerminationSpec, WriteLoad, format_duration, parse_duration,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -144,6 +144,7 @@ fn flags_a_file_describes(command: &clap::Command, matches: &ArgMatches) -> Vec<
         "SetupFlags",
         "ProtocolFlags",
         "BroadcastFlags",
+        "WriteFlags",
         "NetworkFlags",
         "FaultFlags",
     ];
@@ -159,7 +160,8 @@ fn flags_a_file_describes(command: &clap::Command, matches: &ArgMatches) -> Vec<
 }
 
 /// Runs a cluster of gossip nodes in virtual time and reports membership
-/// convergence, failure detection, false alarms and traffic.
+/// convergence, failure detection, false alarms, traffic, broadcasts and the
+/// convergence of the replicated store.
 ///
 /// Durations are written like 250ms, 1.5s, 5m or 2m30s; a bare number is
 /// seconds. Shares (P, FRACTION) are between 0 and 1.
@@ -179,6 +181,8 @@ struct Cli {
     protocol: ProtocolFlags,
     #[command(flatten)]
     broadcasts: BroadcastFlags,
+    #[command(flatten)]
+    writes: WriteFlags,
     #[command(flatten)]
     network: NetworkFlags,
     #[command(flatten)]
@@ -228,6 +232,37 @@ struct BroadcastFlags {
     /// within the round; probing is off. Times are reported in rounds
     #[arg(long)]
     rounds: bool,
+}
+
+/// Writes to the replicated store, and how the replicas reconcile.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Replicated state")]
+struct WriteFlags {
+    /// Writes and deletes made, each by a random running node to a random key;
+    /// the report then says when the replicas converged and checks that no
+    /// acknowledged write was lost and no deleted key came back
+    #[arg(long, value_name = "N")]
+    writes: Option<usize>,
+    /// Distinct keys written: few keys make nodes write the same keys
+    /// concurrently [default: 100]
+    #[arg(long, value_name = "K", requires = "writes")]
+    write_keys: Option<usize>,
+    /// When the first write is made [default: 1s]
+    #[arg(long, value_name = "D", value_parser = duration, requires = "writes")]
+    write_at: Option<Duration>,
+    /// Time over which the writes are spread evenly [default: 0s, all at once]
+    #[arg(long, value_name = "D", value_parser = duration, requires = "writes")]
+    write_over: Option<Duration>,
+    /// Bytes of each value, at least 8 [default: 32]
+    #[arg(long, value_name = "BYTES", requires = "writes")]
+    write_size: Option<usize>,
+    /// Share of the writes that are deletes [default: 0]
+    #[arg(long, value_name = "F", value_parser = share, requires = "writes")]
+    delete_fraction: Option<f64>,
+    #[arg(long, value_name = "D", value_parser = duration,
+          help = preset_default("Time between anti-entropy rounds (Merkle tree comparison with one random member)",
+                                |c| format_duration(c.state_sync_interval)))]
+    sync_interval: Option<Duration>,
 }
 
 /// What the scenario is, and the flags a scenario file may be combined with.
@@ -500,6 +535,7 @@ impl Cli {
         }
         scenario.protocol = self.protocol.protocol();
         self.broadcasts.apply(&mut scenario);
+        self.writes.apply(&mut scenario);
         self.network.apply(&mut scenario.network);
         scenario.faults = self.faults.faults(duration);
         scenario
@@ -522,6 +558,23 @@ impl BroadcastFlags {
                 at: self.broadcast_at.unwrap_or(default.at),
                 every: self.broadcast_every.unwrap_or(default.every),
                 size: self.broadcast_size.unwrap_or(default.size),
+            });
+        }
+    }
+}
+
+impl WriteFlags {
+    fn apply(&self, scenario: &mut Scenario) {
+        scenario.protocol.state_sync_interval = self.sync_interval;
+        if let Some(count) = self.writes {
+            let default = WriteLoad::default();
+            scenario.writes = Some(WriteLoad {
+                count,
+                at: self.write_at.unwrap_or(default.at),
+                over: self.write_over.unwrap_or(default.over),
+                keys: self.write_keys.unwrap_or(default.keys),
+                size: self.write_size.unwrap_or(default.size),
+                delete_fraction: self.delete_fraction.unwrap_or(default.delete_fraction),
             });
         }
     }
