@@ -259,7 +259,9 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     /// How many members are estimated to share this node's replicated state,
-    /// from the digests piggybacked on probes and acks.
+    /// from the latest digest of each member heard within three
+    /// `state_sync_interval`s (piggybacked on probes, acks and gossip of keys).
+    /// [`Event::Converged`] reports when the estimate reaches every member.
     pub fn convergence(&self) -> Convergence {
         let membership = &self.membership;
         self.replica
@@ -522,6 +524,11 @@ impl<A: Address, R: Rng> Node<A, R> {
                     let keys = self
                         .replica
                         .write_rumors(&mut writer, members, &mut self.stats);
+                    if keys > 0 && matches!(outgoing, Outgoing::Gossip { .. }) {
+                        // While the state changes, members need fresh digests
+                        // most: a gossip of keys carries one too.
+                        self.replica.write_root(&mut writer, &mut self.stats);
+                    }
                     let pushed = self.broadcasts.write_pushes(
                         &mut writer,
                         self.now,

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::testing::{Cluster, Union, datagram, node};
+use crate::testing::{Cluster, Union, datagram, messages, node, run_until, with_three_members};
 use crate::wire::{EntryRecord, Message, SiblingRecord};
 use crate::{
     Causality, Config, Conflicts, Event, Hlc, Instant, KeyChange, MessageError, StateError,
@@ -332,4 +332,29 @@ fn a_replica_far_behind_catches_up_within_the_anti_entropy_budget() {
     );
     assert_eq!(c.nodes[1].footprint().keys, 20_000);
     assert!(all_equal(&digests(&c)));
+}
+
+#[test]
+fn gossip_of_key_changes_carries_the_state_digest() {
+    let mut n = with_three_members(Config::lan());
+    n.set(Instant::ZERO, b"k", b"v").unwrap();
+    let digest = n.state_digest();
+    let sent = run_until(&mut n, Instant::from_millis(300));
+    let mut gossiped = 0;
+    for datagram in sent {
+        let kinds: Vec<Message<'_, u32>> = messages(alloc::vec![datagram])
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        if kinds.iter().any(|m| matches!(m, Message::KeyEntry { .. })) {
+            gossiped += 1;
+            assert!(
+                kinds
+                    .iter()
+                    .any(|m| matches!(m, Message::StateRoot { root } if root == &digest)),
+                "{kinds:?}"
+            );
+        }
+    }
+    assert!(gossiped > 0, "the write was not gossiped");
 }

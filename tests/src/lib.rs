@@ -48,7 +48,7 @@ mod units;
 
 pub use metrics::{Failure, FalsePositive, Metrics, Sample};
 pub use network::{GilbertElliott, Latency, Network, NodeId};
-pub use replicas::{CLEAR_ORDER, STATE_KINDS, StateCheck, StateTotals, Write};
+pub use replicas::{CLEAR_ORDER, ConvergenceClaims, STATE_KINDS, StateCheck, StateTotals, Write};
 pub use report::{
     BroadcastReport, CurvePoint, FailureReport, FalsePositiveRecord, FalsePositiveReport,
     Infection, KindTraffic, MembershipReport, Point, Report, StateReport, Summary, TrafficReport,

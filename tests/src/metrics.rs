@@ -350,6 +350,15 @@ impl Metrics {
                 self.spreads.delivered(at, observer, broadcast);
                 return;
             }
+            Event::Converged(convergence) => {
+                let running = world.running.iter().filter(|&&r| r).count();
+                // A claim about fewer members (a side of a partition) cannot
+                // be held against every replica.
+                let whole = convergence.members >= running;
+                self.replicas
+                    .claimed(at, observer, convergence.digest, whole);
+                return;
+            }
             _ => return,
         };
         let Some(subject) = id_of(member.name()) else {
@@ -547,6 +556,11 @@ impl Metrics {
     /// Since when every running replica has held the same state, if they do now.
     pub fn state_agreed_since(&self) -> Option<Instant> {
         self.replicas.agreed_since()
+    }
+
+    /// The nodes' claims of convergence (`Event::Converged`) against the truth.
+    pub fn convergence_claims(&self) -> crate::replicas::ConvergenceClaims {
+        self.replicas.claims()
     }
 
     pub(crate) fn retired_state(&self) -> crate::replicas::StateTotals {

@@ -159,6 +159,23 @@ impl StateCheck {
     }
 }
 
+/// How the nodes' own estimates of convergence (`Event::Converged`) held
+/// against the truth the simulator sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ConvergenceClaims {
+    /// Running nodes whose last claim is of the state they all hold at the end.
+    pub claimed: usize,
+    /// Median time from the true convergence to those claims, seconds (a
+    /// claim made before it counts as 0 and as premature).
+    pub lag_median_s: Option<f64>,
+    /// The longest such time, seconds.
+    pub lag_max_s: Option<f64>,
+    /// Claims about every running node made after the last write and heal
+    /// while some running replica held another state. (A claim while writes
+    /// go on races them; one on a side of a partition is about that side.)
+    pub premature: usize,
+}
+
 /// The writes of a run and the agreement of the running replicas, kept up to
 /// date on every drain: each node's digest, and how many running nodes hold
 /// each digest, so that "do all agree" costs O(1).
@@ -178,18 +195,27 @@ pub(crate) struct Replicas {
     converged_at: Option<Instant>,
     /// Counters of the nodes that crashed (their stats went with them).
     retired: StateTotals,
+    /// Each running node's last claim of convergence: when, and of which digest.
+    claims: Vec<Option<(Instant, u64)>>,
+    /// When claims about every running node were made while some running
+    /// replica held another digest.
+    mistaken_claims: Vec<Instant>,
 }
 
 impl Replicas {
     pub(crate) fn new(nodes: usize) -> Self {
         Replicas {
             digests: vec![None; nodes],
+            claims: vec![None; nodes],
             ..Replicas::default()
         }
     }
 
     /// `node` holds `digest` now; `None` when it stops running.
     pub(crate) fn digest(&mut self, at: Instant, node: NodeId, digest: Option<u64>) {
+        if digest.is_none() {
+            self.claims[node as usize] = None;
+        }
         let slot = &mut self.digests[node as usize];
         if *slot == digest {
             return;
@@ -205,6 +231,45 @@ impl Replicas {
             *self.holders.entry(new).or_insert(0) += 1;
         }
         self.update(at);
+    }
+
+    /// `node` estimates that every member holds `digest` now; `whole` if it
+    /// counts every running node a member.
+    pub(crate) fn claimed(&mut self, at: Instant, node: NodeId, digest: u64, whole: bool) {
+        self.claims[node as usize] = Some((at, digest));
+        let all_hold = self.holders.len() == 1 && self.holders.contains_key(&digest);
+        if whole && !all_hold {
+            self.mistaken_claims.push(at);
+        }
+    }
+
+    /// The nodes' claims held against the truth.
+    pub(crate) fn claims(&self) -> ConvergenceClaims {
+        let agreed = match (self.agreed_since, self.converged_at) {
+            (Some(_), Some(at)) => self.holders.keys().next().map(|&digest| (digest, at)),
+            _ => None,
+        };
+        let mut lags: Vec<Duration> = agreed
+            .map(|(digest, converged)| {
+                self.claims
+                    .iter()
+                    .flatten()
+                    .filter(|(_, claimed)| *claimed == digest)
+                    .map(|(at, _)| at.saturating_duration_since(converged))
+                    .collect()
+            })
+            .unwrap_or_default();
+        lags.sort_unstable();
+        ConvergenceClaims {
+            claimed: lags.len(),
+            lag_median_s: lags.get(lags.len() / 2).map(Duration::as_secs_f64),
+            lag_max_s: lags.last().map(Duration::as_secs_f64),
+            premature: self
+                .mistaken_claims
+                .iter()
+                .filter(|&&at| self.settle_from.is_some_and(|from| from <= at))
+                .count(),
+        }
     }
 
     pub(crate) fn wrote(&mut self, write: Write) {

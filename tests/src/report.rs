@@ -7,7 +7,7 @@ use std::time::Duration;
 use gossip_core::Instant;
 use serde::Serialize;
 
-use crate::replicas::StateCheck;
+use crate::replicas::{ConvergenceClaims, StateCheck};
 use crate::scenario::Scenario;
 use crate::simulation::Simulation;
 
@@ -298,6 +298,8 @@ pub struct StateReport {
     pub converged_at_end: bool,
     /// The running replicas at the end, against the acknowledged writes.
     pub check: StateCheck,
+    /// The nodes' own estimates of convergence against the truth.
+    pub claims: ConvergenceClaims,
     /// Rumored and synced entries.
     pub key_entry: KindTraffic,
     /// Digests piggybacked on probes and acks.
@@ -349,6 +351,7 @@ impl StateReport {
                 .map(|(end, start)| (end - start).as_secs_f64()),
             converged_at_end: metrics.state_agreed_since().is_some(),
             check: sim.check_state(),
+            claims: metrics.convergence_claims(),
             key_entry,
             state_root,
             sync_hashes,
@@ -842,6 +845,18 @@ impl fmt::Display for Report {
                     "{} / {} (keys: {} written, {} with a clear last write, {} divergent)",
                     c.lost_writes, c.resurrected_deletes, c.keys, c.ordered_keys, c.divergent_keys
                 ),
+            )?;
+            let claims = &st.claims;
+            row(
+                f,
+                "nodes that claimed it / lag",
+                match (claims.lag_median_s, claims.lag_max_s) {
+                    (Some(median), Some(max)) => format!(
+                        "{} (median {median:.2} s, max {max:.2} s), {} premature claims",
+                        claims.claimed, claims.premature
+                    ),
+                    _ => format!("none, {} premature claims", claims.premature),
+                },
             )?;
             let per_node = |t: &KindTraffic| format!("{:.0} B", t.bytes_per_node_per_s);
             row(

@@ -926,6 +926,12 @@ impl Simulation {
                 }));
             }
         }
+        // Before the events: a claim of convergence among them is judged
+        // against the digests this input left.
+        if self.running[id as usize] {
+            self.metrics
+                .state_digest(now, id, Some(node.state_digest()));
+        }
         let world = World {
             running: &self.running,
             generation: &self.generation,
@@ -940,10 +946,6 @@ impl Simulation {
                     event,
                 });
             }
-        }
-        if self.running[id as usize] {
-            self.metrics
-                .state_digest(now, id, Some(node.state_digest()));
         }
         let next = node
             .poll_timeout()

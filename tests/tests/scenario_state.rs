@@ -64,6 +64,14 @@ fn two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() 
         "converged {converged:.1} s after the last write"
     );
     assert!(state.sync_steps > 0 && state.sync_entries_sent > 0);
+    // Every node told its application, from the digests it heard, that all
+    // members agree: none before they did (after the writes and the heal),
+    // and none later than the estimate's window (three sync intervals, 15 s)
+    // after they did. Measured: median 6.6 to 10.9 s, max 15.0 s on seeds 1-4.
+    let claims = &state.claims;
+    assert_eq!(claims.claimed, 200, "{claims:?}");
+    assert_eq!(claims.premature, 0, "{claims:?}");
+    assert!(claims.lag_max_s.unwrap() <= 16.0, "{claims:?}");
 }
 
 /// 20 nodes; one (picked by the seed) is cut off from 1 s to 16 s while 200
