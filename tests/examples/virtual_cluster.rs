@@ -1,6 +1,7 @@
 //! Six nodes in virtual time: they join, one crashes, one broadcasts, one
-//! leaves, the crashed one restarts, the network splits (and a broadcast is sent
-//! on the far side) and heals. Prints what node n0 sees, then every node's view.
+//! writes a key, one leaves, the crashed one restarts, the network splits (a
+//! broadcast is sent and the key written on both sides) and heals. Prints what
+//! node n0 sees, then every node's view.
 //!
 //! `cargo run --release -p gossip-sim --example virtual_cluster`
 
@@ -26,6 +27,15 @@ fn main() {
         "n2 broadcasts \"deploy v2\"",
         |sim| {
             sim.broadcast(2, b"deploy v2");
+        },
+    );
+    step(
+        &mut sim,
+        &mut shown,
+        25,
+        "n1 sets config/leader = \"n1\"",
+        |sim| {
+            sim.write(1, b"config/leader", Some(b"n1"));
         },
     );
     step(&mut sim, &mut shown, 30, "n5 leaves gracefully", |sim| {
@@ -57,7 +67,18 @@ fn main() {
     step(
         &mut sim,
         &mut shown,
-        105,
+        80,
+        "n0 sets config/leader = \"n0\"; 1 s later, on the far side, n3 sets \"n3\"",
+        |sim| {
+            sim.write(0, b"config/leader", Some(b"n0"));
+        },
+    );
+    sim.run_until(Instant::from_secs(81));
+    sim.write(3, b"config/leader", Some(b"n3"));
+    step(
+        &mut sim,
+        &mut shown,
+        90,
         "the network heals",
         Simulation::heal,
     );
@@ -72,7 +93,7 @@ fn main() {
     for id in 0..sim.len() as u32 {
         print!("{:>4}", Simulation::name(id));
     }
-    println!("{:>10}{:>12}", "live", "bytes out");
+    println!("{:>10}{:>16}{:>12}", "live", "config/leader", "bytes out");
     for id in sim.running() {
         let node = sim.node(id).unwrap();
         print!("{:>6}", Simulation::name(id));
@@ -86,13 +107,22 @@ fn main() {
             };
             print!("{mark:>4}");
         }
-        println!("{:>10}{:>12}", node.live_members(), node.stats().bytes_out);
+        let leader = node
+            .get(b"config/leader")
+            .map_or("-".into(), String::from_utf8_lossy);
+        println!(
+            "{:>10}{:>16}{:>12}",
+            node.live_members(),
+            leader,
+            node.stats().bytes_out
+        );
     }
     println!(
-        "\n{} datagrams delivered, {} lost; converged: {}",
+        "\n{} datagrams delivered, {} lost; membership converged: {}; replicas agree: {}",
         sim.trace().delivered,
         sim.trace().lost,
-        sim.converged()
+        sim.converged(),
+        sim.metrics().state_agreed_since().is_some()
     );
 }
 
@@ -140,6 +170,19 @@ fn print_events(sim: &Simulation, shown: &mut usize) {
                 "broadcast from {}: {:?}",
                 b.origin,
                 String::from_utf8_lossy(&b.payload)
+            ),
+            Event::KeyChanged(change) => format!(
+                "{} = {} (written by {})",
+                String::from_utf8_lossy(&change.key),
+                change
+                    .value
+                    .as_deref()
+                    .map_or("deleted".into(), String::from_utf8_lossy),
+                change.origin
+            ),
+            Event::Converged(c) => format!(
+                "replicated state converged with {} of {} members",
+                c.agreeing, c.members
             ),
             other => format!("{other:?}"),
         };

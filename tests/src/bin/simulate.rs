@@ -289,8 +289,8 @@ struct ClusterFlags {
 #[command(next_help_heading = "Start")]
 struct SetupFlags {
     /// How the nodes find each other: converged (everyone knows everyone), join
-    /// (all join through node 0 at once), staggered:<interval> (node i joins at
-    /// i × interval) or sparse:<k> (each knows k random others; full membership
+    /// (all join through node 0 at once), staggered:INTERVAL (node i joins at
+    /// i × INTERVAL) or sparse:K (each knows K random others; full membership
     /// is not tracked) [default: converged]
     #[arg(long, value_name = "HOW", value_parser = start)]
     start: Option<Start>,
