@@ -6,7 +6,7 @@ use core::time::Duration;
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::dissemination::{BroadcastId, Broadcasts};
+use crate::dissemination::{self, BroadcastId, Broadcasts};
 use crate::error::{
     BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError, StateError,
 };
@@ -301,9 +301,13 @@ impl<A: Address, R: Rng> Node<A, R> {
             });
         }
         let packet = wire::decode::<A>(datagram, config.cluster_id)?;
-        // Check everything before changing anything.
+        // Check everything before changing anything, and note the kinds seen:
+        // a sub-machine a datagram has nothing for does not decode it again.
+        let mut kinds = wire::KindSet::default();
         for message in packet.clone() {
-            match message? {
+            let message = message?;
+            kinds.insert(message.kind());
+            match message {
                 wire::Message::Update(wire::Update {
                     status: wire::Status::Alive { metadata, .. },
                     ..
@@ -336,16 +340,22 @@ impl<A: Address, R: Rng> Node<A, R> {
             // Only members' pulls and syncs are answered; asked after the
             // membership had its say, so that a datagram announcing its sender
             // counts.
-            let from_member = membership.knows_addr(&from);
-            broadcasts.share_outbox(membership.outgoing_len());
-            broadcasts.handle_packet(&mut env, &from, packet.clone(), from_member);
-            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
-            let membership = &*membership;
-            let live = Live {
-                members: membership.live_members(),
-                is_live: &|addr| membership.is_live_addr(addr),
-            };
-            replica.handle_packet(&mut env, &from, packet, from_member, &live);
+            let for_broadcasts = kinds.intersects(dissemination::HANDLED_KINDS);
+            let for_replica = kinds.intersects(state::HANDLED_KINDS);
+            let from_member = (for_broadcasts || for_replica) && membership.knows_addr(&from);
+            if for_broadcasts {
+                broadcasts.share_outbox(membership.outgoing_len());
+                broadcasts.handle_packet(&mut env, &from, packet.clone(), from_member);
+            }
+            if for_replica {
+                replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
+                let membership = &*membership;
+                let live = Live {
+                    members: membership.live_members(),
+                    is_live: &|addr| membership.is_live_addr(addr),
+                };
+                replica.handle_packet(&mut env, &from, packet, from_member, &live);
+            }
         }
         Ok(())
     }

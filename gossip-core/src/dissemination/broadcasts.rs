@@ -27,9 +27,16 @@ use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
 use crate::wire::{
-    BufferFull, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN, Message, MessageKind, Packet,
-    PacketWriter,
+    BufferFull, KindSet, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN, Message, MessageKind,
+    Packet, PacketWriter,
 };
+
+/// The messages [`Broadcasts::handle_packet`] acts on: others' datagrams skip it.
+pub(crate) const HANDLED_KINDS: KindSet = KindSet::of(&[
+    MessageKind::Broadcast,
+    MessageKind::Pull,
+    MessageKind::Feedback,
+]);
 
 /// Identifies a broadcast cluster-wide: 64 random bits drawn by its origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -37,7 +37,17 @@ use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
-use crate::wire::{BufferFull, HEADER_MAX_LEN, Message, Packet, PacketWriter, SYNC_NODE_LEN};
+use crate::wire::{
+    BufferFull, HEADER_MAX_LEN, KindSet, Message, MessageKind, Packet, PacketWriter, SYNC_NODE_LEN,
+};
+
+/// The messages [`Replica::handle_packet`] acts on: others' datagrams skip it.
+pub(crate) const HANDLED_KINDS: KindSet = KindSet::of(&[
+    MessageKind::KeyEntry,
+    MessageKind::StateRoot,
+    MessageKind::SyncHashes,
+    MessageKind::SyncEntries,
+]);
 
 /// Most tree nodes an answer to one anti-entropy datagram compares (about
 /// sixteen datagrams); the rest of a large difference is found in later rounds.

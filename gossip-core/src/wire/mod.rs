@@ -18,6 +18,7 @@
 mod message;
 mod packet;
 
+pub(crate) use message::KindSet;
 pub use message::{EntryRecord, Message, MessageKind, SiblingRecord, Status, Update};
 pub use packet::{
     BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN,
