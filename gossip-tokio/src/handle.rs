@@ -1,0 +1,188 @@
+//! The handle an application holds: clones cheaply, sends commands to the
+//! node's task, subscribes to its events; the task stops when the last clone
+//! is dropped or on [`Gossip::shutdown`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use gossip_core::{BroadcastError, BroadcastId, Event, MetadataError, StateError};
+use gossip_driver::{
+    Builder, Command, CommandError, Driver, JoinError, LeaveError, MemberInfo, ReplySender,
+    StartError, Status, Stopped,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+/// Commands queued for the task before a sender waits.
+const COMMAND_QUEUE: usize = 256;
+
+/// A running gossip node. `Clone + Send + Sync`; every clone talks to the
+/// same node, whose task stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Gossip {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    local_addr: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event<SocketAddr>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Gossip {
+    /// Binds the socket, starts the node's task (in the current tokio
+    /// runtime) and, if the builder has seeds, starts joining through them
+    /// (see [`Gossip::join`] to wait for it).
+    pub async fn start(builder: Builder) -> Result<Gossip, StartError> {
+        let socket = UdpSocket::bind(builder.bind_addr())
+            .await
+            .map_err(StartError::Io)?;
+        let local_addr = socket.local_addr().map_err(StartError::Io)?;
+        let driver = Driver::new(&builder, local_addr)?;
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(builder.events_buffered());
+        let span = driver.span().clone();
+        let task = tokio::spawn(
+            crate::task::run(
+                driver,
+                socket,
+                receiver,
+                events.clone(),
+                builder.datagrams_per_turn(),
+            )
+            .instrument(span),
+        );
+        tracing::debug!(name = builder.name(), %local_addr, "started");
+        Ok(Gossip {
+            inner: Arc::new(Inner {
+                name: builder.name().to_owned(),
+                local_addr: builder.advertise_addr().unwrap_or(local_addr),
+                commands,
+                events,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The address other members reach this node at.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Subscribes to the node's events from now on. A subscriber that falls
+    /// more than [`Builder::event_capacity`] events behind gets
+    /// [`RecvError::Lagged`](crate::RecvError::Lagged) with the number it
+    /// missed; it never slows the node.
+    pub fn events(&self) -> broadcast::Receiver<Event<SocketAddr>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Joins the cluster through `seeds`; returns once a seed answered, or
+    /// with [`JoinError::Unanswered`] after the configured attempts.
+    pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), JoinError> {
+        self.ask(|reply| Command::Join { seeds, reply }).await?
+    }
+
+    /// Leaves gracefully: returns once the departure has been gossiped its
+    /// full number of times, or with [`LeaveError::TimedOut`] after the
+    /// builder's leave timeout. The node keeps running (and answering probes
+    /// as departed) until shut down.
+    pub async fn leave(&self) -> Result<(), LeaveError> {
+        self.ask(|reply| Command::Leave { reply }).await?
+    }
+
+    /// Broadcasts `payload` to every member, once each.
+    pub async fn broadcast(
+        &self,
+        payload: Vec<u8>,
+    ) -> Result<BroadcastId, CommandError<BroadcastError>> {
+        refused(
+            self.ask(|reply| Command::Broadcast { payload, reply })
+                .await,
+        )
+    }
+
+    /// Replaces the metadata other members see.
+    pub async fn set_metadata(&self, metadata: Vec<u8>) -> Result<(), CommandError<MetadataError>> {
+        refused(
+            self.ask(|reply| Command::SetMetadata { metadata, reply })
+                .await,
+        )
+    }
+
+    /// Writes `key` in the replicated store.
+    pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), CommandError<StateError>> {
+        refused(self.ask(|reply| Command::Set { key, value, reply }).await)
+    }
+
+    /// Deletes `key`; true if it had a value.
+    pub async fn delete(&self, key: Vec<u8>) -> Result<bool, CommandError<StateError>> {
+        refused(self.ask(|reply| Command::Delete { key, reply }).await)
+    }
+
+    /// Reads `key` from this node's replica.
+    pub async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, Stopped> {
+        self.ask(|reply| Command::Get { key, reply }).await
+    }
+
+    /// Every live key and its value in this node's replica.
+    pub async fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Stopped> {
+        self.ask(|reply| Command::Entries { reply }).await
+    }
+
+    /// The member table, this node included (failed and departed members too,
+    /// while they are remembered).
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, Stopped> {
+        self.ask(|reply| Command::Members { reply }).await
+    }
+
+    /// The node's counters and sizes, and the socket's.
+    pub async fn stats(&self) -> Result<Status, Stopped> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Stops the node's task and waits for it to end (every clone then gets
+    /// [`Stopped`]). Leave first for a graceful departure.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.commands.send(Command::Shutdown).await;
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(ReplySender<T>) -> Command) -> Result<T, Stopped> {
+        let (command, reply) = Command::new(command);
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| Stopped)?;
+        reply.await
+    }
+}
+
+fn refused<T, E>(answer: Result<Result<T, E>, Stopped>) -> Result<T, CommandError<E>> {
+    answer?.map_err(CommandError::Refused)
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the command sender ends the task's loop; nothing to wait for.
+        tracing::debug!(name = %self.name, "last handle dropped");
+    }
+}

@@ -1,0 +1,154 @@
+//! Nodes on 127.0.0.1 over real UDP: they converge, detect a stopped node,
+//! see a graceful leave, deliver a broadcast and replicate a key.
+//! Timings here are wall-clock bounds with wide margins, not measurements.
+
+use std::time::Duration;
+
+use gossip_core::{Config, Event, MemberState};
+use gossip_tokio::{Builder, Gossip, LeaveError};
+use tokio::time::{Instant, sleep};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn cluster(n: usize) -> Vec<Gossip> {
+    let first = Gossip::start(Builder::new("n0").config(Config::local()))
+        .await
+        .unwrap();
+    let seed = first.local_addr();
+    let mut nodes = vec![first];
+    for i in 1..n {
+        let builder = Builder::new(format!("n{i}"))
+            .config(Config::local())
+            .seeds([seed]);
+        nodes.push(Gossip::start(builder).await.unwrap());
+    }
+    nodes
+}
+
+/// Waits until `check` holds for every node, or panics after [`PATIENCE`].
+async fn until_all(nodes: &[Gossip], what: &str, check: impl AsyncFn(&Gossip) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut all = true;
+        for node in nodes {
+            all &= check(node).await;
+        }
+        if all {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every node {what} in {PATIENCE:?}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn live(node: &Gossip) -> usize {
+    node.stats().await.unwrap().live_members
+}
+
+async fn state_of(node: &Gossip, name: &str) -> Option<MemberState> {
+    let members = node.members().await.unwrap();
+    members.iter().find(|m| m.name() == name).map(|m| m.state())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_converge_and_detect_a_stopped_one() {
+    let nodes = cluster(10).await;
+    until_all(&nodes, "sees 10 live", async |n| live(n).await == 10).await;
+
+    let (stopped, rest) = nodes.split_last().unwrap();
+    stopped.shutdown().await;
+    assert!(stopped.members().await.is_err(), "a stopped node answers");
+    until_all(rest, "declared n9 failed", async |n| {
+        state_of(n, "n9").await == Some(MemberState::Failed)
+    })
+    .await;
+    for node in rest {
+        assert_eq!(live(node).await, 9);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_leave_is_seen_as_left_by_all() {
+    let nodes = cluster(5).await;
+    until_all(&nodes, "sees 5 live", async |n| live(n).await == 5).await;
+    let (leaver, rest) = nodes.split_last().unwrap();
+    leaver.leave().await.unwrap();
+    assert!(matches!(leaver.leave().await, Err(LeaveError::Refused(_))));
+    until_all(rest, "saw n4 leave", async |n| {
+        state_of(n, "n4").await == Some(MemberState::Left)
+    })
+    .await;
+    let stats = rest[0].stats().await.unwrap();
+    assert_eq!(stats.stats.failures_declared, 0, "a leave is not a failure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_and_a_key_reach_every_node() {
+    let nodes = cluster(10).await;
+    until_all(&nodes, "sees 10 live", async |n| live(n).await == 10).await;
+    let mut subscriptions: Vec<_> = nodes.iter().map(Gossip::events).collect();
+
+    nodes[3].broadcast(b"deploy v2".to_vec()).await.unwrap();
+    nodes[5]
+        .set(b"config/leader".to_vec(), b"n5".to_vec())
+        .await
+        .unwrap();
+
+    for (i, events) in subscriptions.iter_mut().enumerate() {
+        let deadline = Instant::now() + PATIENCE;
+        let mut got_broadcast = false;
+        while !got_broadcast {
+            let event = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("n{i} never got the broadcast"))
+                .unwrap();
+            if let Event::Broadcast(b) = event {
+                assert_eq!(
+                    (b.origin.as_str(), &b.payload[..]),
+                    ("n3", &b"deploy v2"[..])
+                );
+                got_broadcast = true;
+            }
+        }
+    }
+    until_all(&nodes, "has config/leader", async |n| {
+        n.get(b"config/leader".to_vec()).await.unwrap() == Some(b"n5".to_vec())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn commands_are_refused_with_typed_errors_and_a_dropped_handle_stops_the_node() {
+    let node = Gossip::start(Builder::new("solo")).await.unwrap();
+    let too_large = vec![0u8; 64 * 1024];
+    assert!(matches!(
+        node.set(b"k".to_vec(), too_large.clone()).await,
+        Err(gossip_tokio::CommandError::Refused(_))
+    ));
+    assert!(matches!(
+        node.broadcast(too_large).await,
+        Err(gossip_tokio::CommandError::Refused(_))
+    ));
+    assert!(matches!(
+        node.join(vec![]).await,
+        Err(gossip_tokio::JoinError::Refused(_))
+    ));
+    // Alone, a leave has no one to tell: it returns at once.
+    node.leave().await.unwrap();
+    let events = node.events();
+    drop(node);
+    let mut events = events;
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Err(gossip_tokio::RecvError::Closed) = events.recv().await {
+                return;
+            }
+        }
+    });
+    closed
+        .await
+        .expect("the task ended when the last handle was dropped");
+}
