@@ -28,8 +28,12 @@ pub struct Gossip {
 struct Inner {
     name: String,
     local_addr: SocketAddr,
+    advertise_addr: SocketAddr,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event<SocketAddr>>,
+    /// Subscribed before the task started, for the first caller of
+    /// [`Gossip::events`]: it sees the join's events too.
+    first_events: Mutex<Option<broadcast::Receiver<Event<SocketAddr>>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -44,7 +48,7 @@ impl Gossip {
         let local_addr = socket.local_addr().map_err(StartError::Io)?;
         let driver = Driver::new(&builder, local_addr)?;
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-        let (events, _) = broadcast::channel(builder.events_buffered());
+        let (events, first_events) = broadcast::channel(builder.events_buffered());
         let span = driver.span().clone();
         let task = tokio::spawn(
             crate::task::run(
@@ -60,9 +64,11 @@ impl Gossip {
         Ok(Gossip {
             inner: Arc::new(Inner {
                 name: builder.name().to_owned(),
-                local_addr: builder.advertise_addr().unwrap_or(local_addr),
+                local_addr,
+                advertise_addr: builder.advertise_addr().unwrap_or(local_addr),
                 commands,
                 events,
+                first_events: Mutex::new(Some(first_events)),
                 task: Mutex::new(Some(task)),
             }),
         })
@@ -73,17 +79,30 @@ impl Gossip {
         &self.inner.name
     }
 
-    /// The address other members reach this node at.
+    /// The address the socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr
     }
 
-    /// Subscribes to the node's events from now on. A subscriber that falls
-    /// more than [`Builder::event_capacity`] events behind gets
-    /// [`RecvError::Lagged`](crate::RecvError::Lagged) with the number it
-    /// missed; it never slows the node.
+    /// The address other members reach this node at: the builder's advertise
+    /// address, or else the bound one. Give this one to others as a seed.
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.inner.advertise_addr
+    }
+
+    /// Subscribes to the node's events. The first call gets every event since
+    /// the node started (the join's included); later calls, those from then
+    /// on. A subscriber that falls more than [`Builder::event_capacity`]
+    /// events behind gets [`RecvError::Lagged`](crate::RecvError::Lagged) with
+    /// the number it missed; it never slows the node.
     pub fn events(&self) -> broadcast::Receiver<Event<SocketAddr>> {
-        self.inner.events.subscribe()
+        let first = self
+            .inner
+            .first_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        first.unwrap_or_else(|| self.inner.events.subscribe())
     }
 
     /// Joins the cluster through `seeds`; returns once a seed answered, or

@@ -7,7 +7,7 @@
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let a = Gossip::start(Builder::new("a")).await?;
-//! let b = Gossip::start(Builder::new("b").seeds([a.local_addr()])).await?;
+//! let b = Gossip::start(Builder::new("b").seeds([a.advertise_addr()])).await?;
 //! let mut events = a.events();
 //! b.broadcast(b"hello".to_vec()).await?;
 //! b.set(b"leader".to_vec(), b"b".to_vec()).await?;
@@ -34,3 +34,6 @@ pub use gossip_driver::{
 };
 pub use handle::Gossip;
 pub use tokio::sync::broadcast::error::RecvError;
+
+/// The events a node publishes, its members named by socket address.
+pub type Event = gossip_core::Event<std::net::SocketAddr>;

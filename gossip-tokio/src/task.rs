@@ -29,7 +29,11 @@ pub(crate) async fn run(
     let wake_at = |deadline: Option<std::time::Instant>| {
         deadline.map_or_else(|| Instant::now() + IDLE, Instant::from_std)
     };
-    // The sends of the first drain (a join) go out before any wait.
+    // Until the reactor has seen the new socket writable, `try_send_to`
+    // refuses without trying: the first drain (a join) waits for it.
+    if let Err(error) = socket.writable().await {
+        tracing::warn!(%error, "socket not writable");
+    }
     drain(&mut driver, &socket, &events);
     let mut armed = driver.deadline();
     let sleep = tokio::time::sleep_until(wake_at(armed));

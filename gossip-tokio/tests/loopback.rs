@@ -14,7 +14,7 @@ async fn cluster(n: usize) -> Vec<Gossip> {
     let first = Gossip::start(Builder::new("n0").config(Config::local()))
         .await
         .unwrap();
-    let seed = first.local_addr();
+    let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
         let builder = Builder::new(format!("n{i}"))
@@ -151,4 +151,32 @@ async fn commands_are_refused_with_typed_errors_and_a_dropped_handle_stops_the_n
     closed
         .await
         .expect("the task ended when the last handle was dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_subscriber_sees_the_join_and_the_join_loses_no_datagram() {
+    let a = Gossip::start(Builder::new("a").config(Config::local()))
+        .await
+        .unwrap();
+    let b = Gossip::start(
+        Builder::new("b")
+            .config(Config::local())
+            .seeds([a.advertise_addr()]),
+    )
+    .await
+    .unwrap();
+    let mut events = b.events();
+    let joined = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Event::JoinCompleted { .. } = events.recv().await.unwrap() {
+                return;
+            }
+        }
+    });
+    joined
+        .await
+        .expect("the first subscriber missed JoinCompleted");
+    let socket = b.stats().await.unwrap().socket;
+    assert_eq!(socket.sends_dropped + socket.send_errors, 0, "{socket:?}");
+    assert!(socket.datagrams_out > 0 && socket.datagrams_in > 0);
 }
