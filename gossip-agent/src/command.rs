@@ -1,0 +1,189 @@
+//! The commands the agent reads on stdin, one per line, and what each prints.
+
+use gossip_tokio::Gossip;
+
+use crate::print;
+
+/// What `help` prints (and `agent --help` ends with).
+pub(crate) const HELP: &str = "\
+commands (one per line on stdin):
+  members            list every member: member <name> <addr> <state> <metadata>, then <n> live
+  broadcast <text>   send <text> to every member once
+  set <key> <value>  write <key> in the replicated store
+  get <key>          read <key> from this node's replica
+  delete <key>       delete <key> from the replicated store
+  stats              live members, datagrams in and out, socket errors
+  leave              leave the cluster gracefully and exit (as do end of input and Ctrl-C)
+  help               this list";
+
+/// One parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command<'a> {
+    /// An empty line: nothing to do.
+    Nothing,
+    /// `members`
+    Members,
+    /// `broadcast <text>`
+    Broadcast(&'a str),
+    /// `set <key> <value>`
+    Set(&'a str, &'a str),
+    /// `get <key>`
+    Get(&'a str),
+    /// `delete <key>`
+    Delete(&'a str),
+    /// `stats`
+    Stats,
+    /// `leave`
+    Leave,
+    /// `help`
+    Help,
+}
+
+/// What the loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next command.
+    Continue,
+    /// Leave the cluster and exit.
+    Leave,
+}
+
+impl<'a> Command<'a> {
+    /// Parses one line; the error is the message to print after `error: `.
+    /// A broadcast's text and a set's value are the rest of the line, inner
+    /// spaces included.
+    pub(crate) fn parse(line: &'a str) -> Result<Self, String> {
+        let line = line.trim();
+        let (word, rest) = line
+            .split_once(char::is_whitespace)
+            .map_or((line, ""), |(word, rest)| (word, rest.trim_start()));
+        let usage = |usage: &str| Err(format!("usage: {usage}"));
+        let single = |rest: &'a str| !rest.is_empty() && !rest.contains(char::is_whitespace);
+        match word {
+            "" => Ok(Command::Nothing),
+            "members" if rest.is_empty() => Ok(Command::Members),
+            "members" => usage("members"),
+            "broadcast" if !rest.is_empty() => Ok(Command::Broadcast(rest)),
+            "broadcast" => usage("broadcast <text>"),
+            "set" => match rest.split_once(char::is_whitespace) {
+                Some((key, value)) => Ok(Command::Set(key, value.trim_start())),
+                None => usage("set <key> <value>"),
+            },
+            "get" if single(rest) => Ok(Command::Get(rest)),
+            "get" => usage("get <key>"),
+            "delete" if single(rest) => Ok(Command::Delete(rest)),
+            "delete" => usage("delete <key>"),
+            "stats" if rest.is_empty() => Ok(Command::Stats),
+            "stats" => usage("stats"),
+            "leave" if rest.is_empty() => Ok(Command::Leave),
+            "leave" => usage("leave"),
+            "help" => Ok(Command::Help),
+            other => Err(format!("unknown command {other} (try help)")),
+        }
+    }
+
+    /// Carries out the command on `gossip` and prints its answer. `leave` is
+    /// not carried out here: the caller leaves, for every way of ending.
+    pub(crate) async fn run(self, gossip: &Gossip) -> Next {
+        match self.answer(gossip).await {
+            Ok(next) => next,
+            Err(error) => {
+                print::line(format_args!("error: {error}"));
+                Next::Continue
+            }
+        }
+    }
+
+    async fn answer(self, gossip: &Gossip) -> Result<Next, Box<dyn std::error::Error>> {
+        match self {
+            Command::Nothing => {}
+            Command::Members => {
+                let mut members = gossip.members().await?;
+                members.sort_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
+                for member in &members {
+                    print::line(print::member(member));
+                }
+                let live = members.iter().filter(|m| m.state().is_live()).count();
+                print::line(format_args!("{live} live"));
+            }
+            Command::Broadcast(text) => {
+                gossip.broadcast(text.as_bytes().to_vec()).await?;
+                print::line("broadcast sent");
+            }
+            Command::Set(key, value) => {
+                gossip.set(key.into(), value.into()).await?;
+                print::line("ok");
+            }
+            Command::Get(key) => match gossip.get(key.into()).await? {
+                Some(value) => print::line(format_args!("{key} = {}", print::text(&value))),
+                None => print::line(format_args!("{key} is not set")),
+            },
+            Command::Delete(key) => {
+                if gossip.delete(key.into()).await? {
+                    print::line("deleted");
+                } else {
+                    print::line(format_args!("{key} is not set"));
+                }
+            }
+            Command::Stats => {
+                let status = gossip.stats().await?;
+                let socket = status.socket;
+                print::line(format_args!(
+                    "stats: {} live, {} datagrams in, {} datagrams out, {} socket errors, {} sends dropped",
+                    status.live_members,
+                    socket.datagrams_in,
+                    socket.datagrams_out,
+                    socket.recv_errors + socket.send_errors,
+                    socket.sends_dropped,
+                ));
+            }
+            Command::Leave => return Ok(Next::Leave),
+            Command::Help => HELP.lines().for_each(print::line),
+        }
+        Ok(Next::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_broadcasts_keep_their_inner_spaces() {
+        assert_eq!(
+            Command::parse("broadcast  hello  world \r"),
+            Ok(Command::Broadcast("hello  world"))
+        );
+        assert_eq!(
+            Command::parse("set color deep  blue"),
+            Ok(Command::Set("color", "deep  blue"))
+        );
+        assert_eq!(Command::parse("get color"), Ok(Command::Get("color")));
+    }
+
+    #[test]
+    fn empty_lines_do_nothing_and_unknown_words_are_named() {
+        assert_eq!(Command::parse("   "), Ok(Command::Nothing));
+        assert_eq!(
+            Command::parse("frobnicate now"),
+            Err("unknown command frobnicate (try help)".to_owned())
+        );
+    }
+
+    #[test]
+    fn missing_or_extra_arguments_print_the_usage() {
+        assert_eq!(
+            Command::parse("set color"),
+            Err("usage: set <key> <value>".to_owned())
+        );
+        assert_eq!(
+            Command::parse("get a b"),
+            Err("usage: get <key>".to_owned())
+        );
+        assert_eq!(
+            Command::parse("broadcast"),
+            Err("usage: broadcast <text>".to_owned())
+        );
+        assert_eq!(Command::parse("leave now"), Err("usage: leave".to_owned()));
+    }
+}
