@@ -1,5 +1,8 @@
 //! What the node tells the application.
 
+use alloc::string::String;
+use core::fmt;
+
 use crate::dissemination::Broadcast;
 use crate::identity::{Generation, Incarnation};
 use crate::member::Member;
@@ -69,4 +72,80 @@ pub enum Event<A> {
         /// The limit.
         max_members: usize,
     },
+}
+
+/// One line for a human: `n3 is suspected`, `broadcast from n2: "deploy v2"`,
+/// `config/leader = n1 (written by n1)`. Byte strings print as lossy UTF-8.
+impl<A: fmt::Debug> fmt::Display for Event<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::MemberJoined(m) => write!(f, "{} joined", m.name()),
+            Event::MemberRestarted {
+                member,
+                previous_generation,
+            } => write!(
+                f,
+                "{} restarted (generation {previous_generation} → {})",
+                member.name(),
+                member.generation()
+            ),
+            Event::MemberUpdated(m) => write!(f, "{} updated its metadata", m.name()),
+            Event::MemberSuspected(m) => write!(f, "{} is suspected", m.name()),
+            Event::MemberRecovered(m) => {
+                write!(f, "{} refuted (incarnation {})", m.name(), m.incarnation())
+            }
+            Event::MemberFailed(m) => write!(f, "{} FAILED", m.name()),
+            Event::MemberLeft(m) => write!(f, "{} left", m.name()),
+            Event::JoinCompleted { via } => write!(f, "joined the cluster via {via:?}"),
+            Event::JoinFailed { attempts } => write!(f, "join failed after {attempts} attempts"),
+            Event::Refuted { incarnation } => {
+                write!(
+                    f,
+                    "refuted a claim about itself (incarnation {incarnation})"
+                )
+            }
+            Event::Broadcast(b) => write!(
+                f,
+                "broadcast from {}: {:?}",
+                b.origin,
+                String::from_utf8_lossy(&b.payload)
+            ),
+            Event::KeyChanged(change) => {
+                let key = String::from_utf8_lossy(&change.key);
+                match &change.value {
+                    Some(value) => write!(f, "{key} = {}", String::from_utf8_lossy(value))?,
+                    None => write!(f, "{key} deleted")?,
+                }
+                write!(f, " (written by {})", change.origin)
+            }
+            Event::Converged(c) => write!(
+                f,
+                "replicated state converged with {} of {} members",
+                c.agreeing, c.members
+            ),
+            Event::MemberLimitReached { max_members } => {
+                write!(
+                    f,
+                    "member table full ({max_members}): a newcomer was refused"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+    use crate::MemberState;
+    use crate::testing::record;
+
+    #[test]
+    fn events_read_as_one_line() {
+        let failed: Event<u32> = Event::MemberFailed(record("n3", MemberState::Failed, 0));
+        assert_eq!(failed.to_string(), "n3 FAILED");
+        let joined: Event<u32> = Event::JoinCompleted { via: 7 };
+        assert_eq!(joined.to_string(), "joined the cluster via 7");
+    }
 }

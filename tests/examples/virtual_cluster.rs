@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p gossip-sim --example virtual_cluster`
 
-use gossip_core::{Event, Instant, MemberState};
+use gossip_core::{Instant, MemberState};
 use gossip_sim::{Network, Simulation};
 
 fn main() {
@@ -145,47 +145,7 @@ fn print_events(sim: &Simulation, shown: &mut usize) {
         if record.node != 0 {
             continue;
         }
-        let line = match &record.event {
-            Event::MemberJoined(m) => format!("{} joined", m.name()),
-            Event::MemberRestarted {
-                member,
-                previous_generation,
-            } => format!(
-                "{} restarted (generation {previous_generation} → {})",
-                member.name(),
-                member.generation()
-            ),
-            Event::MemberUpdated(m) => format!("{} updated its metadata", m.name()),
-            Event::MemberSuspected(m) => format!("{} is suspected", m.name()),
-            Event::MemberRecovered(m) => {
-                format!("{} refuted (incarnation {})", m.name(), m.incarnation())
-            }
-            Event::MemberFailed(m) => format!("{} FAILED", m.name()),
-            Event::MemberLeft(m) => format!("{} left", m.name()),
-            Event::JoinCompleted { via } => format!("joined the cluster via n{via}"),
-            Event::Refuted { incarnation } => {
-                format!("refuted a claim about itself (incarnation {incarnation})")
-            }
-            Event::Broadcast(b) => format!(
-                "broadcast from {}: {:?}",
-                b.origin,
-                String::from_utf8_lossy(&b.payload)
-            ),
-            Event::KeyChanged(change) => format!(
-                "{} = {} (written by {})",
-                String::from_utf8_lossy(&change.key),
-                change
-                    .value
-                    .as_deref()
-                    .map_or("deleted".into(), String::from_utf8_lossy),
-                change.origin
-            ),
-            Event::Converged(c) => format!(
-                "replicated state converged with {} of {} members",
-                c.agreeing, c.members
-            ),
-            other => format!("{other:?}"),
-        };
+        let line = &record.event;
         println!("{:>9}  n0: {line}", record.at.to_string());
     }
     *shown = sim.events().len();
