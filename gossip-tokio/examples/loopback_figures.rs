@@ -1,0 +1,380 @@
+//! Measures, for the README, what a cluster of gossip-tokio nodes costs on
+//! 127.0.0.1, all in this one process (a tokio multi-thread runtime with two
+//! workers):
+//!
+//! - convergence: 50 nodes are started together, every one but node 0
+//!   joining through node 0, and the wall time is taken from the first start
+//!   until every node reports 50 live members (`Gossip::stats().live_members`),
+//!   for `Config::lan()` (the default) and `Config::local()`;
+//! - idle cost: once converged (and after a short settle), the nodes idle for
+//!   a measured window; the process's CPU time (user + system, from
+//!   `/proc/self/stat`) over the window gives CPU milliseconds per node per
+//!   minute, and the nodes' counters give datagrams and bytes per node per
+//!   second.
+//!
+//! `cargo run --release -p gossip-tokio --example loopback_figures`
+//! (about 2½ minutes; `-- --idle 20s` shortens the idle windows, `-- --help`
+//! lists the other flags).
+//!
+//! The CPU time is the whole process's: the runtime's own work (timers, epoll,
+//! wake-ups) is counted, shared among the nodes, as it would be in a
+//! one-node-per-process deployment's overhead. Linux only (`/proc`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use gossip_core::Config;
+use gossip_tokio::{Builder, Gossip};
+use tokio::time::{Instant, sleep};
+
+#[derive(Parser)]
+#[command(about = "Convergence time and idle cost of gossip-tokio nodes on loopback")]
+struct Args {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 50)]
+    nodes: usize,
+    /// Configurations to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["lan", "local"])]
+    configs: Vec<Preset>,
+    /// Convergence runs per configuration, each with a fresh cluster; the
+    /// idle cost is measured after the last.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// How long the converged cluster idles while its cost is measured
+    /// (e.g. 60s, 20s, 1m, 500ms).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    idle: Duration,
+    /// How long the converged cluster runs before the idle window opens, so
+    /// that the joins' rumors have died out.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    settle: Duration,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Preset {
+    Lan,
+    Local,
+}
+
+impl Preset {
+    fn name(self) -> &'static str {
+        match self {
+            Preset::Lan => "lan",
+            Preset::Local => "local",
+        }
+    }
+
+    fn config(self) -> Config {
+        match self {
+            Preset::Lan => Config::lan(),
+            Preset::Local => Config::local(),
+        }
+    }
+}
+
+/// Give up on convergence after this long.
+const PATIENCE: Duration = Duration::from_secs(120);
+/// How often the nodes are asked for their live members while converging.
+const POLL: Duration = Duration::from_millis(10);
+
+struct Convergence {
+    preset: Preset,
+    run: usize,
+    /// From the first start until the last node was started.
+    all_started: Duration,
+    /// From the first start until each node first reported every member live,
+    /// sorted.
+    reached: Vec<Duration>,
+    /// Datagrams the nodes could not send (the socket said it would block)
+    /// until convergence.
+    sends_dropped: u64,
+}
+
+struct Idle {
+    preset: Preset,
+    window: Duration,
+    cpu: Duration,
+    totals: Totals,
+    /// Every node still saw every member live at the end of the window.
+    still_converged: bool,
+}
+
+/// The nodes' counters, summed.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    datagrams_out: u64,
+    datagrams_in: u64,
+    bytes_out: u64,
+    bytes_in: u64,
+    suspicions: u64,
+    failures: u64,
+    sends_dropped: u64,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.nodes < 2 || args.runs == 0 {
+        eprintln!("need at least 2 nodes and 1 run");
+        return ExitCode::FAILURE;
+    }
+    let (ticks, source) = clock_ticks();
+    println!(
+        "{} nodes on 127.0.0.1 in one process, tokio multi-thread runtime with 2 workers",
+        args.nodes
+    );
+    println!("CPU time from /proc/self/stat (utime + stime), CLK_TCK = {ticks} ({source})\n");
+
+    let mut convergences = Vec::new();
+    let mut idles = Vec::new();
+    for &preset in &args.configs {
+        for run in 1..=args.runs {
+            let (nodes, convergence) = match converge(preset, run, args.nodes).await {
+                Ok(converged) => converged,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!(
+                "{:<6} run {run}: converged in {:.3} s",
+                preset.name(),
+                convergence.reached.last().unwrap().as_secs_f64()
+            );
+            convergences.push(convergence);
+            if run == args.runs {
+                sleep(args.settle).await;
+                println!(
+                    "{:<6} idling {:.0} s (after a {:.0} s settle)",
+                    preset.name(),
+                    args.idle.as_secs_f64(),
+                    args.settle.as_secs_f64()
+                );
+                idles.push(idle(preset, &nodes, args.idle, ticks).await);
+            }
+            for node in &nodes {
+                node.shutdown().await;
+            }
+        }
+    }
+
+    let n = args.nodes;
+    println!("\nconvergence: from the first start until every node reports {n} live members");
+    println!(
+        "{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
+        "config", "run", "all started", "first node", "median node", "last node", "sends dropped"
+    );
+    for c in &convergences {
+        println!(
+            "{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
+            c.preset.name(),
+            c.run,
+            millis(c.all_started),
+            millis(c.reached[0]),
+            millis(c.reached[c.reached.len() / 2]),
+            millis(*c.reached.last().unwrap()),
+            c.sends_dropped,
+        );
+    }
+
+    println!("\nidle cost per node (after convergence; all {n} nodes in this process)");
+    println!(
+        "{:<8}{:>8}{:>15}{:>17}{:>14}{:>14}{:>13}{:>16}",
+        "config",
+        "window",
+        "CPU ms/min",
+        "datagrams out/s",
+        "bytes out/s",
+        "bytes in/s",
+        "suspicions",
+        "still converged"
+    );
+    for i in &idles {
+        let nodes = n as f64;
+        let secs = i.window.as_secs_f64();
+        let cpu_ms_per_min = i.cpu.as_secs_f64() * 1_000.0 / nodes / (secs / 60.0);
+        println!(
+            "{:<8}{:>7.1}s{:>15.1}{:>17.2}{:>14.0}{:>14.0}{:>13}{:>16}",
+            i.preset.name(),
+            secs,
+            cpu_ms_per_min,
+            i.totals.datagrams_out as f64 / nodes / secs,
+            i.totals.bytes_out as f64 / nodes / secs,
+            i.totals.bytes_in as f64 / nodes / secs,
+            i.totals.suspicions,
+            if i.still_converged { "yes" } else { "NO" },
+        );
+        if i.totals.failures > 0 || i.totals.sends_dropped > 0 {
+            println!(
+                "        ({} failures declared, {} sends dropped in the window)",
+                i.totals.failures, i.totals.sends_dropped
+            );
+        }
+    }
+    println!(
+        "\nCPU time is the process's, over all {n} nodes and the runtime, divided by {n}; \
+         bytes are datagram payloads (no IP/UDP headers)."
+    );
+    ExitCode::SUCCESS
+}
+
+/// Starts `n` nodes with `preset`'s configuration, all but node 0 joining
+/// through node 0, and waits until every node reports `n` live members.
+async fn converge(
+    preset: Preset,
+    run: usize,
+    n: usize,
+) -> Result<(Vec<Gossip>, Convergence), String> {
+    let start = Instant::now();
+    let builder = |i: usize| Builder::new(format!("n{i}")).config(preset.config());
+    let first = Gossip::start(builder(0))
+        .await
+        .map_err(|e| format!("n0: {e}"))?;
+    let seed = first.local_addr();
+    let mut nodes = vec![first];
+    for i in 1..n {
+        let node = Gossip::start(builder(i).seeds([seed]))
+            .await
+            .map_err(|e| format!("n{i}: {e}"))?;
+        nodes.push(node);
+    }
+    let all_started = start.elapsed();
+
+    let mut reached: Vec<Option<Duration>> = vec![None; n];
+    loop {
+        for (node, reached) in nodes.iter().zip(&mut reached) {
+            if reached.is_none() {
+                let status = node.stats().await.map_err(|e| e.to_string())?;
+                if status.live_members == n {
+                    *reached = Some(start.elapsed());
+                }
+            }
+        }
+        if reached.iter().all(Option::is_some) {
+            break;
+        }
+        if start.elapsed() > PATIENCE {
+            let behind = reached.iter().filter(|r| r.is_none()).count();
+            return Err(format!(
+                "{}: {behind} nodes did not see {n} live members in {PATIENCE:?}",
+                preset.name()
+            ));
+        }
+        sleep(POLL).await;
+    }
+    let mut reached: Vec<Duration> = reached.into_iter().flatten().collect();
+    reached.sort();
+    let sends_dropped = totals(&nodes).await.sends_dropped;
+    Ok((
+        nodes,
+        Convergence {
+            preset,
+            run,
+            all_started,
+            reached,
+            sends_dropped,
+        },
+    ))
+}
+
+/// Lets `nodes` idle for `window`, measuring the process's CPU time and the
+/// nodes' traffic over it.
+async fn idle(preset: Preset, nodes: &[Gossip], window: Duration, ticks: u64) -> Idle {
+    let before = totals(nodes).await;
+    let cpu_before = process_cpu(ticks);
+    let opened = Instant::now();
+    sleep(window).await;
+    let cpu_after = process_cpu(ticks);
+    let window = opened.elapsed();
+    let after = totals(nodes).await;
+    let mut still_converged = true;
+    for node in nodes {
+        still_converged &= node
+            .stats()
+            .await
+            .is_ok_and(|s| s.live_members == nodes.len());
+    }
+    Idle {
+        preset,
+        window,
+        cpu: cpu_after.saturating_sub(cpu_before),
+        totals: Totals {
+            datagrams_out: after.datagrams_out - before.datagrams_out,
+            datagrams_in: after.datagrams_in - before.datagrams_in,
+            bytes_out: after.bytes_out - before.bytes_out,
+            bytes_in: after.bytes_in - before.bytes_in,
+            suspicions: after.suspicions - before.suspicions,
+            failures: after.failures - before.failures,
+            sends_dropped: after.sends_dropped - before.sends_dropped,
+        },
+        still_converged,
+    }
+}
+
+async fn totals(nodes: &[Gossip]) -> Totals {
+    let mut sum = Totals::default();
+    for node in nodes {
+        let Ok(status) = node.stats().await else {
+            continue;
+        };
+        sum.datagrams_out += status.socket.datagrams_out;
+        sum.datagrams_in += status.socket.datagrams_in;
+        sum.sends_dropped += status.socket.sends_dropped;
+        sum.bytes_out += status.stats.bytes_out;
+        sum.bytes_in += status.stats.bytes_in;
+        sum.suspicions += status.stats.suspicions;
+        sum.failures += status.stats.failures_declared;
+    }
+    sum
+}
+
+/// This process's CPU time (user + system, every thread), from fields 14 and
+/// 15 of `/proc/self/stat`, in clock ticks of `1 / ticks` s.
+fn process_cpu(ticks: u64) -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)");
+    // The command name (field 2) is in parentheses and may hold spaces: count
+    // fields after its closing parenthesis, where field 3 is the first.
+    let rest = &stat[stat.rfind(')').expect("a /proc/self/stat line") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> u64 { fields[n - 3].parse().expect("a number of clock ticks") };
+    let used = field(14) + field(15);
+    Duration::from_nanos(used * 1_000_000_000 / ticks)
+}
+
+/// The kernel's clock ticks per second (`sysconf(_SC_CLK_TCK)`), asked of
+/// `getconf`, since calling `sysconf` would need `libc` and unsafe code; 100
+/// (Linux's value on every common architecture) if `getconf` is missing.
+fn clock_ticks() -> (u64, &'static str) {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&t| t > 0)
+        .map_or((100, "assumed: getconf unavailable"), |t| {
+            (t, "from getconf")
+        })
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |at| s.split_at(at));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 60s, 1m, 500ms)"))?;
+    let secs = match unit {
+        "ms" => value / 1_000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} (ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
