@@ -14,6 +14,9 @@ use crate::reply::{ReplyReceiver, ReplySender, reply_channel};
 /// A member as an adapter reports it.
 pub type MemberInfo = Member<SocketAddr>;
 
+/// Every live key of a replica and its value.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A request to the node, and where its answer goes.
 #[non_exhaustive]
 pub enum Command {
@@ -70,7 +73,7 @@ pub enum Command {
     /// Read every live key.
     Entries {
         /// Keys and values.
-        reply: ReplySender<Vec<(Vec<u8>, Vec<u8>)>>,
+        reply: ReplySender<Entries>,
     },
     /// The member table, this node included.
     Members {

@@ -69,6 +69,14 @@ pub enum CommandError<E> {
     Stopped,
 }
 
+impl<E> CommandError<E> {
+    /// A command's reply as a handle returns it: the node's refusal, or
+    /// [`CommandError::Stopped`] if the node stopped before answering.
+    pub fn from_reply<T>(reply: Result<Result<T, E>, Stopped>) -> Result<T, Self> {
+        reply?.map_err(CommandError::Refused)
+    }
+}
+
 impl<E> From<Stopped> for CommandError<E> {
     fn from(_: Stopped) -> Self {
         CommandError::Stopped

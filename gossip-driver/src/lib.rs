@@ -28,7 +28,7 @@ mod options;
 mod reply;
 
 pub use clock::Clock;
-pub use command::{Command, MemberInfo, SocketStats, Status};
+pub use command::{Command, Entries, MemberInfo, SocketStats, Status};
 pub use driver::{Driver, NodeRng, UdpNode};
 pub use error::{CommandError, JoinError, LeaveError, StartError, Stopped};
 pub use gossip_core;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use gossip_core::{BroadcastError, BroadcastId, Event, MetadataError, StateError};
 use gossip_driver::{
-    Builder, Command, CommandError, Driver, JoinError, LeaveError, MemberInfo, ReplySender,
-    StartError, Status, Stopped,
+    Builder, Command, CommandError, Driver, Entries, JoinError, LeaveError, MemberInfo,
+    ReplySender, StartError, Status, Stopped,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
@@ -30,7 +30,8 @@ struct Inner {
     local_addr: SocketAddr,
     advertise_addr: SocketAddr,
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Event<SocketAddr>>,
+    /// The task holds the only strong sender: subscriptions close when it ends.
+    events: broadcast::WeakSender<Event<SocketAddr>>,
     /// Subscribed before the task started, for the first caller of
     /// [`Gossip::events`]: it sees the join's events too.
     first_events: Mutex<Option<broadcast::Receiver<Event<SocketAddr>>>>,
@@ -49,13 +50,14 @@ impl Gossip {
         let driver = Driver::new(&builder, local_addr)?;
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let (events, first_events) = broadcast::channel(builder.events_buffered());
+        let subscriptions = events.downgrade();
         let span = driver.span().clone();
         let task = tokio::spawn(
             crate::task::run(
                 driver,
                 socket,
                 receiver,
-                events.clone(),
+                events,
                 builder.datagrams_per_turn(),
             )
             .instrument(span),
@@ -67,7 +69,7 @@ impl Gossip {
                 local_addr,
                 advertise_addr: builder.advertise_addr().unwrap_or(local_addr),
                 commands,
-                events,
+                events: subscriptions,
                 first_events: Mutex::new(Some(first_events)),
                 task: Mutex::new(Some(task)),
             }),
@@ -94,7 +96,8 @@ impl Gossip {
     /// the node started (the join's included); later calls, those from then
     /// on. A subscriber that falls more than [`Builder::event_capacity`]
     /// events behind gets [`RecvError::Lagged`](crate::RecvError::Lagged) with
-    /// the number it missed; it never slows the node.
+    /// the number it missed; it never slows the node. Once the node stopped,
+    /// receiving gives [`RecvError::Closed`](crate::RecvError::Closed).
     pub fn events(&self) -> broadcast::Receiver<Event<SocketAddr>> {
         let first = self
             .inner
@@ -102,7 +105,10 @@ impl Gossip {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        first.unwrap_or_else(|| self.inner.events.subscribe())
+        first.unwrap_or_else(|| match self.inner.events.upgrade() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1, // its sender gone: closed
+        })
     }
 
     /// Joins the cluster through `seeds`; returns once a seed answered, or
@@ -124,7 +130,7 @@ impl Gossip {
         &self,
         payload: Vec<u8>,
     ) -> Result<BroadcastId, CommandError<BroadcastError>> {
-        refused(
+        CommandError::from_reply(
             self.ask(|reply| Command::Broadcast { payload, reply })
                 .await,
         )
@@ -132,7 +138,7 @@ impl Gossip {
 
     /// Replaces the metadata other members see.
     pub async fn set_metadata(&self, metadata: Vec<u8>) -> Result<(), CommandError<MetadataError>> {
-        refused(
+        CommandError::from_reply(
             self.ask(|reply| Command::SetMetadata { metadata, reply })
                 .await,
         )
@@ -140,12 +146,12 @@ impl Gossip {
 
     /// Writes `key` in the replicated store.
     pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), CommandError<StateError>> {
-        refused(self.ask(|reply| Command::Set { key, value, reply }).await)
+        CommandError::from_reply(self.ask(|reply| Command::Set { key, value, reply }).await)
     }
 
     /// Deletes `key`; true if it had a value.
     pub async fn delete(&self, key: Vec<u8>) -> Result<bool, CommandError<StateError>> {
-        refused(self.ask(|reply| Command::Delete { key, reply }).await)
+        CommandError::from_reply(self.ask(|reply| Command::Delete { key, reply }).await)
     }
 
     /// Reads `key` from this node's replica.
@@ -154,7 +160,7 @@ impl Gossip {
     }
 
     /// Every live key and its value in this node's replica.
-    pub async fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Stopped> {
+    pub async fn entries(&self) -> Result<Entries, Stopped> {
         self.ask(|reply| Command::Entries { reply }).await
     }
 
@@ -193,10 +199,6 @@ impl Gossip {
             .map_err(|_| Stopped)?;
         reply.await
     }
-}
-
-fn refused<T, E>(answer: Result<Result<T, E>, Stopped>) -> Result<T, CommandError<E>> {
-    answer?.map_err(CommandError::Refused)
 }
 
 impl Drop for Inner {

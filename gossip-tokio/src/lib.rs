@@ -29,8 +29,8 @@ mod task;
 
 pub use gossip_core;
 pub use gossip_driver::{
-    Builder, CommandError, JoinError, LeaveError, MemberInfo, SocketStats, StartError, Status,
-    Stopped,
+    Builder, CommandError, Entries, JoinError, LeaveError, MemberInfo, SocketStats, StartError,
+    Status, Stopped,
 };
 pub use handle::Gossip;
 pub use tokio::sync::broadcast::error::RecvError;

@@ -59,8 +59,14 @@ async fn ten_nodes_converge_and_detect_a_stopped_one() {
     until_all(&nodes, "sees 10 live", async |n| live(n).await == 10).await;
 
     let (stopped, rest) = nodes.split_last().unwrap();
+    let mut events = stopped.events();
     stopped.shutdown().await;
     assert!(stopped.members().await.is_err(), "a stopped node answers");
+    while events.recv().await != Err(gossip_tokio::RecvError::Closed) {}
+    assert_eq!(
+        stopped.events().recv().await,
+        Err(gossip_tokio::RecvError::Closed)
+    );
     until_all(rest, "declared n9 failed", async |n| {
         state_of(n, "n9").await == Some(MemberState::Failed)
     })
