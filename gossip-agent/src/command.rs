@@ -1,6 +1,6 @@
 //! The commands the agent reads on stdin, one per line, and what each prints.
 
-use gossip_tokio::Gossip;
+use gossip_agent::Node;
 
 use crate::print;
 
@@ -84,8 +84,8 @@ impl<'a> Command<'a> {
 
     /// Carries out the command on `gossip` and prints its answer. `leave` is
     /// not carried out here: the caller leaves, for every way of ending.
-    pub(crate) async fn run(self, gossip: &Gossip) -> Next {
-        match self.answer(gossip).await {
+    pub(crate) fn run(self, node: &Node) -> Next {
+        match self.answer(node) {
             Ok(next) => next,
             Err(error) => {
                 print::line(format_args!("error: {error}"));
@@ -94,11 +94,11 @@ impl<'a> Command<'a> {
         }
     }
 
-    async fn answer(self, gossip: &Gossip) -> Result<Next, Box<dyn std::error::Error>> {
+    fn answer(self, node: &Node) -> Result<Next, Box<dyn std::error::Error>> {
         match self {
             Command::Nothing => {}
             Command::Members => {
-                let mut members = gossip.members().await?;
+                let mut members = node.members()?;
                 members.sort_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
                 for member in &members {
                     print::line(print::member(member));
@@ -107,26 +107,26 @@ impl<'a> Command<'a> {
                 print::line(format_args!("{live} live"));
             }
             Command::Broadcast(text) => {
-                gossip.broadcast(text.as_bytes().to_vec()).await?;
+                node.broadcast(text.as_bytes().to_vec())?;
                 print::line("broadcast sent");
             }
             Command::Set(key, value) => {
-                gossip.set(key.into(), value.into()).await?;
+                node.set(key.into(), value.into())?;
                 print::line("ok");
             }
-            Command::Get(key) => match gossip.get(key.into()).await? {
+            Command::Get(key) => match node.get(key.into())? {
                 Some(value) => print::line(format_args!("{key} = {}", print::text(&value))),
                 None => print::line(format_args!("{key} is not set")),
             },
             Command::Delete(key) => {
-                if gossip.delete(key.into()).await? {
+                if node.delete(key.into())? {
                     print::line("deleted");
                 } else {
                     print::line(format_args!("{key} is not set"));
                 }
             }
             Command::Stats => {
-                let status = gossip.stats().await?;
+                let status = node.stats()?;
                 let socket = status.socket;
                 print::line(format_args!(
                     "stats: {} live, {} datagrams in, {} datagrams out, {} socket errors, {} sends dropped",

@@ -1,5 +1,7 @@
 //! `agent`: a gossip node over real UDP, for trying the library by hand and
-//! for tests that run one process per member.
+//! for tests that run one process per member, on either adapter
+//! (`--adapter tokio`, the default, or `--adapter std`): the two speak the
+//! same wire and mix in one cluster.
 //!
 //! It prints `listening on <addr>` first, then one line per event on stdout
 //! (`joined n2 127.0.0.1:40000`, `broadcast from n2: hello`, …), and reads
@@ -14,12 +16,16 @@ mod print;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use clap::{Parser, ValueEnum};
 use gossip_core::Config;
-use gossip_tokio::{Builder, Gossip, LeaveError, RecvError};
-use tokio::sync::{broadcast, mpsc};
+use gossip_tokio::{Builder, LeaveError};
 use tracing_subscriber::EnvFilter;
+
+use gossip_agent::node::RecvError;
+use gossip_agent::{Adapter, Node, Subscription};
 
 use crate::command::{Command, Next};
 
@@ -60,6 +66,11 @@ struct Cli {
     /// datacentres, `local` for members on one host.
     #[arg(long, value_enum, default_value_t = Preset::Lan)]
     preset: Preset,
+
+    /// The adapter that runs the node: `tokio` (one task on a tokio
+    /// runtime) or `std` (one blocking thread, no async runtime).
+    #[arg(long, value_enum, default_value_t = Adapter::Tokio)]
+    adapter: Adapter,
 }
 
 /// A protocol configuration preset.
@@ -107,77 +118,66 @@ impl Cli {
     }
 }
 
-// One thread is plenty for one node; it also means that no event can be
-// published between `Gossip::start` and `Gossip::events` below.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+/// What the agent's loop waits for.
+enum Input {
+    /// A line read on stdin.
+    Line(String),
+    /// Stdin ended.
+    End,
+    /// Ctrl-C (or SIGTERM).
+    Interrupt,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
 
-    let gossip = match Gossip::start(cli.builder()).await {
-        Ok(gossip) => gossip,
+    let node = match Node::start(cli.adapter, cli.builder()) {
+        Ok(node) => node,
         Err(error) => {
             eprintln!("agent: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let events = gossip.events();
-    print::line(format_args!("listening on {}", gossip.advertise_addr()));
-    let printer = tokio::spawn(print_events(events));
+    // The first subscriber sees every event since the start; they are
+    // printed after the address.
+    let events = node.events();
+    print::line(format_args!("listening on {}", node.advertise_addr()));
+    let printer = std::thread::spawn(move || print_events(events));
 
-    serve(&gossip).await;
-    let code = tokio::select! {
-        code = leave(&gossip) => code,
-        Ok(()) = tokio::signal::ctrl_c() => {
-            print::line("error: interrupted while leaving");
-            ExitCode::FAILURE
-        }
-    };
-    gossip.shutdown().await;
-    // With the last handle gone, the printer prints what is left and ends.
-    drop(gossip);
-    let _ = printer.await;
+    let (sender, inputs) = mpsc::sync_channel(64);
+    read_stdin(sender.clone());
+    on_interrupt(sender);
+    serve(&node, &inputs);
+    let code = leave(&node);
+    node.shutdown();
+    // The node has stopped: the printer prints what is left and ends.
+    let _ = printer.join();
     code
 }
 
 /// Carries out the commands read on stdin until `leave`, the end of input
 /// or Ctrl-C.
-async fn serve(gossip: &Gossip) {
-    let mut lines = read_stdin();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut listening = true;
-    loop {
-        tokio::select! {
-            line = lines.recv() => {
-                let Some(line) = line else { return }; // end of input
-                match Command::parse(&line) {
-                    Ok(command) => {
-                        if command.run(gossip).await == Next::Leave {
-                            return;
-                        }
-                    }
-                    Err(error) => print::line(format_args!("error: {error}")),
+fn serve(node: &Node, inputs: &Receiver<Input>) {
+    while let Ok(Input::Line(line)) = inputs.recv() {
+        match Command::parse(&line) {
+            Ok(command) => {
+                if command.run(node) == Next::Leave {
+                    return;
                 }
             }
-            signal = &mut ctrl_c, if listening => match signal {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for Ctrl-C");
-                    listening = false;
-                }
-            },
+            Err(error) => print::line(format_args!("error: {error}")),
         }
     }
 }
 
 /// Leaves gracefully; a departure not yet fully gossiped when the leave
 /// timeout passed is still a departure.
-async fn leave(gossip: &Gossip) -> ExitCode {
-    match gossip.leave().await {
+fn leave(node: &Node) -> ExitCode {
+    match node.leave() {
         Ok(()) => {}
         Err(error @ LeaveError::TimedOut) => print::line(format_args!("error: {error}")),
         Err(error) => {
@@ -190,9 +190,9 @@ async fn leave(gossip: &Gossip) -> ExitCode {
 }
 
 /// Prints every event until the node stops.
-async fn print_events(mut events: broadcast::Receiver<gossip_core::Event<SocketAddr>>) {
+fn print_events(mut events: Subscription) {
     loop {
-        match events.recv().await {
+        match events.recv() {
             Ok(event) => print::line(print::event(&event)),
             Err(RecvError::Lagged(missed)) => print::line(format_args!("missed {missed} events")),
             Err(RecvError::Closed) => return,
@@ -202,26 +202,41 @@ async fn print_events(mut events: broadcast::Receiver<gossip_core::Event<SocketA
 
 /// Stdin's lines, read on a thread of their own: a blocking read cannot be
 /// cancelled, and a plain thread does not keep the process alive at exit.
-fn read_stdin() -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel(64);
+fn read_stdin(inputs: SyncSender<Input>) {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut line = Vec::new();
         loop {
             line.clear();
             match stdin.read_until(b'\n', &mut line) {
-                Ok(0) => return,
+                Ok(0) => break,
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "stdin read failed");
-                    return;
+                    break;
                 }
             }
             let line = String::from_utf8_lossy(&line).into_owned();
-            if sender.blocking_send(line).is_err() {
+            if inputs.send(Input::Line(line)).is_err() {
                 return;
             }
         }
+        let _ = inputs.send(Input::End);
     });
-    receiver
+}
+
+/// The first Ctrl-C (or SIGTERM) leaves gracefully; a second one, while
+/// leaving, exits at once.
+fn on_interrupt(inputs: SyncSender<Input>) {
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    let handler = move || {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            print::line("error: interrupted while leaving");
+            std::process::exit(1);
+        }
+        let _ = inputs.try_send(Input::Interrupt);
+    };
+    if let Err(error) = ctrlc::set_handler(handler) {
+        tracing::warn!(%error, "cannot listen for Ctrl-C");
+    }
 }

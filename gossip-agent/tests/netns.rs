@@ -1,8 +1,8 @@
 //! Three hosts, each in its own Linux network namespace with its own address,
-//! joined by a bridge in a fourth ("switch") namespace; one `agent` per host.
-//! They converge; host 3's link goes down and the others declare it failed;
-//! the link comes back and host 3 rejoins (the partition heals by push-pull
-//! with failed members).
+//! joined by a bridge in a fourth ("switch") namespace; one `agent` per host,
+//! host 2's on the std adapter and the others' on tokio. They converge; host
+//! 3's link goes down and the others declare it failed; the link comes back
+//! and host 3 rejoins (the partition heals by push-pull with failed members).
 //!
 //! Needs root and `ip` (iproute2) with network-namespace support; without
 //! them the test prints `skipped: <reason>` and passes. It never touches the
@@ -12,16 +12,14 @@
 //! The deadlines are wall-clock bounds with wide margins; the timings the test
 //! prints (see them with `--nocapture`) are what it measured.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The agent under test.
-const AGENT: &str = env!("CARGO_BIN_EXE_agent");
+use common::{AGENT, Agent, Members};
 /// The hosts' /24 (host N is `.N`): private, and only ever configured inside
 /// the test's namespaces, so it cannot clash with the machine's own networks.
 const SUBNET: &str = "10.213.77";
@@ -78,7 +76,7 @@ fn a_host_cut_off_is_declared_failed_and_rejoins_when_its_link_returns() {
     });
     net.log(&format!("converged in {took:.1?}"));
     for i in 1..=HOSTS {
-        let view = net.agents[i - 1].members();
+        let view = net.agents[i - 1].members(ANSWER);
         for j in 1..=HOSTS {
             assert_eq!(
                 view.addr_of(&host(j)),
@@ -272,61 +270,25 @@ impl Net {
         eprintln!("[{:6.1?}] {what}", self.begin.elapsed());
     }
 
-    /// Starts host `i`'s agent (hosts after the first join through host 1)
-    /// and waits for its `listening on` line.
+    /// Starts host `i`'s agent (hosts after the first join through host 1;
+    /// host 2 on the std adapter, the others on tokio) and waits for its
+    /// `listening on` line.
     fn start_agent(&mut self, i: usize) {
         let name = host(i);
         let bind = addr(i);
         let seed = addr(1);
         let mut args = vec!["netns", "exec", &self.hosts[i - 1], AGENT];
         args.extend(["--name", &name, "--bind", &bind, "--preset", "local"]);
+        // Host 2 runs the blocking adapter: the cluster mixes the two.
+        args.extend(["--adapter", if i == 2 { "std" } else { "tokio" }]);
         if i > 1 {
             args.extend(["--join", &seed]);
         }
-        let mut child = Command::new("ip")
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}'s agent: {e}"));
-        let stdin = child.stdin.take();
-        let (lines, receiver) = channel();
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if lines.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&stderr_lines);
-        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        thread::spawn(move || {
-            for line in stderr.lines() {
-                let Ok(line) = line else { break };
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(line);
-            }
-        });
-        self.agents.push(Agent {
-            name: name.clone(),
-            child,
-            stdin,
-            lines: receiver,
-            events: Vec::new(),
-            stderr: stderr_lines,
-        });
-        let agent = self.agents.last_mut().expect("just pushed");
-        let first = agent.next_line(Instant::now() + START);
-        assert_eq!(
-            first.as_deref(),
-            Some(format!("listening on {bind}").as_str()),
-            "{name}'s first line"
-        );
+        let mut command = Command::new("ip");
+        command.args(&args);
+        let agent = Agent::spawn(&name, command, START);
+        assert_eq!(agent.addr, bind, "{name}'s listening address");
+        self.agents.push(agent);
         self.log(&format!("{name} is listening on {bind}"));
     }
 
@@ -346,7 +308,7 @@ impl Net {
             let mut tables = String::new();
             for &i in which {
                 let agent = &mut self.agents[i - 1];
-                let view = agent.members();
+                let view = agent.members(ANSWER);
                 all &= check(agent, &view);
                 let _ = writeln!(tables, "{}: {view:?}", agent.name);
             }
@@ -380,7 +342,7 @@ impl Drop for Net {
         let panicking = thread::panicking();
         // End of stdin is a leave: give the agents a moment to go politely.
         for agent in &mut self.agents {
-            agent.stdin = None;
+            agent.close_stdin();
         }
         let polite = Instant::now()
             + if panicking {
@@ -389,17 +351,13 @@ impl Drop for Net {
                 Duration::from_secs(5)
             };
         for agent in &mut self.agents {
-            while Instant::now() < polite && matches!(agent.child.try_wait(), Ok(None)) {
+            while Instant::now() < polite && agent.exited().is_none() {
                 thread::sleep(Duration::from_millis(50));
             }
-            if matches!(agent.child.try_wait(), Ok(None)) {
-                let _ = agent.child.kill();
-            }
-            let _ = agent.child.wait();
-            if panicking {
-                agent.dump();
-            }
         }
+        // Dropping an agent kills it if it is still running, and prints
+        // what it said if the test is failing.
+        self.agents.clear();
         for ns in self.created.drain(..).rev() {
             if let Err(e) = Command::new("ip")
                 .args(["netns", "del", &ns])
@@ -416,138 +374,5 @@ impl Drop for Net {
                 eprintln!("warning: could not delete namespace {ns}: {e}");
             }
         }
-    }
-}
-
-/// One running agent: its stdin, and its stdout lines as they arrive.
-struct Agent {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<(Instant, String)>,
-    /// Every line read that was not part of a `members` answer.
-    events: Vec<(Instant, String)>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    /// The next stdout line, or `None` at `deadline` or end of output.
-    fn next_line(&mut self, deadline: Instant) -> Option<String> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok((at, line)) => {
-                self.events.push((at, line.clone()));
-                Some(line)
-            }
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
-    }
-
-    /// Reads whatever lines have already arrived.
-    fn read_ready(&mut self) {
-        loop {
-            match self.lines.try_recv() {
-                Ok(line) => self.events.push(line),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
-            }
-        }
-    }
-
-    /// True if the agent has printed `event` (a whole line).
-    fn saw(&mut self, event: &str) -> bool {
-        self.read_ready();
-        self.events.iter().any(|(_, line)| line == event)
-    }
-
-    /// When the agent first printed `event` at or after `since`.
-    fn first_seen(&mut self, event: &str, since: Instant) -> Option<Instant> {
-        self.read_ready();
-        self.events
-            .iter()
-            .find(|(at, line)| *at >= since && line == event)
-            .map(|(at, _)| *at)
-    }
-
-    /// Sends `members` and reads the answer: `member …` lines, then `<n> live`.
-    /// Event lines printed meanwhile are kept as events.
-    fn members(&mut self) -> Members {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        if let Err(e) = stdin.write_all(b"members\n").and_then(|()| stdin.flush()) {
-            panic!("cannot ask {} for its members: {e}", self.name);
-        }
-        let deadline = Instant::now() + ANSWER;
-        let mut members = Vec::new();
-        loop {
-            let Some((at, line)) = self.answer_line(deadline) else {
-                panic!("{} did not answer `members` within {ANSWER:?}", self.name);
-            };
-            if let Some(rest) = line.strip_prefix("member ") {
-                // The metadata, last, may hold spaces; it is not checked.
-                let mut fields = rest.splitn(4, ' ');
-                let mut field = || fields.next().unwrap_or_default().to_owned();
-                members.push(Member {
-                    name: field(),
-                    addr: field(),
-                    state: field(),
-                });
-            } else if let Some(live) = line.strip_suffix(" live").and_then(|n| n.parse().ok()) {
-                return Members { members, live };
-            } else {
-                self.events.push((at, line));
-            }
-        }
-    }
-
-    /// A line for a `members` answer (not recorded as an event).
-    fn answer_line(&mut self, deadline: Instant) -> Option<(Instant, String)> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        self.lines.recv_timeout(wait).ok()
-    }
-
-    /// Prints everything the agent said, for a failed run.
-    fn dump(&mut self) {
-        self.read_ready();
-        eprintln!("---- {} stdout (events) ----", self.name);
-        for (_, line) in &self.events {
-            eprintln!("{line}");
-        }
-        eprintln!("---- {} stderr ----", self.name);
-        for line in self
-            .stderr
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            eprintln!("{line}");
-        }
-    }
-}
-
-/// One `members` answer.
-#[derive(Debug)]
-struct Members {
-    members: Vec<Member>,
-    live: usize,
-}
-
-/// One `member <name> <addr> <state> <metadata>` line.
-#[derive(Debug)]
-struct Member {
-    name: String,
-    addr: String,
-    state: String,
-}
-
-impl Members {
-    fn find(&self, name: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.name == name)
-    }
-
-    fn state_of(&self, name: &str) -> Option<&str> {
-        self.find(name).map(|m| m.state.as_str())
-    }
-
-    fn addr_of(&self, name: &str) -> Option<&str> {
-        self.find(name).map(|m| m.addr.as_str())
     }
 }

@@ -1,199 +1,71 @@
 //! `agent` processes on 127.0.0.1, driven through their stdin and read
-//! through their stdout: they form a cluster, deliver a broadcast, replicate
-//! a key and see a graceful leave. Timings here are generous deadlines, not
-//! measurements.
+//! through their stdout, half of them on the tokio adapter and half on the
+//! std one: they form one cluster, deliver broadcasts, replicate keys and see
+//! graceful leaves. Timings here are generous deadlines, not measurements.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{AGENT, Agent};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// One `agent` process; killed when dropped, so that a failed test leaves
-/// no process behind.
-struct Agent {
-    name: String,
-    addr: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    /// Every line read so far, for the message of a failed wait.
-    seen: Vec<String>,
+/// Starts `agent --name <name> --preset local --adapter <adapter> [--join
+/// <seed>]`.
+fn spawn(name: &str, adapter: &str, seed: Option<&str>) -> Agent {
+    let mut command = Command::new(AGENT);
+    command.args(["--name", name, "--preset", "local", "--adapter", adapter]);
+    if let Some(seed) = seed {
+        command.args(["--join", seed]);
+    }
+    Agent::spawn(name, command, PATIENCE)
 }
 
-impl Agent {
-    /// Starts `agent --name <name> --preset local [--join <seed>]` and reads
-    /// its `listening on` line.
-    fn spawn(name: &str, seed: Option<&str>) -> Agent {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_agent"));
-        command.args(["--name", name, "--preset", "local"]);
-        if let Some(seed) = seed {
-            command.args(["--join", seed]);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("agent starts");
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut agent = Agent {
-            name: name.to_owned(),
-            addr: String::new(),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        let first = agent.next_line(Instant::now() + PATIENCE);
-        agent.addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{name}'s first line is {first:?}"))
-            .to_owned();
-        agent
-    }
-
-    /// Writes one command line.
-    fn send(&mut self, command: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        writeln!(stdin, "{command}").expect("agent reads its stdin");
-        stdin.flush().unwrap();
-    }
-
-    /// The next line, or a panic at `deadline`.
-    fn next_line(&mut self, deadline: Instant) -> String {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok(line) => {
-                self.seen.push(line.clone());
-                line
-            }
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "{} printed nothing more in time; it printed:\n{}",
-                self.name,
-                self.seen.join("\n")
-            ),
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "{} closed its stdout; it printed:\n{}",
-                self.name,
-                self.seen.join("\n")
-            ),
-        }
-    }
-
-    /// Reads lines until one for which `pick` gives a value.
-    fn until<T>(&mut self, deadline: Instant, mut pick: impl FnMut(&str) -> Option<T>) -> T {
-        loop {
-            let line = self.next_line(deadline);
-            if let Some(value) = pick(&line) {
-                return value;
-            }
-        }
-    }
-
-    /// Reads lines until `expected`.
-    fn expect(&mut self, deadline: Instant, expected: &str) {
-        self.until(deadline, |line| (line == expected).then_some(()));
-    }
-
-    /// Asks `members` until the answer counts `n` live.
-    fn wait_for_live(&mut self, n: usize, deadline: Instant) {
-        loop {
-            self.send("members");
-            let live = self.until(deadline, |line| {
-                line.strip_suffix(" live")?.parse::<usize>().ok()
-            });
-            if live == n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} sees {live} live, not {n}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Asks `get <key>` until the answer is `<key> = <value>`.
-    fn wait_for_value(&mut self, key: &str, value: &str, deadline: Instant) {
-        let expected = format!("{key} = {value}");
-        let unset = format!("{key} is not set");
-        loop {
-            self.send(&format!("get {key}"));
-            let answer = self.until(deadline, |line| {
-                (line == expected || line == unset || line.starts_with(&format!("{key} = ")))
-                    .then(|| line.to_owned())
-            });
-            if answer == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} answers {answer:?}, not {expected:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Waits for the process to exit.
-    fn wait_for_exit(&mut self, deadline: Instant) -> ExitStatus {
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `n` agents named `a0`, `a1`, …, all joined through `a0`.
+/// `n` agents named `a0`, `a1`, …, all joined through `a0`; the even ones
+/// on the tokio adapter, the odd ones on the std adapter.
 fn cluster(n: usize) -> Vec<Agent> {
-    let first = Agent::spawn("a0", None);
+    let adapter = |i: usize| if i % 2 == 0 { "tokio" } else { "std" };
+    let first = spawn("a0", adapter(0), None);
     let seed = first.addr.clone();
     let mut agents = vec![first];
     for i in 1..n {
-        agents.push(Agent::spawn(&format!("a{i}"), Some(&seed)));
+        agents.push(spawn(&format!("a{i}"), adapter(i), Some(&seed)));
     }
     agents
 }
 
 #[test]
-fn four_agents_form_a_cluster_share_a_broadcast_and_a_key_and_see_a_leave() {
+fn tokio_and_std_agents_form_one_cluster_share_broadcasts_and_keys_and_see_leaves() {
     let mut agents = cluster(4);
     let deadline = Instant::now() + PATIENCE;
     for agent in &mut agents {
         agent.wait_for_live(4, deadline);
     }
 
-    agents[1].send("broadcast hello");
+    // a1 runs on std, a2 on tokio: each one's broadcast and key reach all.
+    agents[1].send("broadcast hello from std");
+    agents[2].send("broadcast hello from tokio");
     let deadline = Instant::now() + PATIENCE;
-    for agent in agents.iter_mut().filter(|a| a.name != "a1") {
-        agent.expect(deadline, "broadcast from a1: hello");
+    for agent in &mut agents {
+        // Every member delivers both, the senders included, in any order.
+        agent.expect_all(
+            deadline,
+            &[
+                "broadcast from a1: hello from std",
+                "broadcast from a2: hello from tokio",
+            ],
+        );
     }
 
+    agents[1].send("set shape round");
+    agents[1].expect(deadline, "ok");
     agents[2].send("set color blue");
     agents[2].expect(deadline, "ok");
     let deadline = Instant::now() + PATIENCE;
-    for agent in agents.iter_mut().filter(|a| a.name != "a2") {
+    for agent in &mut agents {
+        agent.wait_for_value("shape", "round", deadline);
         agent.wait_for_value("color", "blue", deadline);
     }
 
@@ -208,8 +80,14 @@ fn four_agents_form_a_cluster_share_a_broadcast_and_a_key_and_see_a_leave() {
 }
 
 #[test]
-fn a_lone_agent_answers_every_command_and_leaves_at_the_end_of_its_input() {
-    let mut agent = Agent::spawn("solo", None);
+fn a_lone_agent_on_either_adapter_answers_every_command_and_leaves_at_the_end_of_its_input() {
+    for adapter in ["tokio", "std"] {
+        a_lone_agent_answers_every_command(adapter);
+    }
+}
+
+fn a_lone_agent_answers_every_command(adapter: &str) {
+    let mut agent = spawn("solo", adapter, None);
     let deadline = Instant::now() + PATIENCE;
     agent.send("");
     agent.send("get color");
@@ -231,15 +109,15 @@ fn a_lone_agent_answers_every_command_and_leaves_at_the_end_of_its_input() {
     ask("help", "  help               this list");
     ask("members", "1 live");
 
-    agent.stdin = None; // end of input
+    agent.close_stdin();
     agent.expect(deadline, "left the cluster");
     let status = agent.wait_for_exit(deadline);
-    assert!(status.success(), "the agent exited with {status}");
+    assert!(status.success(), "the {adapter} agent exited with {status}");
 }
 
 #[test]
 fn an_agent_given_a_bad_argument_exits_with_an_error_on_stderr() {
-    let output = Command::new(env!("CARGO_BIN_EXE_agent"))
+    let output = Command::new(AGENT)
         .args(["--name", "x", "--meta", "no-equals-sign"])
         .output()
         .unwrap();

@@ -1,6 +1,7 @@
-//! Measures, for the README, what a cluster of gossip-tokio nodes costs on
-//! 127.0.0.1, all in this one process (a tokio multi-thread runtime with two
-//! workers):
+//! Measures, for the README, what a cluster of gossip nodes costs on
+//! 127.0.0.1, all in this one process, on each adapter: gossip-tokio (every
+//! node a task of one tokio multi-thread runtime with two workers) and
+//! gossip-std (every node a thread of its own):
 //!
 //! - convergence: 50 nodes are started together, every one but node 0
 //!   joining through node 0, and the wall time is taken from the first start
@@ -10,30 +11,39 @@
 //!   a measured window; the process's CPU time (user + system, from
 //!   `/proc/self/stat`) over the window gives CPU milliseconds per node per
 //!   minute, and the nodes' counters give datagrams and bytes per node per
-//!   second.
+//!   second;
+//! - command round trip: the wall time of a `get` on one node of the idle
+//!   cluster, from the calling thread's request to its answer (median and
+//!   99th percentile of 2,000).
 //!
-//! `cargo run --release -p gossip-tokio --example loopback_figures`
-//! (about 2½ minutes; `-- --idle 20s` shortens the idle windows, `-- --help`
-//! lists the other flags).
+//! `cargo run --release -p gossip-agent --example loopback_figures`
+//! (about 5 minutes; `-- --idle 20s` shortens the idle windows,
+//! `-- --adapters std` measures one adapter, `-- --help` lists the other
+//! flags).
 //!
 //! The CPU time is the whole process's: the runtime's own work (timers, epoll,
 //! wake-ups) is counted, shared among the nodes, as it would be in a
 //! one-node-per-process deployment's overhead. Linux only (`/proc`).
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use gossip_agent::{Adapter, Node};
 use gossip_core::Config;
-use gossip_tokio::{Builder, Gossip};
-use tokio::time::{Instant, sleep};
+use gossip_tokio::Builder;
 
 #[derive(Parser)]
-#[command(about = "Convergence time and idle cost of gossip-tokio nodes on loopback")]
+#[command(about = "Convergence time and idle cost of gossip nodes on loopback, on each adapter")]
 struct Args {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 50)]
     nodes: usize,
+    /// Adapters to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["tokio", "std"])]
+    adapters: Vec<Adapter>,
     /// Configurations to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["lan", "local"])]
     configs: Vec<Preset>,
@@ -77,8 +87,33 @@ impl Preset {
 const PATIENCE: Duration = Duration::from_secs(120);
 /// How often the nodes are asked for their live members while converging.
 const POLL: Duration = Duration::from_millis(10);
+/// Commands timed for the round trip.
+const ROUND_TRIPS: usize = 2_000;
+
+fn adapter_name(adapter: Adapter) -> &'static str {
+    match adapter {
+        Adapter::Tokio => "tokio",
+        Adapter::Std => "std",
+    }
+}
+
+/// Starts nodes on one adapter; tokio nodes share one runtime.
+struct Starter {
+    adapter: Adapter,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Starter {
+    fn start(&self, builder: Builder) -> Result<Node, gossip_tokio::StartError> {
+        match self.adapter {
+            Adapter::Tokio => Node::start_on(&self.runtime, builder),
+            Adapter::Std => Node::start(Adapter::Std, builder),
+        }
+    }
+}
 
 struct Convergence {
+    adapter: Adapter,
     preset: Preset,
     run: usize,
     /// From the first start until the last node was started.
@@ -92,12 +127,15 @@ struct Convergence {
 }
 
 struct Idle {
+    adapter: Adapter,
     preset: Preset,
     window: Duration,
     cpu: Duration,
     totals: Totals,
     /// Every node still saw every member live at the end of the window.
     still_converged: bool,
+    /// Wall time of a `get`'s round trip, sorted.
+    round_trips: Vec<Duration>,
 }
 
 /// The nodes' counters, summed.
@@ -112,8 +150,7 @@ struct Totals {
     sends_dropped: u64,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     if args.nodes < 2 || args.runs == 0 {
         eprintln!("need at least 2 nodes and 1 run");
@@ -121,40 +158,54 @@ async fn main() -> ExitCode {
     }
     let (ticks, source) = clock_ticks();
     println!(
-        "{} nodes on 127.0.0.1 in one process, tokio multi-thread runtime with 2 workers",
+        "{} nodes on 127.0.0.1 in one process: tokio, one multi-thread runtime with 2 workers; \
+         std, a thread per node",
         args.nodes
     );
     println!("CPU time from /proc/self/stat (utime + stime), CLK_TCK = {ticks} ({source})\n");
 
     let mut convergences = Vec::new();
     let mut idles = Vec::new();
-    for &preset in &args.configs {
-        for run in 1..=args.runs {
-            let (nodes, convergence) = match converge(preset, run, args.nodes).await {
-                Ok(converged) => converged,
-                Err(error) => {
-                    eprintln!("{error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            println!(
-                "{:<6} run {run}: converged in {:.3} s",
-                preset.name(),
-                convergence.reached.last().unwrap().as_secs_f64()
-            );
-            convergences.push(convergence);
-            if run == args.runs {
-                sleep(args.settle).await;
+    for &adapter in &args.adapters {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let starter = Starter {
+            adapter,
+            runtime: Arc::new(runtime),
+        };
+        for &preset in &args.configs {
+            for run in 1..=args.runs {
+                let (nodes, convergence) = match converge(&starter, preset, run, args.nodes) {
+                    Ok(converged) => converged,
+                    Err(error) => {
+                        eprintln!("{error}");
+                        return ExitCode::FAILURE;
+                    }
+                };
                 println!(
-                    "{:<6} idling {:.0} s (after a {:.0} s settle)",
+                    "{:<6}{:<6} run {run}: converged in {:.3} s",
+                    adapter_name(adapter),
                     preset.name(),
-                    args.idle.as_secs_f64(),
-                    args.settle.as_secs_f64()
+                    convergence.reached.last().unwrap().as_secs_f64()
                 );
-                idles.push(idle(preset, &nodes, args.idle, ticks).await);
-            }
-            for node in &nodes {
-                node.shutdown().await;
+                convergences.push(convergence);
+                if run == args.runs {
+                    sleep(args.settle);
+                    println!(
+                        "{:<6}{:<6} idling {:.0} s (after a {:.0} s settle)",
+                        adapter_name(adapter),
+                        preset.name(),
+                        args.idle.as_secs_f64(),
+                        args.settle.as_secs_f64()
+                    );
+                    idles.push(idle(adapter, preset, &nodes, args.idle, ticks));
+                }
+                for node in &nodes {
+                    node.shutdown();
+                }
             }
         }
     }
@@ -162,12 +213,20 @@ async fn main() -> ExitCode {
     let n = args.nodes;
     println!("\nconvergence: from the first start until every node reports {n} live members");
     println!(
-        "{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
-        "config", "run", "all started", "first node", "median node", "last node", "sends dropped"
+        "{:<8}{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
+        "adapter",
+        "config",
+        "run",
+        "all started",
+        "first node",
+        "median node",
+        "last node",
+        "sends dropped"
     );
     for c in &convergences {
         println!(
-            "{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
+            "{:<8}{:<8}{:>5}{:>14}{:>14}{:>14}{:>14}{:>15}",
+            adapter_name(c.adapter),
             c.preset.name(),
             c.run,
             millis(c.all_started),
@@ -180,7 +239,8 @@ async fn main() -> ExitCode {
 
     println!("\nidle cost per node (after convergence; all {n} nodes in this process)");
     println!(
-        "{:<8}{:>8}{:>15}{:>17}{:>14}{:>14}{:>13}{:>16}",
+        "{:<8}{:<8}{:>8}{:>15}{:>17}{:>14}{:>14}{:>13}{:>16}{:>15}",
+        "adapter",
         "config",
         "window",
         "CPU ms/min",
@@ -188,14 +248,17 @@ async fn main() -> ExitCode {
         "bytes out/s",
         "bytes in/s",
         "suspicions",
-        "still converged"
+        "still converged",
+        "get µs p50/p99"
     );
     for i in &idles {
         let nodes = n as f64;
         let secs = i.window.as_secs_f64();
         let cpu_ms_per_min = i.cpu.as_secs_f64() * 1_000.0 / nodes / (secs / 60.0);
+        let micros = |q: usize| i.round_trips[q * (i.round_trips.len() - 1) / 100].as_micros();
         println!(
-            "{:<8}{:>7.1}s{:>15.1}{:>17.2}{:>14.0}{:>14.0}{:>13}{:>16}",
+            "{:<8}{:<8}{:>7.1}s{:>15.1}{:>17.2}{:>14.0}{:>14.0}{:>13}{:>16}{:>15}",
+            adapter_name(i.adapter),
             i.preset.name(),
             secs,
             cpu_ms_per_min,
@@ -204,6 +267,7 @@ async fn main() -> ExitCode {
             i.totals.bytes_in as f64 / nodes / secs,
             i.totals.suspicions,
             if i.still_converged { "yes" } else { "NO" },
+            format!("{} / {}", micros(50), micros(99)),
         );
         if i.totals.failures > 0 || i.totals.sends_dropped > 0 {
             println!(
@@ -221,21 +285,20 @@ async fn main() -> ExitCode {
 
 /// Starts `n` nodes with `preset`'s configuration, all but node 0 joining
 /// through node 0, and waits until every node reports `n` live members.
-async fn converge(
+fn converge(
+    starter: &Starter,
     preset: Preset,
     run: usize,
     n: usize,
-) -> Result<(Vec<Gossip>, Convergence), String> {
+) -> Result<(Vec<Node>, Convergence), String> {
     let start = Instant::now();
     let builder = |i: usize| Builder::new(format!("n{i}")).config(preset.config());
-    let first = Gossip::start(builder(0))
-        .await
-        .map_err(|e| format!("n0: {e}"))?;
-    let seed = first.local_addr();
+    let first = starter.start(builder(0)).map_err(|e| format!("n0: {e}"))?;
+    let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
-        let node = Gossip::start(builder(i).seeds([seed]))
-            .await
+        let node = starter
+            .start(builder(i).seeds([seed]))
             .map_err(|e| format!("n{i}: {e}"))?;
         nodes.push(node);
     }
@@ -245,7 +308,7 @@ async fn converge(
     loop {
         for (node, reached) in nodes.iter().zip(&mut reached) {
             if reached.is_none() {
-                let status = node.stats().await.map_err(|e| e.to_string())?;
+                let status = node.stats().map_err(|e| e.to_string())?;
                 if status.live_members == n {
                     *reached = Some(start.elapsed());
                 }
@@ -261,14 +324,15 @@ async fn converge(
                 preset.name()
             ));
         }
-        sleep(POLL).await;
+        sleep(POLL);
     }
     let mut reached: Vec<Duration> = reached.into_iter().flatten().collect();
     reached.sort();
-    let sends_dropped = totals(&nodes).await.sends_dropped;
+    let sends_dropped = totals(&nodes).sends_dropped;
     Ok((
         nodes,
         Convergence {
+            adapter: starter.adapter,
             preset,
             run,
             all_started,
@@ -279,23 +343,28 @@ async fn converge(
 }
 
 /// Lets `nodes` idle for `window`, measuring the process's CPU time and the
-/// nodes' traffic over it.
-async fn idle(preset: Preset, nodes: &[Gossip], window: Duration, ticks: u64) -> Idle {
-    let before = totals(nodes).await;
+/// nodes' traffic over it; then times the round trip of a command.
+fn idle(adapter: Adapter, preset: Preset, nodes: &[Node], window: Duration, ticks: u64) -> Idle {
+    let before = totals(nodes);
     let cpu_before = process_cpu(ticks);
     let opened = Instant::now();
-    sleep(window).await;
+    sleep(window);
     let cpu_after = process_cpu(ticks);
     let window = opened.elapsed();
-    let after = totals(nodes).await;
-    let mut still_converged = true;
-    for node in nodes {
-        still_converged &= node
-            .stats()
-            .await
-            .is_ok_and(|s| s.live_members == nodes.len());
-    }
+    let after = totals(nodes);
+    let still_converged = nodes
+        .iter()
+        .all(|node| node.stats().is_ok_and(|s| s.live_members == nodes.len()));
+    let mut round_trips: Vec<Duration> = (0..ROUND_TRIPS)
+        .map(|_| {
+            let asked = Instant::now();
+            let _ = nodes[0].get(b"k".to_vec());
+            asked.elapsed()
+        })
+        .collect();
+    round_trips.sort();
     Idle {
+        adapter,
         preset,
         window,
         cpu: cpu_after.saturating_sub(cpu_before),
@@ -309,13 +378,14 @@ async fn idle(preset: Preset, nodes: &[Gossip], window: Duration, ticks: u64) ->
             sends_dropped: after.sends_dropped - before.sends_dropped,
         },
         still_converged,
+        round_trips,
     }
 }
 
-async fn totals(nodes: &[Gossip]) -> Totals {
+fn totals(nodes: &[Node]) -> Totals {
     let mut sum = Totals::default();
     for node in nodes {
-        let Ok(status) = node.stats().await else {
+        let Ok(status) = node.stats() else {
             continue;
         };
         sum.datagrams_out += status.socket.datagrams_out;
