@@ -23,7 +23,8 @@ pub enum Adapter {
     Std,
 }
 
-/// A running node.
+/// A running node. Its calls block: make them from a plain thread, not
+/// from async code on a tokio runtime (blocking there panics).
 pub enum Node {
     /// On gossip-tokio.
     Tokio {

@@ -26,7 +26,9 @@
 //! every event), then block on the socket with `set_read_timeout` until the
 //! node's next deadline. A handle wakes the thread for a command with an
 //! empty datagram from a socket of its own. Timers are checked after every
-//! datagram, so one busy peer cannot starve probes. Socket errors are logged
+//! datagram, so one busy peer cannot starve probes (one datagram per turn:
+//! [`Builder::max_datagrams_per_turn`] is met by construction, and
+//! `SocketStats::turns_capped` stays 0). Socket errors are logged
 //! and counted ([`SocketStats`]), never fatal. Dropping the last handle, or
 //! [`Gossip::shutdown`], stops the thread and joins it.
 
