@@ -5,6 +5,7 @@ use core::time::Duration;
 use crate::dissemination::{Dissemination, Termination};
 use crate::error::ConfigError;
 use crate::identity::MAX_NAME_LEN;
+use crate::seal::{Encryption, MAX_LABEL_LEN, SEAL_OVERHEAD};
 use crate::state::{Conflicts, MAX_TREE_DEPTH};
 use crate::wire::HEADER_MAX_LEN;
 
@@ -156,7 +157,12 @@ pub struct Config {
     pub join_max_attempts: Option<u32>,
 
     /// No datagram the node sends exceeds this, and larger ones are rejected.
+    /// With encryption, [`SEAL_OVERHEAD`] of it is the seal's: see
+    /// [`payload_size`](Config::payload_size).
     pub max_packet_size: usize,
+    /// Authenticated encryption of every datagram, and the cluster's label
+    /// (`None`, the default: plaintext). See [`Encryption`].
+    pub encryption: Option<Encryption>,
     /// Largest metadata a node may attach to itself.
     pub max_metadata_size: usize,
     /// Most members (including tombstones) the node keeps; when full, the oldest
@@ -208,6 +214,7 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             join_max_attempts: None,
             max_packet_size: 1_400,
+            encryption: None,
             max_metadata_size: 512,
             max_members: 200_000,
             max_pending_events: 65_536,
@@ -316,7 +323,15 @@ impl Config {
             MIN_PACKET_SIZE as u64,
             MAX_PACKET_SIZE as u64,
         )?;
-        let metadata_room = self.max_packet_size - MAX_NAME_LEN - ALIVE_OVERHEAD;
+        if let Some(encryption) = &self.encryption {
+            in_range(
+                "encryption.label",
+                encryption.label.len() as u64,
+                0,
+                MAX_LABEL_LEN as u64,
+            )?;
+        }
+        let metadata_room = self.payload_size() - MAX_NAME_LEN - ALIVE_OVERHEAD;
         in_range(
             "max_metadata_size",
             self.max_metadata_size as u64,
@@ -360,7 +375,7 @@ impl Config {
             }
         }
         let broadcast_room =
-            self.max_packet_size - HEADER_MAX_LEN - MAX_NAME_LEN - BROADCAST_OVERHEAD;
+            self.payload_size() - HEADER_MAX_LEN - MAX_NAME_LEN - BROADCAST_OVERHEAD;
         in_range(
             "max_broadcast_size",
             self.max_broadcast_size as u64,
@@ -385,13 +400,26 @@ impl Config {
         in_range("max_key_size", self.max_key_size as u64, 0, 1_024)?;
         // One write of the largest key and value, with its origin's name and
         // a version naming a few writers, must fit a datagram.
-        let entry_room = self.max_packet_size - HEADER_MAX_LEN - MAX_NAME_LEN - ENTRY_OVERHEAD;
+        let entry_room = self.payload_size() - HEADER_MAX_LEN - MAX_NAME_LEN - ENTRY_OVERHEAD;
         in_range(
             "max_value_size",
             self.max_value_size as u64,
             0,
             entry_room.saturating_sub(self.max_key_size) as u64,
         )
+    }
+}
+
+impl Config {
+    /// Room for the protocol in a datagram: `max_packet_size`, less the
+    /// seal's [`SEAL_OVERHEAD`] (46 bytes) when encryption is configured.
+    pub fn payload_size(&self) -> usize {
+        let seal = if self.encryption.is_some() {
+            SEAL_OVERHEAD
+        } else {
+            0
+        };
+        self.max_packet_size - seal
     }
 }
 

@@ -175,6 +175,9 @@ pub enum MessageError {
         /// The limit it exceeds.
         max: usize,
     },
+    /// Not opened: failed authentication, an unknown key, or a plaintext or
+    /// sealed datagram this node does not take. Nothing of it was decoded.
+    Seal(crate::seal::SealError),
 }
 
 impl fmt::Display for MessageError {
@@ -193,6 +196,7 @@ impl fmt::Display for MessageError {
             MessageError::EntryTooLarge { len, max } => {
                 write!(f, "key or value of {len} bytes exceeds the limit of {max}")
             }
+            MessageError::Seal(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -201,6 +205,7 @@ impl core::error::Error for MessageError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             MessageError::Decode(e) => Some(e),
+            MessageError::Seal(e) => Some(e),
             _ => None,
         }
     }

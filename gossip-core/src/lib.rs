@@ -53,6 +53,7 @@ mod node_lifeguard_tests;
 mod node_state_tests;
 mod queue;
 mod random;
+mod seal;
 mod state;
 mod stats;
 #[cfg(test)]
@@ -70,6 +71,10 @@ pub use event::Event;
 pub use identity::{Address, Generation, Identity, Incarnation, MAX_NAME_LEN, NodeName};
 pub use member::{Member, MemberState, Metadata};
 pub use node::{Node, Transmit};
+pub use seal::{
+    Encryption, KEY_LEN, Key, KeyError, KeyId, Keyring, KeyringError, MAX_KEYS, MAX_LABEL_LEN,
+    SEAL_MAGIC, SEAL_OVERHEAD, SealError,
+};
 pub use state::{
     Causality, Conflicts, Convergence, Hlc, KeyChange, MAX_SIBLINGS, MAX_TREE_DEPTH,
     MAX_VERSION_VECTOR_LEN, MergeValues, ReplicaId, VersionVector,

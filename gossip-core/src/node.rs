@@ -14,6 +14,7 @@ use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Env, Membership, Outgoing};
+use crate::seal::{self, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
 use crate::state::{self, Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
@@ -111,6 +112,10 @@ pub struct Node<A, R> {
     scratch: Vec<u8>,
     /// Holds a datagram encoded ahead of time while the caller borrows it.
     held: Vec<u8>,
+    /// The keys, if datagrams are encrypted.
+    sealer: Option<Sealer>,
+    /// Where a sealed datagram is opened, or an outgoing one sealed; reused.
+    sealed: Vec<u8>,
 }
 
 impl<A: Address, R: Rng> Node<A, R> {
@@ -126,7 +131,8 @@ impl<A: Address, R: Rng> Node<A, R> {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let scratch = alloc::vec![0; config.max_packet_size];
+        let scratch = alloc::vec![0; config.payload_size()];
+        let sealer = config.encryption.as_ref().map(Sealer::new);
         let broadcasts = Broadcasts::new(&config, now, &mut rng);
         let replica = Replica::new(&config, &identity, now, &mut rng);
         let membership = Membership::new(config, identity, now, &mut rng);
@@ -139,6 +145,8 @@ impl<A: Address, R: Rng> Node<A, R> {
             replica,
             scratch,
             held: Vec::new(),
+            sealer,
+            sealed: Vec::new(),
         })
     }
 
@@ -293,13 +301,41 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     fn accept(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let config = self.membership.config();
-        if datagram.len() > config.max_packet_size {
+        let max = self.membership.config().max_packet_size;
+        if datagram.len() > max {
             return Err(MessageError::Oversized {
                 len: datagram.len(),
-                max: config.max_packet_size,
+                max,
             });
         }
+        let sealed = seal::is_sealed(datagram);
+        match &self.sealer {
+            None if sealed => Err(MessageError::Seal(SealError::NotEncrypted)),
+            None => self.accept_plaintext(from, datagram),
+            Some(sealer) if sealed => {
+                // Opened into a buffer of the node's own, lent out meanwhile.
+                let mut opened = core::mem::take(&mut self.sealed);
+                let result = match sealer.open(datagram, &mut opened) {
+                    Ok(()) => {
+                        self.stats.datagrams_opened += 1;
+                        self.accept_plaintext(from, &opened)
+                    }
+                    Err(error) => Err(MessageError::Seal(error)),
+                };
+                self.sealed = opened;
+                result
+            }
+            Some(sealer) if sealer.accept_plaintext => {
+                self.stats.plaintext_accepted += 1;
+                self.accept_plaintext(from, datagram)
+            }
+            Some(_) => Err(MessageError::Seal(SealError::PlaintextRefused)),
+        }
+    }
+
+    /// Takes a plaintext datagram (opened, if it came sealed).
+    fn accept_plaintext(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
+        let config = self.membership.config();
         let packet = wire::decode::<A>(datagram, config.cluster_id)?;
         // Check everything before changing anything, and note the kinds seen:
         // a sub-machine a datagram has nothing for does not decode it again.
@@ -510,6 +546,54 @@ impl<A: Address, R: Rng> Node<A, R> {
         replica.write_key(&mut env, key, value)
     }
 
+    // ---- encryption --------------------------------------------------------------
+
+    /// The keys datagrams are sealed and opened with; `None` without
+    /// encryption.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.sealer.as_ref().map(Sealer::keyring)
+    }
+
+    /// Installs `key` for opening datagrams; the first step of a rotation
+    /// (see [`Keyring`]).
+    pub fn install_key(&mut self, key: Key) -> Result<(), KeyringError> {
+        self.change_keyring(|keyring| keyring.install(key))
+    }
+
+    /// Seals with the installed key `id` from now on.
+    pub fn use_key(&mut self, id: KeyId) -> Result<(), KeyringError> {
+        self.change_keyring(|keyring| keyring.use_key(id))
+    }
+
+    /// Removes the key `id` (not the primary).
+    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyringError> {
+        self.change_keyring(|keyring| keyring.remove(id))
+    }
+
+    /// Switches sealing of outgoing datagrams and acceptance of plaintext
+    /// ones, for the steps of a rolling upgrade (see
+    /// [`Encryption::with_mode`](crate::Encryption::with_mode)).
+    pub fn set_encryption_mode(
+        &mut self,
+        encrypt_outgoing: bool,
+        accept_plaintext: bool,
+    ) -> Result<(), KeyringError> {
+        let sealer = self.sealer.as_mut().ok_or(KeyringError::NotEncrypted)?;
+        sealer.encrypt_outgoing = encrypt_outgoing;
+        sealer.accept_plaintext = accept_plaintext;
+        Ok(())
+    }
+
+    fn change_keyring(
+        &mut self,
+        change: impl FnOnce(&mut Keyring) -> Result<(), KeyringError>,
+    ) -> Result<(), KeyringError> {
+        self.sealer
+            .as_mut()
+            .ok_or(KeyringError::NotEncrypted)?
+            .change(change)
+    }
+
     // ---- outputs -----------------------------------------------------------------
 
     /// The next datagram to send, if any. Membership updates waiting to spread
@@ -586,13 +670,21 @@ impl<A: Address, R: Rng> Node<A, R> {
                 self.held.clear();
                 (outgoing.to().clone(), len)
             };
-            self.stats.packets_out += 1;
-            self.stats.bytes_out += len as u64;
-            let payload = if self.held.is_empty() {
+            let plaintext = if self.held.is_empty() {
                 &self.scratch[..len]
             } else {
                 &self.held[..]
             };
+            let payload = match &self.sealer {
+                Some(sealer) if sealer.encrypt_outgoing => {
+                    sealer.seal(plaintext, &mut self.rng, &mut self.sealed);
+                    self.stats.datagrams_sealed += 1;
+                    &self.sealed[..]
+                }
+                _ => plaintext,
+            };
+            self.stats.packets_out += 1;
+            self.stats.bytes_out += payload.len() as u64;
             return Some(Transmit { to, payload });
         }
     }

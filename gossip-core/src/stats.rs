@@ -3,6 +3,7 @@
 use core::ops::{Index, IndexMut};
 
 use crate::error::{DecodeError, MessageError};
+use crate::seal::SealError;
 use crate::wire::MessageKind;
 
 /// Messages and bytes of one kind.
@@ -85,6 +86,15 @@ pub struct Rejected {
     pub broadcast_too_large: u64,
     /// A key or value of the replicated store over its limit.
     pub entry_too_large: u64,
+    /// Sealed datagrams that failed authentication (tampered, truncated, or of
+    /// another cluster's label or key).
+    pub unauthenticated: u64,
+    /// Sealed datagrams under a key this node does not hold.
+    pub unknown_key: u64,
+    /// Plaintext datagrams, refused because this node takes sealed ones only.
+    pub plaintext_refused: u64,
+    /// Sealed datagrams, refused because this node has no keys.
+    pub sealed_refused: u64,
 }
 
 impl Rejected {
@@ -103,6 +113,10 @@ impl Rejected {
             + self.metadata_too_large
             + self.broadcast_too_large
             + self.entry_too_large
+            + self.unauthenticated
+            + self.unknown_key
+            + self.plaintext_refused
+            + self.sealed_refused
     }
 
     pub(crate) fn count(&mut self, error: &MessageError) {
@@ -111,6 +125,12 @@ impl Rejected {
             MessageError::MetadataTooLarge { .. } => &mut self.metadata_too_large,
             MessageError::BroadcastTooLarge { .. } => &mut self.broadcast_too_large,
             MessageError::EntryTooLarge { .. } => &mut self.entry_too_large,
+            MessageError::Seal(e) => match e {
+                SealError::Unauthenticated => &mut self.unauthenticated,
+                SealError::UnknownKey(_) => &mut self.unknown_key,
+                SealError::PlaintextRefused => &mut self.plaintext_refused,
+                SealError::NotEncrypted => &mut self.sealed_refused,
+            },
             MessageError::Decode(e) => match e {
                 DecodeError::Truncated => &mut self.truncated,
                 DecodeError::BadMagic => &mut self.bad_magic,
@@ -145,6 +165,13 @@ pub struct Stats {
     pub messages_out: TrafficByKind,
     /// Datagrams rejected, by reason.
     pub rejected: Rejected,
+    /// Sealed datagrams opened (authenticated and decrypted).
+    pub datagrams_opened: u64,
+    /// Plaintext datagrams taken while encryption is on (`accept_plaintext`,
+    /// during a rolling upgrade).
+    pub plaintext_accepted: u64,
+    /// Datagrams sent sealed.
+    pub datagrams_sealed: u64,
 
     /// Direct probes sent (one per protocol period with a member to probe).
     pub probes: u64,

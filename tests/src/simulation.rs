@@ -151,6 +151,8 @@ struct Slot {
     was_slow: bool,
     /// A slow node handles datagrams in order: not before this.
     busy_until: Instant,
+    /// This node's own configuration, if not the simulation's.
+    config: Option<Config>,
 }
 
 /// Builds a [`Simulation`].
@@ -250,6 +252,7 @@ impl SimulationBuilder {
                 slow: None,
                 was_slow: false,
                 busy_until: Instant::ZERO,
+                config: None,
             });
             sim.start(id as NodeId);
         }
@@ -747,6 +750,28 @@ impl Simulation {
             .stopped(self.now, id, generation, crashed, counted_live);
     }
 
+    /// As [`restart`](Self::restart), with `config` for this node from now
+    /// on (another key, a rolling upgrade's next step, an intruder).
+    pub fn restart_with(&mut self, id: NodeId, config: Config, seeds: &[NodeId]) {
+        self.slots[id as usize].config = Some(config);
+        self.restart(id, seeds);
+    }
+
+    /// Runs `command` on node `id` at the current time, then sends what it
+    /// put out; `None` if the node is not running. For what no [`Action`]
+    /// does (rotating keys, for one).
+    pub fn with_node<T>(
+        &mut self,
+        id: NodeId,
+        command: impl FnOnce(&mut SimNode, Instant) -> T,
+    ) -> Option<T> {
+        let now = self.now;
+        let node = self.slots[id as usize].node.as_mut()?;
+        let result = command(node, now);
+        self.drain(id);
+        Some(result)
+    }
+
     /// Restarts node `id` as a new generation and joins it through `seeds` (if
     /// any; with none it waits to be joined).
     pub fn restart(&mut self, id: NodeId, seeds: &[NodeId]) {
@@ -764,8 +789,9 @@ impl Simulation {
             .expect("valid name")
             .with_generation(generation);
         let rng = SimRng::seed_from_u64(node_seed(self.seed, id, generation));
-        let node = Node::new(self.config.clone(), identity, rng, self.now).expect("valid config");
         let slot = &mut self.slots[id as usize];
+        let config = slot.config.as_ref().unwrap_or(&self.config).clone();
+        let node = Node::new(config, identity, rng, self.now).expect("valid config");
         slot.node = Some(node);
         slot.wake_at = None;
         slot.slow = None;

@@ -1036,7 +1036,7 @@ impl<A: Address> Membership<A> {
             &self.table,
             StateHeader {
                 cluster_id: self.config.cluster_id,
-                max_packet_size: self.config.max_packet_size,
+                max_packet_size: self.config.payload_size(),
                 session,
                 reply,
             },

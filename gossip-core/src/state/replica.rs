@@ -462,7 +462,7 @@ impl<A: Address> Replica<A> {
     }
 
     fn hashes_per_datagram(&self) -> usize {
-        let room = self.config.max_packet_size - HEADER_MAX_LEN - 24;
+        let room = self.config.payload_size() - HEADER_MAX_LEN - 24;
         (room / SYNC_NODE_LEN).max(1)
     }
 
@@ -635,7 +635,7 @@ impl<A: Address> Replica<A> {
     /// Largest encoded entry: what a datagram holds besides its header and a
     /// `SyncEntries` opener.
     fn max_entry_len(&self) -> usize {
-        self.config.max_packet_size - ENTRIES_HEADROOM
+        self.config.payload_size() - ENTRIES_HEADROOM
     }
 
     /// Merges `entry` (a local write if `local`) and passes the news on.
