@@ -36,6 +36,7 @@
 //! println!("{report}"); // the CLI's table; `Report` is also `Serialize`
 //! ```
 
+pub mod fuzzing;
 mod metrics;
 mod network;
 pub mod plot;
