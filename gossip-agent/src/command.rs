@@ -1,6 +1,7 @@
 //! The commands the agent reads on stdin, one per line, and what each prints.
 
 use gossip_agent::Node;
+use gossip_core::{Key, KeyId};
 
 use crate::print;
 
@@ -12,7 +13,11 @@ commands (one per line on stdin):
   set <key> <value>  write <key> in the replicated store
   get <key>          read <key> from this node's replica
   delete <key>       delete <key> from the replicated store
-  stats              live members, datagrams in and out, socket errors
+  stats              live members, datagrams in and out, socket errors, sealed and refused
+  keys               the ids of the encryption keys, the primary first
+  key install <hex>  install a key (64 hex digits) for opening: a rotation's first step
+  key use <id>       seal with the installed key <id> (8 hex digits) from now on
+  key remove <id>    remove the key <id> (not the primary)
   leave              leave the cluster gracefully and exit (as do end of input and Ctrl-C)
   help               this list";
 
@@ -33,6 +38,14 @@ pub(crate) enum Command<'a> {
     Delete(&'a str),
     /// `stats`
     Stats,
+    /// `keys`
+    Keys,
+    /// `key install <hex>`
+    InstallKey(Key),
+    /// `key use <id>`
+    UseKey(KeyId),
+    /// `key remove <id>`
+    RemoveKey(KeyId),
     /// `leave`
     Leave,
     /// `help`
@@ -74,6 +87,15 @@ impl<'a> Command<'a> {
             "delete" if single(rest) => Ok(Command::Delete(rest)),
             "delete" => usage("delete <key>"),
             "stats" if rest.is_empty() => Ok(Command::Stats),
+            "keys" if rest.is_empty() => Ok(Command::Keys),
+            "key" => match rest.split_once(char::is_whitespace) {
+                Some(("install", hex)) => Key::from_hex(hex)
+                    .map(Command::InstallKey)
+                    .map_err(|e| e.to_string()),
+                Some(("use", id)) => key_id(id).map(Command::UseKey),
+                Some(("remove", id)) => key_id(id).map(Command::RemoveKey),
+                _ => usage("key install <hex> | key use <id> | key remove <id>"),
+            },
             "stats" => usage("stats"),
             "leave" if rest.is_empty() => Ok(Command::Leave),
             "leave" => usage("leave"),
@@ -128,19 +150,59 @@ impl<'a> Command<'a> {
             Command::Stats => {
                 let status = node.stats()?;
                 let socket = status.socket;
+                let (stats, rejected) = (&status.stats, &status.stats.rejected);
                 print::line(format_args!(
-                    "stats: {} live, {} datagrams in, {} datagrams out, {} socket errors, {} sends dropped",
+                    "stats: {} live, {} datagrams in, {} datagrams out, {} socket errors, {} sends dropped, \
+                     {} sealed, {} opened, {} plaintext accepted, {} refused unopened",
                     status.live_members,
                     socket.datagrams_in,
                     socket.datagrams_out,
                     socket.recv_errors + socket.send_errors,
                     socket.sends_dropped,
+                    stats.datagrams_sealed,
+                    stats.datagrams_opened,
+                    stats.plaintext_accepted,
+                    rejected.unauthenticated
+                        + rejected.unknown_key
+                        + rejected.plaintext_refused
+                        + rejected.sealed_refused,
                 ));
+            }
+            Command::Keys => match node.keys()? {
+                Some(ids) => {
+                    for (i, id) in ids.iter().enumerate() {
+                        let primary = if i == 0 { " primary" } else { "" };
+                        print::line(format_args!("key {id}{primary}"));
+                    }
+                }
+                None => print::line("encryption is off"),
+            },
+            Command::InstallKey(key) => {
+                let id = key.id();
+                node.install_key(key)?;
+                print::line(format_args!("installed key {id}"));
+            }
+            Command::UseKey(id) => {
+                node.use_key(id)?;
+                print::line(format_args!("sealing with key {id}"));
+            }
+            Command::RemoveKey(id) => {
+                node.remove_key(id)?;
+                print::line(format_args!("removed key {id}"));
             }
             Command::Leave => return Ok(Next::Leave),
             Command::Help => HELP.lines().for_each(print::line),
         }
         Ok(Next::Continue)
+    }
+}
+
+/// A key id: 8 hexadecimal digits, as `keys` prints them.
+fn key_id(text: &str) -> Result<KeyId, String> {
+    let text = text.trim();
+    match u32::from_str_radix(text, 16) {
+        Ok(id) if text.len() == 8 => Ok(KeyId(id)),
+        _ => Err(format!("a key id is 8 hexadecimal digits, not {text:?}")),
     }
 }
 
@@ -185,5 +247,14 @@ mod tests {
             Err("usage: broadcast <text>".to_owned())
         );
         assert_eq!(Command::parse("leave now"), Err("usage: leave".to_owned()));
+        assert_eq!(
+            Command::parse("key use 12"),
+            Err("a key id is 8 hexadecimal digits, not \"12\"".to_owned())
+        );
+        assert_eq!(
+            Command::parse("key use 0000001f"),
+            Ok(Command::UseKey(KeyId(0x1f)))
+        );
+        assert!(Command::parse("key install 00ff").is_err());
     }
 }

@@ -15,12 +15,13 @@ mod print;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use clap::{Parser, ValueEnum};
-use gossip_core::Config;
+use gossip_core::{Config, Encryption, Key, Keyring};
 use gossip_tokio::{Builder, LeaveError};
 use tracing_subscriber::EnvFilter;
 
@@ -71,6 +72,26 @@ struct Cli {
     /// runtime) or `std` (one blocking thread, no async runtime).
     #[arg(long, value_enum, default_value_t = Adapter::Tokio)]
     adapter: Adapter,
+
+    /// Encrypt every datagram with the keys in this file: one key per line
+    /// as 64 hexadecimal digits, the first the primary (it seals); blank
+    /// lines and lines starting with # are skipped.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+
+    /// The cluster's label, authenticated with every encrypted datagram:
+    /// clusters with other labels cannot read each other's datagrams.
+    #[arg(long, value_name = "TEXT", requires = "key_file")]
+    label: Option<String>,
+
+    /// Also accept plaintext datagrams (a rolling upgrade to encryption).
+    #[arg(long, requires = "key_file")]
+    accept_plaintext: bool,
+
+    /// Send plaintext while holding keys (the first step of a rolling
+    /// upgrade, while some members cannot open sealed datagrams yet).
+    #[arg(long, requires = "accept_plaintext")]
+    send_plaintext: bool,
 }
 
 /// A protocol configuration preset.
@@ -103,7 +124,7 @@ fn key_value(pair: &str) -> Result<String, String> {
 }
 
 impl Cli {
-    fn builder(&self) -> Builder {
+    fn builder(&self) -> Result<Builder, String> {
         let mut builder = Builder::new(&self.name)
             .bind(self.bind)
             .config(self.preset.config())
@@ -114,8 +135,29 @@ impl Cli {
         if !self.seeds.is_empty() {
             builder = builder.seeds(self.seeds.iter().copied());
         }
-        builder
+        if let Some(path) = &self.key_file {
+            let keyring = read_keyring(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let encryption = Encryption::new(keyring)
+                .with_label(self.label.as_deref().unwrap_or_default())
+                .with_mode(!self.send_plaintext, self.accept_plaintext);
+            builder = builder.encryption(encryption);
+        }
+        Ok(builder)
     }
+}
+
+/// The keys of a key file: one per line, the first the primary.
+fn read_keyring(path: &std::path::Path) -> Result<Keyring, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut keys = text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(n, line)| Key::from_hex(line).map_err(|e| format!("line {}: {e}", n + 1)));
+    let primary = keys.next().ok_or("no key in the file")??;
+    let others = keys.collect::<Result<Vec<_>, _>>()?;
+    Keyring::with_keys(primary, others).map_err(|e| e.to_string())
 }
 
 /// What the agent's loop waits for.
@@ -135,7 +177,14 @@ fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
 
-    let node = match Node::start(cli.adapter, cli.builder()) {
+    let builder = match cli.builder() {
+        Ok(builder) => builder,
+        Err(error) => {
+            eprintln!("agent: --key-file {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let node = match Node::start(cli.adapter, builder) {
         Ok(node) => node,
         Err(error) => {
             eprintln!("agent: {error}");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use gossip_core::{BroadcastError, BroadcastId, StateError};
+use gossip_core::{BroadcastError, BroadcastId, Key, KeyId, KeyringError, StateError};
 pub use gossip_std::RecvError;
 use gossip_tokio::{
     Builder, CommandError, Entries, Event, LeaveError, MemberInfo, StartError, Status, Stopped,
@@ -126,6 +126,26 @@ impl Node {
     /// See `Gossip::leave`.
     pub fn leave(&self) -> Result<(), LeaveError> {
         blocking!(self, gossip => gossip.leave())
+    }
+
+    /// See `Gossip::install_key`.
+    pub fn install_key(&self, key: Key) -> Result<(), CommandError<KeyringError>> {
+        blocking!(self, gossip => gossip.install_key(key))
+    }
+
+    /// See `Gossip::use_key`.
+    pub fn use_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        blocking!(self, gossip => gossip.use_key(id))
+    }
+
+    /// See `Gossip::remove_key`.
+    pub fn remove_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        blocking!(self, gossip => gossip.remove_key(id))
+    }
+
+    /// See `Gossip::keys`.
+    pub fn keys(&self) -> Result<Option<Vec<KeyId>>, Stopped> {
+        blocking!(self, gossip => gossip.keys())
     }
 
     /// See `Gossip::entries`.

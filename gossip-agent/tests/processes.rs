@@ -125,3 +125,68 @@ fn an_agent_given_a_bad_argument_exits_with_an_error_on_stderr() {
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("key=value"));
 }
+
+#[test]
+fn encrypted_agents_shut_out_one_without_the_key_and_rotate_keys_on_stdin() {
+    const OLD: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let dir = std::env::temp_dir().join(format!("gossip-agent-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("keys");
+    std::fs::write(&key_file, format!("# the cluster's key\n{OLD}\n")).unwrap();
+    let encrypted = |name: &str, adapter: &str, seed: Option<&str>| {
+        let mut command = Command::new(AGENT);
+        command.args(["--name", name, "--preset", "local", "--adapter", adapter]);
+        command
+            .arg("--key-file")
+            .arg(&key_file)
+            .args(["--label", "test"]);
+        if let Some(seed) = seed {
+            command.args(["--join", seed]);
+        }
+        Agent::spawn(name, command, PATIENCE)
+    };
+    let mut a0 = encrypted("e0", "tokio", None);
+    let seed = a0.addr.clone();
+    let mut a1 = encrypted("e1", "std", Some(&seed));
+    let deadline = Instant::now() + PATIENCE;
+    a0.wait_for_live(2, deadline);
+    a1.wait_for_live(2, deadline);
+
+    // An agent without the key cannot join, and its datagrams are counted.
+    let mut outsider = spawn("plain", "std", Some(&seed));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(outsider.members(PATIENCE).live, 1, "joined without the key");
+    assert_eq!(a0.members(PATIENCE).live, 2);
+    a0.send("stats");
+    let refused = a0.until(deadline, |line| {
+        let counts = line.strip_prefix("stats: ")?;
+        let field = counts
+            .split(", ")
+            .find(|f| f.ends_with(" refused unopened"))?;
+        field.split(' ').next()?.parse::<u64>().ok()
+    });
+    assert!(refused > 0, "e0 counted no refused datagram");
+
+    // Rotate: install the new key on both, use it on both, remove the old one.
+    let new_id = gossip_core::Key::from_hex(NEW).unwrap().id().to_string();
+    let old_id = gossip_core::Key::from_hex(OLD).unwrap().id().to_string();
+    for agent in [&mut a0, &mut a1] {
+        agent.send(&format!("key install {NEW}"));
+        agent.expect(deadline, &format!("installed key {new_id}"));
+    }
+    for agent in [&mut a0, &mut a1] {
+        agent.send(&format!("key use {new_id}"));
+        agent.expect(deadline, &format!("sealing with key {new_id}"));
+    }
+    for agent in [&mut a0, &mut a1] {
+        agent.send(&format!("key remove {old_id}"));
+        agent.expect(deadline, &format!("removed key {old_id}"));
+        agent.send("keys");
+        agent.expect(deadline, &format!("key {new_id} primary"));
+    }
+    a1.send("broadcast after the rotation");
+    a0.expect(deadline, "broadcast from e1: after the rotation");
+    a0.wait_for_live(2, deadline);
+    let _ = std::fs::remove_dir_all(&dir);
+}

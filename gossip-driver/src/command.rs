@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 
 use gossip_core::{
-    BroadcastError, BroadcastId, Convergence, Footprint, Member, MetadataError, StateError, Stats,
+    BroadcastError, BroadcastId, Convergence, Footprint, Key, KeyId, KeyringError, Member,
+    MetadataError, StateError, Stats,
 };
 
 use crate::error::{JoinError, LeaveError};
@@ -79,6 +80,32 @@ pub enum Command {
     Members {
         /// The members.
         reply: ReplySender<Vec<MemberInfo>>,
+    },
+    /// Install `key` for opening datagrams (a rotation's first step).
+    InstallKey {
+        /// The key.
+        key: Key,
+        /// The outcome.
+        reply: ReplySender<Result<(), KeyringError>>,
+    },
+    /// Seal with the installed key `id` from now on.
+    UseKey {
+        /// The key's id.
+        id: KeyId,
+        /// The outcome.
+        reply: ReplySender<Result<(), KeyringError>>,
+    },
+    /// Remove the key `id` (not the primary).
+    RemoveKey {
+        /// The key's id.
+        id: KeyId,
+        /// The outcome.
+        reply: ReplySender<Result<(), KeyringError>>,
+    },
+    /// The ids of the keys, the primary first; `None` without encryption.
+    Keys {
+        /// The ids.
+        reply: ReplySender<Option<Vec<KeyId>>>,
     },
     /// Counters and sizes.
     Status {

@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gossip_core::{Event, Identity, Instant, Node};
+use gossip_core::{Event, Identity, Instant, Key, Node};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -49,19 +49,18 @@ impl Driver {
         let generation = builder
             .generation
             .unwrap_or_else(|| Clock::unix_time().as_millis() as u64);
+        let mut config = builder.config.clone();
+        if let Some(encryption) = &builder.encryption {
+            config.encryption = Some(encryption.clone());
+        }
         let identity = Identity::new(&builder.name, advertise)
             .map_err(StartError::Identity)?
             .with_generation(generation);
         let seed = builder.rng_seed.unwrap_or_else(system_seed);
         let clock = Clock::start();
         let now = clock.now();
-        let mut node = Node::new(
-            builder.config.clone(),
-            identity,
-            NodeRng::seed_from_u64(seed),
-            now,
-        )
-        .map_err(StartError::Config)?;
+        let mut node = Node::new(config, identity, NodeRng::seed_from_u64(seed), now)
+            .map_err(StartError::Config)?;
         node.set_wall_clock(now, Clock::unix_time());
         if !builder.metadata.is_empty() {
             node.set_metadata(now, &builder.metadata)
@@ -154,6 +153,15 @@ impl Driver {
                     .collect(),
             ),
             Command::Members { reply } => reply.send(node.members().cloned().collect()),
+            Command::InstallKey { key, reply } => reply.send(node.install_key(key)),
+            Command::UseKey { id, reply } => reply.send(node.use_key(id)),
+            Command::RemoveKey { id, reply } => reply.send(node.remove_key(id)),
+            Command::Keys { reply } => {
+                reply.send(
+                    node.keyring()
+                        .map(|ring| ring.keys().map(Key::id).collect()),
+                );
+            }
             Command::Status { reply } => reply.send(Status {
                 local: node.local_member().clone(),
                 live_members: node.live_members(),

@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use gossip_core::Config;
+use gossip_core::{Config, Encryption};
 
 /// How to start a node; fluent, then handed to an adapter's `start`.
 ///
@@ -25,6 +25,7 @@ pub struct Builder {
     pub(crate) advertise: Option<SocketAddr>,
     pub(crate) seeds: Vec<SocketAddr>,
     pub(crate) config: Config,
+    pub(crate) encryption: Option<Encryption>,
     pub(crate) metadata: Vec<u8>,
     pub(crate) generation: Option<u64>,
     pub(crate) rng_seed: Option<u64>,
@@ -43,6 +44,7 @@ impl Builder {
             advertise: None,
             seeds: Vec::new(),
             config: Config::lan(),
+            encryption: None,
             metadata: Vec::new(),
             generation: None,
             rng_seed: None,
@@ -74,6 +76,14 @@ impl Builder {
     /// The protocol configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Seals every datagram with these keys and label (whatever
+    /// [`config`](Self::config) says, before or after). See
+    /// [`Encryption`] and [`Keyring`](gossip_core::Keyring).
+    pub fn encryption(mut self, encryption: Encryption) -> Self {
+        self.encryption = Some(encryption);
         self
     }
 

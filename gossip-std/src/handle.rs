@@ -8,7 +8,9 @@ use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use gossip_core::{BroadcastError, BroadcastId, MetadataError, StateError};
+use gossip_core::{
+    BroadcastError, BroadcastId, Key, KeyId, KeyringError, MetadataError, StateError,
+};
 use gossip_driver::{
     Builder, Command, CommandError, Driver, Entries, JoinError, LeaveError, MemberInfo,
     ReplySender, StartError, Status, Stopped,
@@ -161,6 +163,29 @@ impl Gossip {
     /// while they are remembered).
     pub fn members(&self) -> Result<Vec<MemberInfo>, Stopped> {
         self.ask(|reply| Command::Members { reply })
+    }
+
+    /// Installs `key` for opening datagrams: the first step of a rotation
+    /// (install the new key on every member, then use it on every member,
+    /// then remove the old one on every member).
+    pub fn install_key(&self, key: Key) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::InstallKey { key, reply }))
+    }
+
+    /// Seals with the installed key `id` from now on.
+    pub fn use_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::UseKey { id, reply }))
+    }
+
+    /// Removes the key `id` (not the primary).
+    pub fn remove_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::RemoveKey { id, reply }))
+    }
+
+    /// The ids of the node's keys, the primary first; `None` without
+    /// encryption.
+    pub fn keys(&self) -> Result<Option<Vec<KeyId>>, Stopped> {
+        self.ask(|reply| Command::Keys { reply })
     }
 
     /// The node's counters and sizes, and the socket's.

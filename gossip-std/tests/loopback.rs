@@ -185,3 +185,49 @@ fn a_command_wakes_the_thread_and_its_wake_up_is_not_a_datagram() {
     assert_eq!(after.datagrams_in, before.datagrams_in, "{after:?}");
     assert_eq!(after.recv_errors, 0, "{after:?}");
 }
+
+#[test]
+fn encrypted_nodes_converge_and_rotate_keys_through_their_handles() {
+    use gossip_core::{Encryption, Key, Keyring};
+    let (old, new) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+    let encryption = Encryption::new(Keyring::new(old.clone())).with_label("loopback");
+    let first = Gossip::start(
+        Builder::new("s0")
+            .config(Config::local())
+            .encryption(encryption.clone()),
+    )
+    .unwrap();
+    let seed = first.advertise_addr();
+    let mut nodes = vec![first];
+    for i in 1..3 {
+        let builder = Builder::new(format!("s{i}"))
+            .config(Config::local())
+            .encryption(encryption.clone())
+            .seeds([seed]);
+        nodes.push(Gossip::start(builder).unwrap());
+    }
+    until_all(&nodes, "sees 3 live", |n| live(n) == 3);
+    for node in &nodes {
+        node.install_key(new.clone()).unwrap();
+    }
+    for node in &nodes {
+        node.use_key(new.id()).unwrap();
+    }
+    for node in &nodes {
+        node.remove_key(old.id()).unwrap();
+        assert_eq!(node.keys().unwrap(), Some(vec![new.id()]));
+    }
+    assert!(matches!(
+        nodes[0].remove_key(new.id()),
+        Err(CommandError::Refused(_))
+    ));
+    nodes[1].set(b"k".to_vec(), b"v".to_vec()).unwrap();
+    until_all(&nodes, "has k", |n| {
+        n.get(b"k".to_vec()).unwrap() == Some(b"v".to_vec())
+    });
+    for node in &nodes {
+        let stats = node.stats().unwrap().stats;
+        assert_eq!(stats.datagrams_sealed, stats.packets_out);
+        assert_eq!(stats.rejected.total(), 0, "{:?}", stats.rejected);
+    }
+}

@@ -8,14 +8,19 @@
 //!
 //! `cargo run --release -p gossip-tokio --example demo`
 //!
+//! With `-- --encrypt`, every datagram is sealed (XChaCha20-Poly1305) with a
+//! key drawn for this run, and the end shows what each node sealed and
+//! opened.
+//!
 //! (`RUST_LOG=gossip_tokio=debug` shows the adapter's own log on stderr.)
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use gossip_core::{Config, Event, MemberState};
+use gossip_core::{Config, Encryption, Event, Key, Keyring, MemberState};
 use gossip_tokio::{Builder, Gossip, RecvError};
+use rand_core::SeedableRng;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
 
@@ -43,7 +48,15 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match run().await {
+    let encrypt = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--encrypt") => true,
+        Some(other) => {
+            eprintln!("usage: demo [--encrypt] (not {other:?})");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(encrypt).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("demo failed: {error}");
@@ -52,8 +65,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+async fn run(encrypt: bool) -> Result<(), String> {
     println!("5 nodes on 127.0.0.1 over UDP, Config::local(); events as each node sees them");
+    let encryption = encrypt.then(|| {
+        let key = Key::generate(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+            entropy(),
+        ));
+        println!(
+            "every datagram sealed with key {} (drawn for this run)",
+            key.id()
+        );
+        Encryption::new(Keyring::new(key)).with_label("demo")
+    });
     println!("tables: every node's view (A alive, S suspect, F failed, L left, - unknown)\n");
     let start = Instant::now();
     let (tx, heard) = mpsc::unbounded_channel();
@@ -67,6 +90,9 @@ async fn run() -> Result<(), String> {
     demo.step("n0..n4 start; n1..n4 join through n0");
     for i in 0..NODES {
         let mut builder = Builder::new(format!("n{i}")).config(Config::local());
+        if let Some(encryption) = &encryption {
+            builder = builder.encryption(encryption.clone());
+        }
         if let Some(seed) = demo.nodes.first() {
             builder = builder.seeds([seed.local_addr()]);
         }
@@ -150,6 +176,21 @@ async fn run() -> Result<(), String> {
     demo.nodes[4].shutdown().await;
     demo.stopped[4] = true;
     demo.table().await;
+
+    if encrypt {
+        for node in &demo.nodes[..3] {
+            let stats = node.stats().await.map_err(|e| e.to_string())?.stats;
+            println!(
+                "          {}: {} datagrams sealed, {} opened, {} refused unopened",
+                node.name(),
+                stats.datagrams_sealed,
+                stats.datagrams_opened,
+                stats.rejected.unauthenticated
+                    + stats.rejected.unknown_key
+                    + stats.rejected.plaintext_refused
+            );
+        }
+    }
 
     demo.pause().await;
     demo.step("n0..n2 shut down");
@@ -349,4 +390,15 @@ fn describe(node: usize, event: &Event<SocketAddr>) -> Option<String> {
         _ => true,
     };
     shown.then(|| event.to_string())
+}
+
+/// A seed for this run's key from the process's randomly keyed hasher and
+/// the time: fine for a demo (a real deployment generates keys once, from
+/// the operating system, and distributes them).
+fn entropy() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
 }

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gossip_core::{BroadcastError, BroadcastId, Event, MetadataError, StateError};
+use gossip_core::{
+    BroadcastError, BroadcastId, Event, Key, KeyId, KeyringError, MetadataError, StateError,
+};
 use gossip_driver::{
     Builder, Command, CommandError, Driver, Entries, JoinError, LeaveError, MemberInfo,
     ReplySender, StartError, Status, Stopped,
@@ -168,6 +170,29 @@ impl Gossip {
     /// while they are remembered).
     pub async fn members(&self) -> Result<Vec<MemberInfo>, Stopped> {
         self.ask(|reply| Command::Members { reply }).await
+    }
+
+    /// Installs `key` for opening datagrams: the first step of a rotation
+    /// (install the new key on every member, then use it on every member,
+    /// then remove the old one on every member).
+    pub async fn install_key(&self, key: Key) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::InstallKey { key, reply }).await)
+    }
+
+    /// Seals with the installed key `id` from now on.
+    pub async fn use_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::UseKey { id, reply }).await)
+    }
+
+    /// Removes the key `id` (not the primary).
+    pub async fn remove_key(&self, id: KeyId) -> Result<(), CommandError<KeyringError>> {
+        CommandError::from_reply(self.ask(|reply| Command::RemoveKey { id, reply }).await)
+    }
+
+    /// The ids of the node's keys, the primary first; `None` without
+    /// encryption.
+    pub async fn keys(&self) -> Result<Option<Vec<KeyId>>, Stopped> {
+        self.ask(|reply| Command::Keys { reply }).await
     }
 
     /// The node's counters and sizes, and the socket's.

@@ -186,3 +186,42 @@ async fn the_first_subscriber_sees_the_join_and_the_join_loses_no_datagram() {
     assert_eq!(socket.sends_dropped + socket.send_errors, 0, "{socket:?}");
     assert!(socket.datagrams_out > 0 && socket.datagrams_in > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_nodes_converge_and_rotate_keys_through_their_handles() {
+    use gossip_core::{Encryption, Key, Keyring};
+    let (old, new) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+    let encryption = Encryption::new(Keyring::new(old.clone())).with_label("loopback");
+    let builder = |i: usize| {
+        Builder::new(format!("t{i}"))
+            .config(Config::local())
+            .encryption(encryption.clone())
+    };
+    let first = Gossip::start(builder(0)).await.unwrap();
+    let seed = first.advertise_addr();
+    let mut nodes = vec![first];
+    for i in 1..3 {
+        nodes.push(Gossip::start(builder(i).seeds([seed])).await.unwrap());
+    }
+    until_all(&nodes, "sees 3 live", async |n| live(n).await == 3).await;
+    for node in &nodes {
+        node.install_key(new.clone()).await.unwrap();
+    }
+    for node in &nodes {
+        node.use_key(new.id()).await.unwrap();
+    }
+    for node in &nodes {
+        node.remove_key(old.id()).await.unwrap();
+        assert_eq!(node.keys().await.unwrap(), Some(vec![new.id()]));
+    }
+    nodes[1].set(b"k".to_vec(), b"v".to_vec()).await.unwrap();
+    until_all(&nodes, "has k", async |n| {
+        n.get(b"k".to_vec()).await.unwrap() == Some(b"v".to_vec())
+    })
+    .await;
+    for node in &nodes {
+        let stats = node.stats().await.unwrap().stats;
+        assert_eq!(stats.datagrams_sealed, stats.packets_out);
+        assert_eq!(stats.rejected.total(), 0, "{:?}", stats.rejected);
+    }
+}
