@@ -608,32 +608,9 @@ impl<A: Address, R: Rng> Node<A, R> {
                     self.held = datagram;
                     (to, self.held.len())
                 } else {
-                    let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-                    let wrote = self
-                        .membership
-                        .write(&outgoing, &mut writer, &mut self.stats);
-                    if matches!(outgoing, Outgoing::Ping { .. } | Outgoing::Ack { .. }) {
-                        self.replica.write_root(&mut writer, &mut self.stats);
-                    }
-                    let keys = self
-                        .replica
-                        .write_rumors(&mut writer, members, &mut self.stats);
-                    if keys > 0 && matches!(outgoing, Outgoing::Gossip { .. }) {
-                        // While the state changes, members need fresh digests
-                        // most: a gossip of keys carries one too.
-                        self.replica.write_root(&mut writer, &mut self.stats);
-                    }
-                    let pushed = self.broadcasts.write_pushes(
-                        &mut writer,
-                        self.now,
-                        members,
-                        &mut self.rng,
-                        &mut self.stats,
-                    );
-                    if !wrote && keys == 0 && pushed == 0 {
+                    let Some(len) = self.write_membership(&outgoing, members) else {
                         continue; // gossip with nothing left to say
-                    }
-                    let len = writer.len();
+                    };
                     self.held.clear();
                     (outgoing.to().clone(), len)
                 }
@@ -687,6 +664,43 @@ impl<A: Address, R: Rng> Node<A, R> {
             self.stats.bytes_out += payload.len() as u64;
             return Some(Transmit { to, payload });
         }
+    }
+
+    /// Writes `outgoing` into the scratch buffer with what rides along: to a
+    /// member, piggybacked updates, the state's root, key rumors and
+    /// broadcasts; to an address outside the member table (a seed, a
+    /// stranger's ping), the one message only, so that what a forged datagram
+    /// draws is no larger than itself. Returns the length, `None` if there was
+    /// nothing to say.
+    fn write_membership(&mut self, outgoing: &Outgoing<A>, members: usize) -> Option<usize> {
+        let cluster_id = self.membership.config().cluster_id;
+        let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
+        let member = self.membership.knows_addr(outgoing.to());
+        let wrote = self
+            .membership
+            .write(outgoing, &mut writer, &mut self.stats, member);
+        if !member {
+            return wrote.then(|| writer.len());
+        }
+        if matches!(outgoing, Outgoing::Ping { .. } | Outgoing::Ack { .. }) {
+            self.replica.write_root(&mut writer, &mut self.stats);
+        }
+        let keys = self
+            .replica
+            .write_rumors(&mut writer, members, &mut self.stats);
+        if keys > 0 && matches!(outgoing, Outgoing::Gossip { .. }) {
+            // While the state changes, members need fresh digests most: a
+            // gossip of keys carries one too.
+            self.replica.write_root(&mut writer, &mut self.stats);
+        }
+        let pushed = self.broadcasts.write_pushes(
+            &mut writer,
+            self.now,
+            members,
+            &mut self.rng,
+            &mut self.stats,
+        );
+        (wrote || keys > 0 || pushed > 0).then(|| writer.len())
     }
 
     /// The next event for the application, if any.

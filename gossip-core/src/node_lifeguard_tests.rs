@@ -257,6 +257,8 @@ fn a_suspect_pinged_with_its_suspicion_refutes_in_the_ack() {
             target: "self",
         },
         update("self", 5, 0, Status::Suspect { by: "p" }),
+        // The pinging member, known: only members' acks carry updates.
+        update("p", 0, 0, alive(9)),
     ]);
     n.handle_message(Instant::ZERO, 9, &ping).unwrap();
     let out = messages(drain_transmits(&mut n));

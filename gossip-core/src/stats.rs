@@ -224,6 +224,14 @@ pub struct Stats {
     pub push_pulls_in_sync: u64,
     /// Full member tables sent (answers to exchanges and joins).
     pub states_sent: u64,
+    /// Exchange requests from addresses outside the member table answered
+    /// with a cookie instead of the table (the address must prove it receives).
+    pub cookies_sent: u64,
+    /// Cookies received for no request of this node's (forged or stale).
+    pub cookies_ignored: u64,
+    /// Key entries stamped more than a day ahead of this node's clock: merged
+    /// as any entry, but not followed by this node's own clock.
+    pub stamps_from_the_future: u64,
 
     /// Broadcasts this node sent with [`Node::broadcast`](crate::Node::broadcast).
     pub broadcasts_originated: u64,

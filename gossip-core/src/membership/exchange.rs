@@ -21,25 +21,40 @@ const MAX_OPEN_EXCHANGES: usize = 16;
 /// make the node send its table to an arbitrary address.
 #[derive(Default)]
 pub(crate) struct Exchanges {
-    open: VecDeque<(u32, Instant)>,
+    /// Session, expiry, and whether it was asked again with a cookie.
+    open: VecDeque<(u32, Instant, bool)>,
 }
 
 impl Exchanges {
     pub(crate) fn open(&mut self, now: Instant, session: u32, expires: Instant) {
         self.open
-            .retain(|&(s, expiry)| s != session && expiry > now);
+            .retain(|&(s, expiry, _)| s != session && expiry > now);
         if self.open.len() == MAX_OPEN_EXCHANGES {
             self.open.pop_front();
         }
-        self.open.push_back((session, expires));
+        self.open.push_back((session, expires, false));
     }
 
     /// Closes `session` if it is open and unexpired; true if it was.
     pub(crate) fn close(&mut self, now: Instant, session: u32) -> bool {
-        match self.open.iter().position(|&(s, _)| s == session) {
-            Some(at) => self.open.remove(at).is_some_and(|(_, expiry)| expiry > now),
+        match self.open.iter().position(|&(s, ..)| s == session) {
+            Some(at) => self
+                .open
+                .remove(at)
+                .is_some_and(|(_, expiry, _)| expiry > now),
             None => false,
         }
+    }
+
+    /// True, once per opening, if `session` is open and unexpired: it may be
+    /// asked again with the cookie its peer gave (a second cookie for one
+    /// request would be a loop).
+    pub(crate) fn retry_with_cookie(&mut self, now: Instant, session: u32) -> bool {
+        self.open
+            .iter_mut()
+            .find(|(s, expiry, retried)| *s == session && *expiry > now && !*retried)
+            .map(|(_, _, retried)| *retried = true)
+            .is_some()
     }
 }
 

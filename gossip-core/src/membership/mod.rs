@@ -5,6 +5,7 @@
 //! `handle_*`, outputs leave through `poll_*`, and the node drains it.
 
 mod awareness;
+mod cookie;
 mod exchange;
 mod outgoing;
 mod probe;
@@ -22,6 +23,7 @@ use rand_core::Rng;
 use serde::de::DeserializeOwned;
 
 use self::awareness::{Awareness, Health};
+use self::cookie::Cookies;
 use self::exchange::{Exchanges, StateHeader, encode_state, update_of};
 pub(crate) use self::outgoing::Outgoing;
 use self::probe::{ProbeOrder, ProbeRound, Relay, Relays};
@@ -80,6 +82,8 @@ pub(crate) struct Membership<A> {
     table_full: bool,
     /// Earliest time a datagram from a stranger may trigger a state exchange.
     next_discovery: Instant,
+    /// Validates the addresses of strangers asking for the table.
+    cookies: Cookies,
 }
 
 impl<A: Address> Membership<A> {
@@ -116,8 +120,12 @@ impl<A: Address> Membership<A> {
             now + random::duration_below(rng, config.push_pull_interval),
         );
         timers.set(Timer::Reap, now + reap_period(&config));
+        // One draw keys both the table's hashes and the cookies (the cookie
+        // hash separates its domain), so that adding cookies left every
+        // seeded run's draws as they were.
+        let secret = rng.next_u64();
         Membership {
-            table: MemberTable::new(local, config.max_members, rng.next_u64()),
+            table: MemberTable::new(local, config.max_members, secret),
             rumors: RumorQueue::new(rng.next_u64()),
             next_seq: rng.next_u32(),
             relays: Relays::new(config.max_relayed_probes),
@@ -135,6 +143,7 @@ impl<A: Address> Membership<A> {
             events: VecDeque::new(),
             table_full: false,
             next_discovery: now,
+            cookies: Cookies::new(secret),
             config,
         }
     }
@@ -228,6 +237,7 @@ impl<A: Address> Membership<A> {
         outgoing: &Outgoing<A>,
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
+        piggyback: bool,
     ) -> bool {
         let primary = outgoing.primary(self.table.digest());
         if let Some(message) = &primary {
@@ -235,6 +245,9 @@ impl<A: Address> Membership<A> {
                 debug_assert!(false, "a primary message always fits an empty datagram");
                 return false;
             }
+        }
+        if !piggyback {
+            return primary.is_some();
         }
         let buddy = match outgoing {
             Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
@@ -349,7 +362,11 @@ impl<A: Address> Membership<A> {
                     session,
                     digest,
                     join,
-                } => self.handle_push_pull(env, &from, session, digest, join),
+                    cookie,
+                } => self.handle_push_pull(env, &from, session, digest, join, cookie),
+                Message::Cookie { session, cookie } => {
+                    self.handle_cookie(env, &from, session, cookie);
+                }
                 Message::State {
                     session,
                     reply,
@@ -405,7 +422,10 @@ impl<A: Address> Membership<A> {
         let exchange_traffic = packet.clone().next().is_some_and(|first| {
             matches!(
                 first,
-                Ok(Message::PushPull { .. } | Message::State { .. } | Message::StateResend { .. })
+                Ok(Message::PushPull { .. }
+                    | Message::State { .. }
+                    | Message::StateResend { .. }
+                    | Message::Cookie { .. })
             )
         });
         if exchange_traffic {
@@ -528,12 +548,50 @@ impl<A: Address> Membership<A> {
         session: u32,
         digest: u64,
         join: bool,
+        cookie: u64,
     ) {
+        if !self.table.knows_addr(from) {
+            // A stranger gets the table only from an address proven to
+            // receive: otherwise one small cookie, to ask again with.
+            let addr_hash = self.table.addr_hash(from);
+            if !self.cookies.check(addr_hash, env.now, cookie) {
+                env.stats.cookies_sent += 1;
+                let cookie = self.cookies.issue(addr_hash, env.now);
+                self.send(
+                    env,
+                    Outgoing::Cookie {
+                        to: from.clone(),
+                        session,
+                        cookie,
+                    },
+                );
+                return;
+            }
+        }
         if join || digest != self.table.digest() {
             self.send_state(env, from.clone(), session, true, join);
         } else {
             env.stats.push_pulls_in_sync += 1;
         }
+    }
+
+    /// A peer asks this node to repeat its exchange request with a cookie:
+    /// once per request this node opened, never for one it did not.
+    fn handle_cookie<R>(&mut self, env: &mut Env<'_, R>, from: &A, session: u32, cookie: u64) {
+        if !self.exchanges.retry_with_cookie(env.now, session) {
+            env.stats.cookies_ignored += 1;
+            return;
+        }
+        let join = self.joining.as_ref().is_some_and(|j| j.session == session);
+        self.send(
+            env,
+            Outgoing::PushPull {
+                to: from.clone(),
+                session,
+                join,
+                cookie,
+            },
+        );
     }
 
     /// A chunk of remote state begins: note it, so gaps get repaired. While
@@ -801,6 +859,7 @@ impl<A: Address> Membership<A> {
                 to,
                 session,
                 join: false,
+                cookie: 0,
             },
         );
     }
@@ -922,6 +981,7 @@ impl<A: Address> Membership<A> {
                     to: seed,
                     session,
                     join: true,
+                    cookie: 0,
                 },
             );
         }

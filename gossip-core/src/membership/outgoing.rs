@@ -38,6 +38,14 @@ pub(crate) enum Outgoing<A> {
         to: A,
         session: u32,
         join: bool,
+        /// The cookie the peer gave this node's address, or 0.
+        cookie: u64,
+    },
+    /// Ask again with this cookie (to a stranger's exchange request).
+    Cookie {
+        to: A,
+        session: u32,
+        cookie: u64,
     },
     StateResend {
         to: A,
@@ -60,6 +68,7 @@ impl<A: Clone> Outgoing<A> {
             | Outgoing::Nack { to, .. }
             | Outgoing::Gossip { to }
             | Outgoing::PushPull { to, .. }
+            | Outgoing::Cookie { to, .. }
             | Outgoing::StateResend { to, .. }
             | Outgoing::Encoded { to, .. } => to,
         }
@@ -84,10 +93,22 @@ impl<A: Clone> Outgoing<A> {
             }),
             Outgoing::Ack { seq, .. } => Some(Message::Ack { seq: *seq }),
             Outgoing::Nack { seq, .. } => Some(Message::Nack { seq: *seq }),
-            Outgoing::PushPull { session, join, .. } => Some(Message::PushPull {
+            Outgoing::PushPull {
+                session,
+                join,
+                cookie,
+                ..
+            } => Some(Message::PushPull {
                 session: *session,
                 digest,
                 join: *join,
+                cookie: *cookie,
+            }),
+            Outgoing::Cookie {
+                session, cookie, ..
+            } => Some(Message::Cookie {
+                session: *session,
+                cookie: *cookie,
             }),
             Outgoing::StateResend {
                 session, missing, ..

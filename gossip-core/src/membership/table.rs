@@ -98,6 +98,11 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         self.find(name).map(|i| &self.members[i])
     }
 
+    /// `addr` hashed with this table's (per-node) key.
+    pub(crate) fn addr_hash(&self, addr: &A) -> u64 {
+        self.hasher.hash_one(addr)
+    }
+
     /// True if some member, tombstones included, is known at `addr`.
     pub(crate) fn knows_addr(&self, addr: &A) -> bool {
         self.at_addr(addr).is_some()

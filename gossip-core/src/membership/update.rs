@@ -710,8 +710,10 @@ mod lifeguard_tests {
             session: 9,
             digest: 0,
             join: true,
+            cookie: 0,
         };
-        n.handle_message(Instant::from_secs(1), 2, &datagram(&[request]))
+        // From a member's address: a stranger would get a cookie first.
+        n.handle_message(Instant::from_secs(1), 1, &datagram(&[request]))
             .unwrap();
         let mut by_in_state = Vec::new();
         for (_, bytes) in drain_transmits(&mut n) {

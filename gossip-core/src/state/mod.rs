@@ -8,6 +8,7 @@
 
 mod entry;
 mod hash;
+pub(crate) use hash::StableHasher;
 mod merkle;
 mod replica;
 mod store;

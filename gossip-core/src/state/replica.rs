@@ -375,7 +375,10 @@ impl<A: Address> Replica<A> {
             match message {
                 Message::KeyEntry { key, entry } => {
                     let entry = Entry::from_record(&entry);
-                    self.clock.observe(entry.stamp());
+                    let millis = self.wall_millis(env.now);
+                    if !self.clock.observe_bounded(entry.stamp(), millis) {
+                        env.stats.stamps_from_the_future += 1;
+                    }
                     self.apply(env, key, entry, false);
                 }
                 Message::StateRoot { root } => self.heard_root(env, from, root, live),

@@ -235,6 +235,10 @@ pub struct Hlc {
     pub logical: u32,
 }
 
+/// How far ahead of this node's physical time a stamp it observes may be:
+/// one day, far beyond any clock skew NTP leaves.
+pub(crate) const MAX_CLOCK_LEAD_MS: u64 = 24 * 3_600 * 1_000;
+
 /// A node's hybrid logical clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HlcClock {
@@ -254,7 +258,7 @@ impl HlcClock {
             }
         } else {
             Hlc {
-                millis: self.last.millis + 1,
+                millis: self.last.millis.saturating_add(1),
                 logical: 0,
             }
         };
@@ -264,6 +268,18 @@ impl HlcClock {
     /// Takes note of a stamp seen in another node's write.
     pub(crate) fn observe(&mut self, seen: Hlc) {
         self.last = self.last.max(seen);
+    }
+
+    /// As [`observe`](Self::observe), unless `seen` is more than
+    /// [`MAX_CLOCK_LEAD`] ahead of the physical time `millis`: a member with a
+    /// wild clock (or a forged stamp) must not drag this clock, and with it
+    /// every later write here, into the far future. False if ignored.
+    pub(crate) fn observe_bounded(&mut self, seen: Hlc, millis: u64) -> bool {
+        let bounded = seen.millis <= millis.saturating_add(MAX_CLOCK_LEAD_MS);
+        if bounded {
+            self.observe(seen);
+        }
+        bounded
     }
 }
 
@@ -316,6 +332,27 @@ mod tests {
         assert_eq!(a.get(ReplicaId(7)), 0, "the smallest ids go");
         assert_eq!(a.get(ReplicaId(39)), 1);
         assert!(a.is_well_formed());
+    }
+
+    #[test]
+    fn a_stamp_from_the_far_future_neither_drags_the_clock_nor_overflows_it() {
+        let mut clock = HlcClock::default();
+        let wild = Hlc {
+            millis: u64::MAX,
+            logical: u32::MAX,
+        };
+        assert!(!clock.observe_bounded(wild, 1_000));
+        assert_eq!(clock.tick(1_000).millis, 1_000);
+        assert!(clock.observe_bounded(
+            Hlc {
+                millis: 2_000,
+                logical: 0
+            },
+            1_000
+        ));
+        // Even a clock at the end of time ticks without overflowing.
+        clock.observe(wild);
+        assert_eq!(clock.tick(1_000).millis, u64::MAX);
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub enum Message<'a, A> {
         digest: u64,
         /// The sender is joining and needs the full state regardless of digests.
         join: bool,
+        /// The [`Message::Cookie`] the receiver gave this address, or 0. A
+        /// node answers an exchange from an address outside its member table
+        /// only with a valid cookie, so that a forged or replayed request
+        /// cannot make it send its state to an address that did not ask.
+        cookie: u64,
     },
     /// A chunk of the sender's member table: the [`Update`]s that follow in this
     /// datagram are its entries, merged as remote state rather than as gossip.
@@ -152,6 +157,15 @@ pub enum Message<'a, A> {
         /// Leaf indices, four little-endian bytes each.
         want: &'a [u8],
     },
+    /// The answer to an exchange from an address outside the member table
+    /// without a valid cookie: ask again with this one. Proves the address
+    /// receives, as QUIC's Retry does, at the cost of one round trip.
+    Cookie {
+        /// The exchange asked for.
+        session: u32,
+        /// To send back in [`Message::PushPull::cookie`].
+        cookie: u64,
+    },
 }
 
 /// The replicated state of one key, as it travels.
@@ -204,6 +218,7 @@ impl<A> Message<'_, A> {
             Message::StateRoot { .. } => MessageKind::StateRoot,
             Message::SyncHashes { .. } => MessageKind::SyncHashes,
             Message::SyncEntries { .. } => MessageKind::SyncEntries,
+            Message::Cookie { .. } => MessageKind::Cookie,
         }
     }
 
@@ -307,11 +322,13 @@ pub enum MessageKind {
     SyncHashes,
     /// [`Message::SyncEntries`].
     SyncEntries,
+    /// [`Message::Cookie`].
+    Cookie,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 18] = [
+    pub const ALL: [MessageKind; 19] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -330,6 +347,7 @@ impl MessageKind {
         MessageKind::StateRoot,
         MessageKind::SyncHashes,
         MessageKind::SyncEntries,
+        MessageKind::Cookie,
     ];
 
     /// Index into per-kind tables.

@@ -147,7 +147,8 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
         | Message::State { .. }
         | Message::StateResend { .. }
         | Message::Pull { .. }
-        | Message::Feedback { .. } => Ok(()),
+        | Message::Feedback { .. }
+        | Message::Cookie { .. } => Ok(()),
     }
 }
 

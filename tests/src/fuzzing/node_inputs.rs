@@ -377,7 +377,7 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
     let mut writer = PacketWriter::new(&mut buf, CLUSTER_ID);
     for _ in 0..u.int_in_range(1..=5)? {
         // Misplaced primaries and oversized datagrams are part of the test.
-        let _ = match u.int_in_range(0..=15u8)? {
+        let _ = match u.int_in_range(0..=16u8)? {
             0 => writer.push::<u32>(&Message::Ping {
                 seq: u.arbitrary()?,
                 target: name(u)?,
@@ -398,6 +398,7 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 session: u.arbitrary()?,
                 digest: u.arbitrary()?,
                 join: u.arbitrary()?,
+                cookie: u.arbitrary()?,
             }),
             5 => writer.push::<u32>(&Message::State {
                 session: u.arbitrary()?,
@@ -452,6 +453,10 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 level: u.int_in_range(0..=5)?,
                 root: u.arbitrary()?,
                 hashes: &bytes(u, 139)?,
+            }),
+            15 => writer.push::<u32>(&Message::Cookie {
+                session: u.arbitrary()?,
+                cookie: u.arbitrary()?,
             }),
             _ => writer.push::<u32>(&Message::SyncEntries {
                 depth: u.int_in_range(4..=6)?,
