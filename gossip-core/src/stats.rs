@@ -229,6 +229,9 @@ pub struct Stats {
     pub cookies_sent: u64,
     /// Cookies received for no request of this node's (forged or stale).
     pub cookies_ignored: u64,
+    /// Exchange requests from outside the member table without the padding
+    /// that makes them outweigh an answer: ignored.
+    pub unpadded_requests: u64,
     /// Key entries stamped more than a day ahead of this node's clock: merged
     /// as any entry, but not followed by this node's own clock.
     pub stamps_from_the_future: u64,

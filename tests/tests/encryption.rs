@@ -2,10 +2,12 @@
 //! key, another label) shut out and counted, keys rotated and a plaintext
 //! cluster upgraded to encryption without a member being declared failed.
 
+mod common;
+
 use std::time::Duration;
 
 use gossip_core::{Config, Encryption, Key, Keyring, Stats};
-use gossip_sim::{Network, NodeId, Simulation};
+use gossip_sim::{NodeId, Simulation};
 
 const NODES: usize = 20;
 
@@ -20,16 +22,7 @@ fn encrypted(keyring: Keyring, label: &str) -> Config {
 }
 
 fn cluster(config: Config, seed: u64) -> Simulation {
-    let mut sim = Simulation::builder()
-        .nodes(NODES)
-        .config(config)
-        .network(Network::default().loss(0.01))
-        .seed(seed)
-        .build();
-    sim.join_all_through(0);
-    sim.run_for(Duration::from_secs(10));
-    assert!(sim.converged_by_inspection(), "the cluster did not form");
-    sim
+    common::formed_cluster(NODES, config, seed, Duration::from_secs(10))
 }
 
 fn stats(sim: &Simulation, id: NodeId) -> &Stats {

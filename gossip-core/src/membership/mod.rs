@@ -42,7 +42,7 @@ use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
-use crate::wire::{Message, Packet, PacketWriter};
+use crate::wire::{MIN_STRANGER_PADDING, Message, Packet, PacketWriter};
 
 /// What a sub-machine borrows from its node for one input: the time, the
 /// generator, the counters.
@@ -58,6 +58,16 @@ struct Joining<A> {
     seeds: Vec<A>,
     attempts: u32,
     session: u32,
+}
+
+/// An exchange request, as received.
+struct Request {
+    session: u32,
+    digest: u64,
+    join: bool,
+    cookie: u64,
+    /// Padded as requests to strangers are.
+    padded: bool,
 }
 
 pub(crate) struct Membership<A> {
@@ -239,7 +249,7 @@ impl<A: Address> Membership<A> {
         stats: &mut Stats,
         piggyback: bool,
     ) -> bool {
-        let primary = outgoing.primary(self.table.digest());
+        let primary = outgoing.primary(self.table.digest(), !piggyback);
         if let Some(message) = &primary {
             if writer.push_counted(message, stats).is_err() {
                 debug_assert!(false, "a primary message always fits an empty datagram");
@@ -363,7 +373,17 @@ impl<A: Address> Membership<A> {
                     digest,
                     join,
                     cookie,
-                } => self.handle_push_pull(env, &from, session, digest, join, cookie),
+                    padding,
+                } => {
+                    let request = Request {
+                        session,
+                        digest,
+                        join,
+                        cookie,
+                        padded: padding.len() >= MIN_STRANGER_PADDING,
+                    };
+                    self.handle_push_pull(env, &from, request);
+                }
                 Message::Cookie { session, cookie } => {
                     self.handle_cookie(env, &from, session, cookie);
                 }
@@ -541,18 +561,22 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    fn handle_push_pull<R>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        from: &A,
-        session: u32,
-        digest: u64,
-        join: bool,
-        cookie: u64,
-    ) {
+    fn handle_push_pull<R>(&mut self, env: &mut Env<'_, R>, from: &A, request: Request) {
+        let Request {
+            session,
+            digest,
+            join,
+            cookie,
+            padded,
+        } = request;
         if !self.table.knows_addr(from) {
             // A stranger gets the table only from an address proven to
-            // receive: otherwise one small cookie, to ask again with.
+            // receive: otherwise one small cookie, to ask again with, and
+            // only for a request that outweighs it.
+            if !padded {
+                env.stats.unpadded_requests += 1;
+                return;
+            }
             let addr_hash = self.table.addr_hash(from);
             if !self.cookies.check(addr_hash, env.now, cookie) {
                 env.stats.cookies_sent += 1;
@@ -1030,7 +1054,7 @@ impl<A: Address> Membership<A> {
         }
         self.table.update(LOCAL, |m| {
             m.metadata = Metadata::from(metadata);
-            m.incarnation += 1;
+            m.incarnation = m.incarnation.saturating_add(1);
             m.state_changed = env.now;
         });
         self.gossip_member(LOCAL, None);

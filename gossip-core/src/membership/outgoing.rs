@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use crate::identity::NodeName;
-use crate::wire::Message;
+use crate::wire::{MIN_STRANGER_PADDING, Message};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Outgoing<A> {
@@ -76,7 +76,7 @@ impl<A: Clone> Outgoing<A> {
 
     /// The message opening the datagram; `None` for plain gossip. `digest` is the
     /// membership digest at the time of sending.
-    pub(crate) fn primary(&self, digest: u64) -> Option<Message<'_, A>> {
+    pub(crate) fn primary(&self, digest: u64, to_stranger: bool) -> Option<Message<'_, A>> {
         match self {
             Outgoing::Ping { seq, target, .. } => Some(Message::Ping { seq: *seq, target }),
             Outgoing::IndirectPing {
@@ -103,6 +103,11 @@ impl<A: Clone> Outgoing<A> {
                 digest,
                 join: *join,
                 cookie: *cookie,
+                padding: if to_stranger {
+                    &[0; MIN_STRANGER_PADDING]
+                } else {
+                    &[]
+                },
             }),
             Outgoing::Cookie {
                 session, cookie, ..

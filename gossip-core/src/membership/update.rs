@@ -711,6 +711,7 @@ mod lifeguard_tests {
             digest: 0,
             join: true,
             cookie: 0,
+            padding: &[],
         };
         // From a member's address: a stranger would get a cookie first.
         n.handle_message(Instant::from_secs(1), 1, &datagram(&[request]))

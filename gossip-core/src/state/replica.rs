@@ -503,6 +503,11 @@ impl<A: Address> Replica<A> {
     }
 
     fn heard_root<R>(&mut self, env: &mut Env<'_, R>, from: &A, root: u64, live: &Live<'_, A>) {
+        // Only live members' roots count, and only theirs are kept: a flood
+        // from strangers' addresses cannot grow the map.
+        if !(live.is_live)(from) {
+            return;
+        }
         if self.peer_roots.len() >= self.config.max_members && !self.peer_roots.contains_key(from) {
             return;
         }

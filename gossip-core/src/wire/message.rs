@@ -58,6 +58,10 @@ pub enum Message<'a, A> {
         /// only with a valid cookie, so that a forged or replayed request
         /// cannot make it send its state to an address that did not ask.
         cookie: u64,
+        /// Zeros that make a request to a stranger larger than any answer a
+        /// stranger gets ([`MIN_STRANGER_PADDING`] at least), as QUIC pads
+        /// its first packets: a forged request draws less than it carried.
+        padding: &'a [u8],
     },
     /// A chunk of the sender's member table: the [`Update`]s that follow in this
     /// datagram are its entries, merged as remote state rather than as gossip.
@@ -167,6 +171,10 @@ pub enum Message<'a, A> {
         cookie: u64,
     },
 }
+
+/// Least padding of an exchange request from outside the receiver's member
+/// table: the request then outweighs the cookie it draws.
+pub const MIN_STRANGER_PADDING: usize = 32;
 
 /// The replicated state of one key, as it travels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,9 @@ mod message;
 mod packet;
 
 pub(crate) use message::KindSet;
-pub use message::{EntryRecord, Message, MessageKind, SiblingRecord, Status, Update};
+pub use message::{
+    EntryRecord, MIN_STRANGER_PADDING, Message, MessageKind, SiblingRecord, Status, Update,
+};
 pub use packet::{
     BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN,
     PROTOCOL_VERSION, Packet, PacketWriter, SYNC_NODE_LEN, decode, encode_message,

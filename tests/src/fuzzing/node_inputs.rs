@@ -399,6 +399,7 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 digest: u.arbitrary()?,
                 join: u.arbitrary()?,
                 cookie: u.arbitrary()?,
+                padding: &FILLER[..u.int_in_range(0..=40)?],
             }),
             5 => writer.push::<u32>(&Message::State {
                 session: u.arbitrary()?,

@@ -119,3 +119,24 @@ pub(crate) fn sweep(
         check(&report);
     }
 }
+
+/// `nodes` nodes with `config` on a network losing 1% of datagrams, all
+/// joined through node 0 and run for `settle`; panics if they did not
+/// converge by then.
+pub(crate) fn formed_cluster(
+    nodes: usize,
+    config: gossip_core::Config,
+    seed: u64,
+    settle: std::time::Duration,
+) -> gossip_sim::Simulation {
+    let mut sim = gossip_sim::Simulation::builder()
+        .nodes(nodes)
+        .config(config)
+        .network(gossip_sim::Network::default().loss(0.01))
+        .seed(seed)
+        .build();
+    sim.join_all_through(0);
+    sim.run_for(settle);
+    assert!(sim.converged_by_inspection(), "the cluster did not form");
+    sim
+}
