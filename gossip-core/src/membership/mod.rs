@@ -249,7 +249,7 @@ impl<A: Address> Membership<A> {
         stats: &mut Stats,
         piggyback: bool,
     ) -> bool {
-        let primary = outgoing.primary(self.table.digest(), !piggyback);
+        let primary = outgoing.primary(self.table.digest());
         if let Some(message) = &primary {
             if writer.push_counted(message, stats).is_err() {
                 debug_assert!(false, "a primary message always fits an empty datagram");

@@ -76,7 +76,7 @@ impl<A: Clone> Outgoing<A> {
 
     /// The message opening the datagram; `None` for plain gossip. `digest` is the
     /// membership digest at the time of sending.
-    pub(crate) fn primary(&self, digest: u64, to_stranger: bool) -> Option<Message<'_, A>> {
+    pub(crate) fn primary(&self, digest: u64) -> Option<Message<'_, A>> {
         match self {
             Outgoing::Ping { seq, target, .. } => Some(Message::Ping { seq: *seq, target }),
             Outgoing::IndirectPing {
@@ -103,11 +103,10 @@ impl<A: Clone> Outgoing<A> {
                 digest,
                 join: *join,
                 cookie: *cookie,
-                padding: if to_stranger {
-                    &[0; MIN_STRANGER_PADDING]
-                } else {
-                    &[]
-                },
+                // Always: whether the receiver knows this node is its
+                // view, not ours (a restarted member does not, and a
+                // push-pull to the failed is how partitions heal).
+                padding: &[0; MIN_STRANGER_PADDING],
             }),
             Outgoing::Cookie {
                 session, cookie, ..

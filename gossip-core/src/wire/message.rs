@@ -58,9 +58,10 @@ pub enum Message<'a, A> {
         /// only with a valid cookie, so that a forged or replayed request
         /// cannot make it send its state to an address that did not ask.
         cookie: u64,
-        /// Zeros that make a request to a stranger larger than any answer a
-        /// stranger gets ([`MIN_STRANGER_PADDING`] at least), as QUIC pads
-        /// its first packets: a forged request draws less than it carried.
+        /// Zeros that make the request larger than the cookie it may draw
+        /// ([`MIN_STRANGER_PADDING`] at least; a node ignores a stranger's
+        /// request with less), as QUIC pads its first packets: a forged
+        /// request draws less than it carried.
         padding: &'a [u8],
     },
     /// A chunk of the sender's member table: the [`Update`]s that follow in this
