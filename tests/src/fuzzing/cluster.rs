@@ -2,7 +2,9 @@
 //! from the fuzzer's bytes (crashes, restarts, partitions, heals, loss up to
 //! 50%, slow nodes, writes, deletes and broadcasts) must converge once the
 //! faults stop: every running node sees exactly the running ones alive, and
-//! every running replica holds the same state.
+//! every running replica holds the same state. A node restarted through a
+//! seed that has since crashed is pointed at a running one when the faults
+//! stop.
 
 use std::time::Duration;
 
@@ -42,9 +44,20 @@ pub fn cluster(data: &[u8]) {
         sim.apply(fault);
     }
 
-    // The faults stop: the network heals and is lossless, crashed nodes stay down.
+    // The faults stop: the network heals and is lossless, crashed nodes stay
+    // down. A node still joining through seeds that are all gone is given a
+    // running one, as an operator (or a longer seed list) would: no protocol
+    // can find a cluster whose every address it lacks.
     sim.heal();
     sim.set_loss(0.0);
+    let running: Vec<NodeId> = sim.running().collect();
+    for &id in &running {
+        if sim.node(id).is_some_and(|n| n.is_joining()) {
+            if let Some(&seed) = running.iter().find(|&&other| other != id) {
+                sim.join(id, &[seed]);
+            }
+        }
+    }
     let quiet_until = sim.now() + QUIET;
     while sim.now() < quiet_until {
         sim.run_for(LOOK);
@@ -52,10 +65,10 @@ pub fn cluster(data: &[u8]) {
             return;
         }
     }
-    let running: Vec<NodeId> = sim.running().collect();
+    let views: Vec<String> = sim.running().map(|id| view(&sim, id)).collect();
     panic!(
-        "not converged {QUIET:?} after the faults stopped (running {running:?}; \
-         membership {}, state {}); faults:\n{}",
+        "not converged {QUIET:?} after the faults stopped (membership {}, state {});\n\
+         views:\n{}\nfaults:\n{}",
         if sim.converged_by_inspection() {
             "agrees"
         } else {
@@ -66,8 +79,21 @@ pub fn cluster(data: &[u8]) {
         } else {
             "differs"
         },
+        views.join("\n"),
         faults.join("\n")
     );
+}
+
+/// What node `id` knows: each member's name, generation and state.
+fn view(sim: &Simulation, id: NodeId) -> String {
+    let Some(node) = sim.node(id) else {
+        return format!("n{id}: stopped");
+    };
+    let members: Vec<String> = node
+        .members()
+        .map(|m| format!("{} g{} {:?}", m.name(), m.generation(), m.state()))
+        .collect();
+    format!("n{id} (g{}): {}", sim.generation(id), members.join(", "))
 }
 
 /// Every running replica holds the same state.
