@@ -15,10 +15,12 @@ use crate::{Action, Network, NodeId, Simulation};
 const NODES: NodeId = 5;
 /// Most faults in one schedule.
 const MAX_FAULTS: usize = 16;
-/// How long the cluster has to converge after the last fault: failure
-/// detection, push-pulls with failed members (every 15 s with
-/// `Config::lan()`) to heal partitions, and anti-entropy.
-const QUIET: Duration = Duration::from_secs(240);
+/// How long the cluster has to converge after the last fault. Most runs
+/// converge within a minute; the slowest wait for a push-pull with a failed
+/// member to pick the right one (one member alone, knowing the others only as
+/// failed, picks one of them at random every 30 s with `Config::lan()`), so the
+/// bound is far beyond what a run needs rather than what most take.
+const QUIET: Duration = Duration::from_secs(1_800);
 /// How often convergence is looked at during the quiet period.
 const LOOK: Duration = Duration::from_secs(5);
 
@@ -58,6 +60,14 @@ pub fn cluster(data: &[u8]) {
             }
         }
     }
+    if std::env::var_os("GOSSIP_FUZZ_TRACE").is_some() {
+        sim.set_tap(Box::new(|at, from, to, bytes, delivered| {
+            let kinds: Vec<String> = gossip_core::wire::decode::<NodeId>(bytes, 0)
+                .map(|p| p.flatten().map(|m| format!("{:?}", m.kind())).collect())
+                .unwrap_or_default();
+            eprintln!("{at} n{from} -> n{to} {kinds:?} delivered {delivered}");
+        }));
+    }
     let quiet_until = sim.now() + QUIET;
     while sim.now() < quiet_until {
         sim.run_for(LOOK);
@@ -93,7 +103,19 @@ fn view(sim: &Simulation, id: NodeId) -> String {
         .members()
         .map(|m| format!("{} g{} {:?}", m.name(), m.generation(), m.state()))
         .collect();
-    format!("n{id} (g{}): {}", sim.generation(id), members.join(", "))
+    let stats = node.stats();
+    format!(
+        "n{id} (g{}{}): {}; push-pulls {}, states sent {}, cookies sent {} ignored {}, \
+         unpadded requests {}",
+        sim.generation(id),
+        if node.is_joining() { ", joining" } else { "" },
+        members.join(", "),
+        stats.push_pulls,
+        stats.states_sent,
+        stats.cookies_sent,
+        stats.cookies_ignored,
+        stats.unpadded_requests,
+    )
 }
 
 /// Every running replica holds the same state.
