@@ -2,9 +2,9 @@
 //! from the fuzzer's bytes (crashes, restarts, partitions, heals, loss up to
 //! 50%, slow nodes, writes, deletes and broadcasts) must converge once the
 //! faults stop: every running node sees exactly the running ones alive, and
-//! every running replica holds the same state. A node restarted through a
-//! seed that has since crashed is pointed at a running one when the faults
-//! stop.
+//! every running replica holds the same state. Groups of running nodes
+//! that know none of each other's addresses (their bridges crashed) are
+//! joined through one another when the faults stop, as an operator would.
 
 use std::time::Duration;
 
@@ -47,18 +47,15 @@ pub fn cluster(data: &[u8]) {
     }
 
     // The faults stop: the network heals and is lossless, crashed nodes stay
-    // down. A node still joining through seeds that are all gone is given a
-    // running one, as an operator (or a longer seed list) would: no protocol
-    // can find a cluster whose every address it lacks.
+    // down. Running nodes that know no address of each other's (the members
+    // bridging them crashed, or a restart's seed did) cannot meet by any
+    // protocol: each such group is joined through the first, as an operator
+    // (or a seed list) would.
     sim.heal();
     sim.set_loss(0.0);
-    let running: Vec<NodeId> = sim.running().collect();
-    for &id in &running {
-        if sim.node(id).is_some_and(|n| n.is_joining()) {
-            if let Some(&seed) = running.iter().find(|&&other| other != id) {
-                sim.join(id, &[seed]);
-            }
-        }
+    let groups = acquainted_groups(&sim);
+    for group in groups.iter().skip(1) {
+        sim.join(group[0], &[groups[0][0]]);
     }
     if std::env::var_os("GOSSIP_FUZZ_TRACE").is_some() {
         sim.set_tap(Box::new(|at, from, to, bytes, delivered| {
@@ -92,6 +89,42 @@ pub fn cluster(data: &[u8]) {
         views.join("\n"),
         faults.join("\n")
     );
+}
+
+/// The running nodes in groups: two are in one group if either has the
+/// other's address in its table (as any generation, in any state), directly
+/// or through others.
+fn acquainted_groups(sim: &Simulation) -> Vec<Vec<NodeId>> {
+    let running: Vec<NodeId> = sim.running().collect();
+    let knows = |a: NodeId, b: NodeId| {
+        sim.node(a)
+            .is_some_and(|node| node.members().any(|m| *m.addr() == b))
+    };
+    let mut group_of: Vec<usize> = (0..running.len()).collect();
+    // Few nodes: merge until nothing changes.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..running.len() {
+            for j in 0..running.len() {
+                let (gi, gj) = (group_of[i], group_of[j]);
+                if gi != gj && (knows(running[i], running[j]) || knows(running[j], running[i])) {
+                    let low = gi.min(gj);
+                    for g in group_of.iter_mut() {
+                        if *g == gi || *g == gj {
+                            *g = low;
+                        }
+                    }
+                    changed = true;
+                }
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<NodeId>> = Default::default();
+    for (&id, &group) in running.iter().zip(&group_of) {
+        groups.entry(group).or_default().push(id);
+    }
+    groups.into_values().collect()
 }
 
 /// What node `id` knows: each member's name, generation and state.

@@ -144,8 +144,10 @@ type Output = (Vec<(u32, Vec<u8>)>, Vec<Event<u32>>);
 struct Run {
     node: FuzzNode,
     now: Instant,
-    /// The highest incarnation seen of each (name, generation).
+    /// The highest incarnation seen of each (name, generation) since the
+    /// last tombstone was removed.
     incarnations: HashMap<(String, u64), u64>,
+    tombstones_reaped: u64,
     own_incarnation: u64,
     /// When each broadcast id was delivered.
     delivered: HashMap<u64, Instant>,
@@ -165,6 +167,7 @@ impl Run {
             node,
             now: Instant::ZERO,
             incarnations: HashMap::new(),
+            tombstones_reaped: 0,
             own_incarnation: 0,
             delivered: HashMap::new(),
         }
@@ -263,6 +266,13 @@ impl Run {
             "its own incarnation decreased".into()
         })?;
         self.own_incarnation = local.incarnation();
+        // A tombstone removed (reaped, or evicted from the full table) is
+        // forgotten, and may come back at any incarnation.
+        let reaped = node.stats().tombstones_reaped;
+        if reaped > self.tombstones_reaped {
+            self.incarnations.clear();
+            self.tombstones_reaped = reaped;
+        }
         for member in node.members() {
             let key = (member.name().to_string(), member.generation());
             let seen = self.incarnations.entry(key).or_insert(0);
