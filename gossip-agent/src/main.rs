@@ -274,13 +274,13 @@ fn read_stdin(inputs: SyncSender<Input>) {
     });
 }
 
-/// The first Ctrl-C (or SIGTERM) leaves gracefully; a second one, while
-/// leaving, exits at once.
+/// The first Ctrl-C (or SIGTERM) leaves gracefully; a second one exits at
+/// once, without waiting for the leave to spread.
 fn on_interrupt(inputs: SyncSender<Input>) {
     static INTERRUPTED: AtomicBool = AtomicBool::new(false);
     let handler = move || {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            print::line("error: interrupted while leaving");
+            print::line("error: interrupted again; exiting without a graceful leave");
             std::process::exit(1);
         }
         let _ = inputs.try_send(Input::Interrupt);

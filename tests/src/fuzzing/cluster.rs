@@ -100,22 +100,16 @@ fn acquainted_groups(sim: &Simulation) -> Vec<Vec<NodeId>> {
         sim.node(a)
             .is_some_and(|node| node.members().any(|m| *m.addr() == b))
     };
+    // Each merge relabels both groups whole, so one pass over the pairs
+    // leaves every acquainted pair in one group.
     let mut group_of: Vec<usize> = (0..running.len()).collect();
-    // Few nodes: merge until nothing changes.
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..running.len() {
-            for j in 0..running.len() {
-                let (gi, gj) = (group_of[i], group_of[j]);
-                if gi != gj && (knows(running[i], running[j]) || knows(running[j], running[i])) {
-                    let low = gi.min(gj);
-                    for g in group_of.iter_mut() {
-                        if *g == gi || *g == gj {
-                            *g = low;
-                        }
-                    }
-                    changed = true;
+    for i in 0..running.len() {
+        for j in 0..running.len() {
+            let (gi, gj) = (group_of[i], group_of[j]);
+            if gi != gj && (knows(running[i], running[j]) || knows(running[j], running[i])) {
+                let low = gi.min(gj);
+                for g in group_of.iter_mut().filter(|g| **g == gi || **g == gj) {
+                    *g = low;
                 }
             }
         }
