@@ -7,6 +7,9 @@ use crate::error::ConfigError;
 use crate::identity::MAX_NAME_LEN;
 use crate::seal::{Encryption, MAX_LABEL_LEN, SEAL_OVERHEAD};
 use crate::state::{Conflicts, MAX_TREE_DEPTH};
+#[cfg(doc)]
+use crate::topology::Coordinate;
+use crate::topology::PeerSelection;
 use crate::wire::HEADER_MAX_LEN;
 
 /// The smallest `max_packet_size` accepted: room for an alive announcement with a
@@ -76,9 +79,19 @@ pub struct Config {
     /// Members contacted per gossip round; 0 disables the gossip timer (updates then
     /// ride on probes and acks only).
     pub gossip_fanout: usize,
+    /// How gossip partners are chosen: uniformly, or near ones first (see
+    /// [`PeerSelection`]). Probes are always uniform.
+    pub peer_selection: PeerSelection,
     /// For how long after its failure a member is still gossiped to, so that a member
     /// declared failed by mistake hears of it and refutes.
     pub gossip_to_the_dead: Duration,
+
+    /// Vivaldi network coordinates: every ping and ack to a member carries
+    /// the sender's (about 20 bytes), and each direct ack's round trip
+    /// refines this node's, so that
+    /// [`Node::estimated_rtt`](crate::Node::estimated_rtt) predicts the round
+    /// trip to any member without probing it. See [`Coordinate`].
+    pub coordinates: bool,
 
     /// How user broadcasts spread: pushed, pulled or both (see [`Dissemination`]).
     pub dissemination: Dissemination,
@@ -193,6 +206,8 @@ impl Config {
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             gossip_to_the_dead: Duration::from_secs(30),
+            peer_selection: PeerSelection::Uniform,
+            coordinates: true,
             dissemination: Dissemination::PushPull,
             termination: Termination::RetransmitLimit,
             pull_interval: Duration::from_secs(1),
@@ -341,6 +356,7 @@ impl Config {
         in_range("max_members", self.max_members as u64, 2, u32::MAX.into())?;
         self.validate_broadcasts()?;
         self.validate_state()?;
+        self.validate_topology()?;
         in_range(
             "max_pending_events",
             self.max_pending_events as u64,
@@ -359,6 +375,24 @@ impl Config {
             1,
             u32::MAX.into(),
         )?;
+        Ok(())
+    }
+
+    fn validate_topology(&self) -> Result<(), ConfigError> {
+        if let PeerSelection::Nearby {
+            candidates,
+            far_percent,
+        } = self.peer_selection
+        {
+            if !self.coordinates {
+                return Err(ConfigError::Inconsistent {
+                    field: "peer_selection",
+                    reason: "choosing near members needs coordinates",
+                });
+            }
+            in_range("peer_selection.candidates", candidates.into(), 1, 64)?;
+            in_range("peer_selection.far_percent", far_percent.into(), 1, 100)?;
+        }
         Ok(())
     }
 

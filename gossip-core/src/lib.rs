@@ -51,6 +51,8 @@ mod node_broadcast_tests;
 mod node_lifeguard_tests;
 #[cfg(test)]
 mod node_state_tests;
+#[cfg(test)]
+mod node_topology_tests;
 mod queue;
 mod random;
 mod seal;
@@ -59,6 +61,7 @@ mod stats;
 #[cfg(test)]
 mod testing;
 mod time;
+mod topology;
 pub mod wire;
 
 pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
@@ -81,6 +84,9 @@ pub use state::{
 };
 pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
 pub use time::Instant;
+pub use topology::{
+    Coordinate, DIMENSIONS, MAX_ERROR, PeerSelection, WIRE_UNIT_SECS, WireCoordinate,
+};
 
 /// `core::time::Duration`, re-exported for convenience.
 pub use core::time::Duration;

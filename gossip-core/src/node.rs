@@ -18,6 +18,7 @@ use crate::seal::{self, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
 use crate::state::{self, Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
+use crate::topology::{Coordinate, Vivaldi};
 use crate::wire::{self, PacketWriter};
 
 /// A datagram to send, borrowed from the node until the next `poll_transmit`.
@@ -184,6 +185,41 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// probe interval and timeout are currently stretched by `score + 1`.
     pub fn local_health(&self) -> u32 {
         self.membership.local_health()
+    }
+
+    /// This node's network coordinate, or `None` if
+    /// [`Config::coordinates`](crate::Config::coordinates) is off. It starts
+    /// at the origin with the largest error and settles as probes return;
+    /// its [`error`](Coordinate::error) says how far to trust it.
+    pub fn coordinate(&self) -> Option<&Coordinate> {
+        self.membership.vivaldi().map(Vivaldi::local)
+    }
+
+    /// The network coordinate member `name` last sent this node (on a probe
+    /// or an ack), if any.
+    pub fn member_coordinate(&self, name: &str) -> Option<&Coordinate> {
+        self.membership.vivaldi()?.coordinate_of(name)
+    }
+
+    /// The round trip to member `name` predicted from the network
+    /// coordinates, without probing it: `None` until `name` has sent its
+    /// coordinate (members exchange them with every probe, so within a probe
+    /// round or two of joining), or if coordinates are off. The prediction
+    /// is as good as both coordinates' errors suggest; in the simulator's
+    /// five datacentres its median relative error is about 10%.
+    ///
+    /// ```
+    /// # use gossip_core::{Config, Identity, Instant, Node};
+    /// # use rand_core::SeedableRng;
+    /// # let identity = Identity::new("a", 1u32).unwrap();
+    /// # let rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+    /// # let node = Node::new(Config::lan(), identity, rng, Instant::ZERO).unwrap();
+    /// // Order replicas by how near they are, unknown ones last.
+    /// let mut replicas = ["b", "c", "d"];
+    /// replicas.sort_by_key(|name| node.estimated_rtt(name).unwrap_or(gossip_core::Duration::MAX));
+    /// ```
+    pub fn estimated_rtt(&self, name: &str) -> Option<Duration> {
+        self.membership.vivaldi()?.estimated_rtt(name)
     }
 
     /// True while a join is waiting for a seed to answer.

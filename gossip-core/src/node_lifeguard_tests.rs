@@ -191,7 +191,7 @@ fn buddy_suspicions(sent: Vec<(u32, Vec<u8>)>, to: u32, name: &str) -> usize {
             Message::Update(u) if pinged && dest == to && u.name == name => {
                 count += usize::from(matches!(u.status, Status::Suspect { .. }));
             }
-            Message::Update(_) => {}
+            Message::Update(_) | Message::Coordinate(_) => {}
             _ => pinged = false,
         }
     }

@@ -236,6 +236,16 @@ pub struct Stats {
     /// as any entry, but not followed by this node's own clock.
     pub stamps_from_the_future: u64,
 
+    /// Round trips of direct probes that moved this node's network
+    /// coordinate.
+    pub rtt_samples: u64,
+    /// Round trips not used: longer than 10 s (a stall, not a network), or
+    /// they would have made the coordinate invalid.
+    pub rtt_samples_discarded: u64,
+    /// Coordinates received outside what sane round trips produce, or from
+    /// an address outside the member table: ignored.
+    pub coordinates_refused: u64,
+
     /// Broadcasts this node sent with [`Node::broadcast`](crate::Node::broadcast).
     pub broadcasts_originated: u64,
     /// Broadcasts from others received for the first time (each delivered as
@@ -335,4 +345,6 @@ pub struct Footprint {
     /// Members whose state digest is remembered for convergence monitoring
     /// (limit: `max_members`).
     pub peer_digests: usize,
+    /// Members whose network coordinate is remembered (at most `members`).
+    pub coordinates: usize,
 }

@@ -42,6 +42,9 @@ use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
+use crate::topology::{
+    Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi, WireCoordinate,
+};
 use crate::wire::{MIN_STRANGER_PADDING, Message, Packet, PacketWriter};
 
 /// What a sub-machine borrows from its node for one input: the time, the
@@ -94,6 +97,8 @@ pub(crate) struct Membership<A> {
     next_discovery: Instant,
     /// Validates the addresses of strangers asking for the table.
     cookies: Cookies,
+    /// This node's network coordinate and its members', if `coordinates`.
+    vivaldi: Option<Vivaldi>,
 }
 
 impl<A: Address> Membership<A> {
@@ -154,6 +159,11 @@ impl<A: Address> Membership<A> {
             table_full: false,
             next_discovery: now,
             cookies: Cookies::new(secret),
+            // Seeded from the secret, not drawn: turning coordinates on or
+            // off changes nothing else a seeded run draws.
+            vivaldi: config
+                .coordinates
+                .then(|| Vivaldi::new(secret.rotate_left(17))),
             config,
         }
     }
@@ -196,6 +206,11 @@ impl<A: Address> Membership<A> {
         self.joining.is_some()
     }
 
+    /// This node's network coordinate and its members', if `coordinates`.
+    pub(crate) fn vivaldi(&self) -> Option<&Vivaldi> {
+        self.vivaldi.as_ref()
+    }
+
     pub(crate) fn reserve_members(&mut self, additional: usize) {
         self.table.reserve(additional);
         self.probe_order.reserve(additional);
@@ -209,6 +224,7 @@ impl<A: Address> Membership<A> {
             relayed_probes: self.relays.len(),
             pending_transmits: self.outbox.len(),
             pending_events: self.events.len(),
+            coordinates: self.vivaldi.as_ref().map_or(0, Vivaldi::known),
             ..Footprint::default()
         }
     }
@@ -259,6 +275,13 @@ impl<A: Address> Membership<A> {
         if !piggyback {
             return primary.is_some();
         }
+        if let (Some(vivaldi), Outgoing::Ping { .. } | Outgoing::Ack { .. }) =
+            (&self.vivaldi, outgoing)
+        {
+            let message: Message<'_, A> = Message::Coordinate(vivaldi.local().to_wire());
+            let written = writer.push_counted(&message, stats);
+            debug_assert!(written.is_ok(), "a coordinate fits after a ping or an ack");
+        }
         let buddy = match outgoing {
             Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
             _ => false,
@@ -284,13 +307,40 @@ impl<A: Address> Membership<A> {
         )
     }
 
-    /// Addresses of up to `count` random live members, this node excluded.
+    /// Addresses of up to `count` live gossip partners (this node excluded),
+    /// chosen as `peer_selection` says.
     pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
-        self.table
-            .sample(rng, count, |m| m.state.is_live())
+        self.partners(rng, count, |m| m.state.is_live())
             .into_iter()
             .map(|index| self.table.get(index).addr.clone())
             .collect()
+    }
+
+    /// Up to `count` gossip partners among the members for which `eligible`
+    /// holds: uniformly, or near ones first ([`PeerSelection::Nearby`]).
+    fn partners<R: Rng>(
+        &self,
+        rng: &mut R,
+        count: usize,
+        eligible: impl FnMut(&Member<A>) -> bool,
+    ) -> table::Sample {
+        match (self.config.peer_selection, &self.vivaldi) {
+            (
+                PeerSelection::Nearby {
+                    candidates,
+                    far_percent,
+                },
+                Some(vivaldi),
+            ) => self.table.sample_nearby(
+                rng,
+                count,
+                candidates.into(),
+                far_percent.into(),
+                eligible,
+                |m| vivaldi.distance_to(m.name.as_str()),
+            ),
+            _ => self.table.sample(rng, count, eligible),
+        }
     }
 
     /// True if `addr` belongs to a member in the table.
@@ -354,6 +404,7 @@ impl<A: Address> Membership<A> {
         let mut dissemination = false;
         self.discover(env, &from, &packet);
         let mut state: Option<(u32, bool, Source)> = None;
+        let (mut rtt, mut coordinate) = (None, None);
         let mut remaining = packet.remaining();
         while let Some(Ok(message)) = packet.next() {
             env.stats.messages_in[message.kind()].record(remaining - packet.remaining());
@@ -366,7 +417,7 @@ impl<A: Address> Membership<A> {
                     target_addr,
                     nack,
                 } => self.handle_indirect_ping(env, &from, seq, target, target_addr, nack),
-                Message::Ack { seq } => self.handle_ack(env, seq),
+                Message::Ack { seq } => rtt = self.handle_ack(env, &from, seq).or(rtt),
                 Message::Nack { seq } => self.handle_nack(env, seq),
                 Message::PushPull {
                     session,
@@ -409,6 +460,7 @@ impl<A: Address> Membership<A> {
                     let source = state.map_or(Source::Gossip, |(_, _, source)| source);
                     self.apply(env, &update, source);
                 }
+                Message::Coordinate(wire) => coordinate = Some(wire),
                 Message::Broadcast { .. }
                 | Message::Pull { .. }
                 | Message::Feedback { .. }
@@ -419,6 +471,9 @@ impl<A: Address> Membership<A> {
                     dissemination = true;
                 }
             }
+        }
+        if let Some(coordinate) = coordinate {
+            self.heard_coordinate(env, &from, &coordinate, rtt);
         }
         if let Some((session, true, _)) = state {
             if self.exchanges.close(env.now, session) {
@@ -517,10 +572,14 @@ impl<A: Address> Membership<A> {
         );
     }
 
-    fn handle_ack<R>(&mut self, env: &mut Env<'_, R>, seq: u32) {
+    /// Returns the round trip of this node's probe if `from` is its target
+    /// answering the first ping in time: a sample for the coordinates.
+    fn handle_ack<R>(&mut self, env: &mut Env<'_, R>, from: &A, seq: u32) -> Option<Duration> {
         if let Some(round) = self.probe.as_mut().filter(|round| round.seq == seq) {
+            let first = !round.acked && !round.timed_out && round.addr == *from;
             round.acked = true;
             self.timers.clear(Timer::ProbeTimeout);
+            return first.then(|| env.now - round.sent_at);
         } else if let Some(relay) = self.relays.take(env.now, seq) {
             self.arm_nack_timer();
             self.send(
@@ -532,6 +591,35 @@ impl<A: Address> Membership<A> {
             );
         } else {
             env.stats.unmatched_acks += 1;
+        }
+        None
+    }
+
+    /// A member's coordinate, with the round trip of this node's probe if
+    /// the datagram was its direct ack. Coordinates are kept for members only,
+    /// so that strangers cannot fill the memory.
+    fn heard_coordinate<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        wire: &WireCoordinate,
+        rtt: Option<Duration>,
+    ) {
+        let Some(vivaldi) = self.vivaldi.as_mut() else {
+            return;
+        };
+        let (Some(member), Some(coordinate)) =
+            (self.table.at_addr(from), Coordinate::from_wire(wire))
+        else {
+            env.stats.coordinates_refused += 1;
+            return;
+        };
+        vivaldi.heard(&member.name, coordinate);
+        if let Some(rtt) = rtt {
+            match vivaldi.observe(member.name.as_str(), rtt) {
+                VivaldiSample::Applied => env.stats.rtt_samples += 1,
+                VivaldiSample::Discarded => env.stats.rtt_samples_discarded += 1,
+            }
         }
     }
 
@@ -739,6 +827,8 @@ impl<A: Address> Membership<A> {
             generation: target.generation,
             incarnation: target.incarnation,
             acked: false,
+            sent_at: env.now,
+            timed_out: false,
             nacks_expected: 0,
             nacks_received: 0,
         };
@@ -779,6 +869,7 @@ impl<A: Address> Membership<A> {
         let Some(round) = self.probe.as_mut().filter(|round| !round.acked) else {
             return;
         };
+        round.timed_out = true;
         let helpers = self
             .table
             .sample(env.rng, self.config.indirect_checks, |m| {
@@ -844,7 +935,7 @@ impl<A: Address> Membership<A> {
             return;
         }
         let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);
-        let targets = self.table.sample(env.rng, self.config.gossip_fanout, |m| {
+        let targets = self.partners(env.rng, self.config.gossip_fanout, |m| {
             m.state.is_live()
                 || (m.state == MemberState::Failed && now - m.state_changed < to_the_dead)
         });
@@ -911,6 +1002,9 @@ impl<A: Address> Membership<A> {
         }
         self.rumors.remove(&removed.member.name);
         self.suspicions.clear(&removed.member.name);
+        if let Some(vivaldi) = self.vivaldi.as_mut() {
+            vivaldi.forget(removed.member.name.as_str());
+        }
         self.table_full = false;
         env.stats.tombstones_reaped += 1;
     }

@@ -90,6 +90,11 @@ pub(crate) struct ProbeRound<A> {
     pub(crate) generation: Generation,
     pub(crate) incarnation: Incarnation,
     pub(crate) acked: bool,
+    /// When the first ping left, to measure the round trip of its ack.
+    pub(crate) sent_at: Instant,
+    /// The direct ping went unanswered for the probe timeout: a later ack
+    /// may answer either ping, so its round trip is no measurement.
+    pub(crate) timed_out: bool,
     /// Helpers asked for a nack should the target stay silent.
     pub(crate) nacks_expected: u32,
     pub(crate) nacks_received: u32,

@@ -263,24 +263,52 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
+        eligible: impl FnMut(&Member<A>) -> bool,
+    ) -> Sample {
+        let others = self.members.len().saturating_sub(1);
+        self.draw(rng, k, eligible, |rng, usable| {
+            let i = 1 + random::below(rng, others);
+            usable(i).then_some(i)
+        })
+    }
+
+    /// Up to `k` distinct members (never the local node) for which `eligible`
+    /// holds, each one `draw_one`'s choice given a test of whether an index
+    /// is usable (eligible, not chosen yet). Rejection sampling is O(k) when
+    /// most members are eligible, as they are in a healthy cluster; after
+    /// `4k + 16` draws a scan completes the sample.
+    fn draw<R: Rng>(
+        &self,
+        rng: &mut R,
+        k: usize,
         mut eligible: impl FnMut(&Member<A>) -> bool,
+        mut draw_one: impl FnMut(&mut R, &mut dyn FnMut(usize) -> bool) -> Option<usize>,
     ) -> Sample {
         let mut chosen = Sample::new();
-        let others = self.members.len() - 1;
-        if k == 0 || others == 0 {
+        if k == 0 || self.members.len() < 2 {
             return chosen;
         }
-        // Rejection sampling is O(k) when most members are eligible, as they are in
-        // a healthy cluster; otherwise fall back to a scan.
         for _ in 0..4 * k + 16 {
             if chosen.len() == k {
                 return chosen;
             }
-            let i = 1 + random::below(rng, others);
-            if !chosen.contains(&i) && eligible(&self.members[i]) {
+            let mut usable = |i: usize| !chosen.contains(&i) && eligible(&self.members[i]);
+            if let Some(i) = draw_one(rng, &mut usable) {
                 chosen.push(i);
             }
         }
+        self.fill_by_scan(rng, k, chosen, eligible)
+    }
+
+    /// Completes `chosen` to `k` members uniformly from a scan of the table,
+    /// for when random draws keep missing the eligible.
+    fn fill_by_scan<R: Rng>(
+        &self,
+        rng: &mut R,
+        k: usize,
+        mut chosen: Sample,
+        mut eligible: impl FnMut(&Member<A>) -> bool,
+    ) -> Sample {
         let mut rest: Vec<usize> = (1..self.members.len())
             .filter(|i| !chosen.contains(i) && eligible(&self.members[*i]))
             .collect();
@@ -289,6 +317,42 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             chosen.push(rest.swap_remove(pick));
         }
         chosen
+    }
+
+    /// Up to `k` distinct members (never the local node) for which `eligible`
+    /// holds, each, with probability `far_percent`%, uniformly chosen, and
+    /// otherwise the nearest by `distance` of `candidates` drawn uniformly
+    /// (unknown distances rank last). See
+    /// [`PeerSelection::Nearby`](crate::PeerSelection::Nearby).
+    pub(crate) fn sample_nearby<R: Rng>(
+        &self,
+        rng: &mut R,
+        k: usize,
+        candidates: usize,
+        far_percent: usize,
+        eligible: impl FnMut(&Member<A>) -> bool,
+        mut distance: impl FnMut(&Member<A>) -> Option<f64>,
+    ) -> Sample {
+        let others = self.members.len().saturating_sub(1);
+        self.draw(rng, k, eligible, |rng, usable| {
+            let draws = if random::below(rng, 100) < far_percent {
+                1
+            } else {
+                candidates
+            };
+            let mut nearest: Option<(usize, f64)> = None;
+            for _ in 0..draws {
+                let i = 1 + random::below(rng, others);
+                if !usable(i) {
+                    continue;
+                }
+                let d = distance(&self.members[i]).unwrap_or(f64::INFINITY);
+                if nearest.is_none_or(|(_, best)| d < best) {
+                    nearest = Some((i, d));
+                }
+            }
+            nearest.map(|(i, _)| i)
+        })
     }
 }
 
@@ -468,5 +532,71 @@ mod tests {
             assert_eq!(unique.len(), s.len());
             assert!(s.iter().all(|&i| i != LOCAL && t.get(i).state.is_live()));
         }
+    }
+
+    /// `m0`..`m99`, of which `m0`..`m9` are near (1 ms) and the rest far
+    /// (50 ms), except `m99`, whose distance is unknown.
+    fn near_and_far() -> (MemberTable<u32>, impl Fn(&Member<u32>) -> Option<f64>) {
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 200, 0);
+        for i in 0..100 {
+            t.insert(at(&alloc::format!("m{i}"), i + 1)).unwrap();
+        }
+        let distance = |m: &Member<u32>| match m.addr - 1 {
+            0..10 => Some(0.001),
+            99 => None,
+            _ => Some(0.05),
+        };
+        (t, distance)
+    }
+
+    #[test]
+    fn nearby_samples_prefer_the_nearest_of_their_candidates_and_keep_some_far() {
+        let (t, distance) = near_and_far();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for (candidates, far_percent) in [(16, 10), (4, 30), (1, 100)] {
+            let draws = 20_000;
+            let near = (0..draws)
+                .filter(|_| {
+                    let s =
+                        t.sample_nearby(&mut rng, 1, candidates, far_percent, |_| true, &distance);
+                    distance(t.get(s[0])) == Some(0.001)
+                })
+                .count() as f64
+                / f64::from(draws);
+            // A near member unless every candidate is far; a tenth of far
+            // (uniform) picks land near by chance.
+            let far = far_percent as f64 / 100.0;
+            let expected = (1.0 - far) * (1.0 - 0.9f64.powi(candidates as i32)) + far * 0.1;
+            assert!(
+                (near - expected).abs() < 0.015,
+                "{candidates} candidates, {far_percent}% far: {near} near, expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn nearby_samples_are_distinct_eligible_and_rank_the_unknown_last() {
+        let (t, distance) = near_and_far();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        for k in [0, 1, 3, 12, 100, 150] {
+            let s = t.sample_nearby(&mut rng, k, 16, 10, |m| m.addr % 2 == 1, &distance);
+            assert_eq!(s.len(), k.min(50));
+            let mut unique = s.to_vec();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), s.len());
+            assert!(s.iter().all(|&i| i != LOCAL && t.get(i).addr % 2 == 1));
+        }
+        let only_far_and_unknown = |m: &Member<u32>| m.addr > 90;
+        let picks = (0..2_000)
+            .filter(|_| {
+                let s = t.sample_nearby(&mut rng, 1, 64, 1, only_far_and_unknown, &distance);
+                distance(t.get(s[0])).is_none()
+            })
+            .count();
+        assert!(
+            picks < 100,
+            "the unknown member was preferred {picks} times in 2,000"
+        );
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::{Generation, Incarnation};
 use crate::state::{Hlc, VersionVector};
+use crate::topology::WireCoordinate;
 
 /// One message of a datagram. Borrowed from the datagram when decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +172,11 @@ pub enum Message<'a, A> {
         /// To send back in [`Message::PushPull::cookie`].
         cookie: u64,
     },
+    /// The sender's Vivaldi network coordinate, piggybacked on probes and
+    /// acks to members: an ack's lets the prober turn the round trip into a
+    /// better coordinate of its own, and any lets the receiver predict its
+    /// round trip to the sender.
+    Coordinate(WireCoordinate),
 }
 
 /// Least padding of an exchange request from outside the receiver's member
@@ -228,11 +234,12 @@ impl<A> Message<'_, A> {
             Message::SyncHashes { .. } => MessageKind::SyncHashes,
             Message::SyncEntries { .. } => MessageKind::SyncEntries,
             Message::Cookie { .. } => MessageKind::Cookie,
+            Message::Coordinate(_) => MessageKind::Coordinate,
         }
     }
 
     /// True for the messages that may only open a datagram. Member updates,
-    /// broadcasts, feedback, key entries and state roots ride in the room any
+    /// broadcasts, feedback, key entries, state roots and coordinates ride in the room any
     /// datagram has left.
     pub fn is_primary(&self) -> bool {
         !matches!(
@@ -242,6 +249,7 @@ impl<A> Message<'_, A> {
                 | Message::Feedback { .. }
                 | Message::KeyEntry { .. }
                 | Message::StateRoot { .. }
+                | Message::Coordinate(_)
         )
     }
 
@@ -333,11 +341,13 @@ pub enum MessageKind {
     SyncEntries,
     /// [`Message::Cookie`].
     Cookie,
+    /// [`Message::Coordinate`].
+    Coordinate,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 19] = [
+    pub const ALL: [MessageKind; 20] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -357,6 +367,7 @@ impl MessageKind {
         MessageKind::SyncHashes,
         MessageKind::SyncEntries,
         MessageKind::Cookie,
+        MessageKind::Coordinate,
     ];
 
     /// Index into per-kind tables.

@@ -148,7 +148,8 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
         | Message::StateResend { .. }
         | Message::Pull { .. }
         | Message::Feedback { .. }
-        | Message::Cookie { .. } => Ok(()),
+        | Message::Cookie { .. }
+        | Message::Coordinate(_) => Ok(()),
     }
 }
 
