@@ -13,6 +13,7 @@ commands (one per line on stdin):
   set <key> <value>  write <key> in the replicated store
   get <key>          read <key> from this node's replica
   delete <key>       delete <key> from the replicated store
+  rtt <name>         the round trip to member <name> predicted by the network coordinates
   stats              live members, datagrams in and out, socket errors, sealed and refused
   keys               the ids of the encryption keys, the primary first
   key install <hex>  install a key (64 hex digits) for opening: a rotation's first step
@@ -36,6 +37,8 @@ pub(crate) enum Command<'a> {
     Get(&'a str),
     /// `delete <key>`
     Delete(&'a str),
+    /// `rtt <name>`
+    Rtt(&'a str),
     /// `stats`
     Stats,
     /// `keys`
@@ -86,6 +89,8 @@ impl<'a> Command<'a> {
             "get" => usage("get <key>"),
             "delete" if single(rest) => Ok(Command::Delete(rest)),
             "delete" => usage("delete <key>"),
+            "rtt" if single(rest) => Ok(Command::Rtt(rest)),
+            "rtt" => usage("rtt <name>"),
             "stats" if rest.is_empty() => Ok(Command::Stats),
             "keys" if rest.is_empty() => Ok(Command::Keys),
             "key" => match rest.split_once(char::is_whitespace) {
@@ -147,6 +152,12 @@ impl<'a> Command<'a> {
                     print::line(format_args!("{key} is not set"));
                 }
             }
+            Command::Rtt(name) => match node.estimated_rtt(name)? {
+                Some(rtt) => {
+                    print::line(format_args!("rtt {name} {:.3} ms", rtt.as_secs_f64() * 1e3))
+                }
+                None => print::line(format_args!("rtt {name} unknown")),
+            },
             Command::Stats => {
                 let status = node.stats()?;
                 let socket = status.socket;
@@ -247,6 +258,8 @@ mod tests {
             Err("usage: broadcast <text>".to_owned())
         );
         assert_eq!(Command::parse("leave now"), Err("usage: leave".to_owned()));
+        assert_eq!(Command::parse("rtt"), Err("usage: rtt <name>".to_owned()));
+        assert_eq!(Command::parse("rtt n2"), Ok(Command::Rtt("n2")));
         assert_eq!(
             Command::parse("key use 12"),
             Err("a key id is 8 hexadecimal digits, not \"12\"".to_owned())

@@ -118,6 +118,11 @@ impl Node {
         blocking!(self, gossip => gossip.delete(key))
     }
 
+    /// See `Gossip::estimated_rtt`.
+    pub fn estimated_rtt(&self, name: &str) -> Result<Option<Duration>, Stopped> {
+        blocking!(self, gossip => gossip.estimated_rtt(name))
+    }
+
     /// See `Gossip::stats`.
     pub fn stats(&self) -> Result<Status, Stopped> {
         blocking!(self, gossip => gossip.stats())

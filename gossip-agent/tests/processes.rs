@@ -69,6 +69,25 @@ fn tokio_and_std_agents_form_one_cluster_share_broadcasts_and_keys_and_see_leave
         agent.wait_for_value("color", "blue", deadline);
     }
 
+    // Probes carry coordinates: a std agent predicts its round trip to a
+    // tokio one and back (on loopback, well under 50 ms) once they have met.
+    let deadline = Instant::now() + PATIENCE;
+    for (asking, other) in [(1, "a2"), (2, "a1")] {
+        let prefix = format!("rtt {other} ");
+        let rtt_ms = loop {
+            agents[asking].send(&format!("rtt {other}"));
+            let answer = agents[asking].until(deadline, |line| {
+                Some(line.strip_prefix(&prefix)?.to_owned())
+            });
+            if let Some(ms) = answer.strip_suffix(" ms") {
+                break ms.parse::<f64>().unwrap();
+            }
+            assert_eq!(answer, "unknown");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(rtt_ms < 50.0, "{rtt_ms} ms between two loopback agents");
+    }
+
     let deadline = Instant::now() + PATIENCE;
     agents[3].send("leave");
     agents[3].expect(deadline, "left the cluster");

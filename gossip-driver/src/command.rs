@@ -3,10 +3,11 @@
 //! carries them out.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use gossip_core::{
-    BroadcastError, BroadcastId, Convergence, Footprint, Key, KeyId, KeyringError, Member,
-    MetadataError, StateError, Stats,
+    BroadcastError, BroadcastId, Convergence, Coordinate, Footprint, Key, KeyId, KeyringError,
+    Member, MetadataError, StateError, Stats,
 };
 
 use crate::error::{JoinError, LeaveError};
@@ -81,6 +82,14 @@ pub enum Command {
         /// The members.
         reply: ReplySender<Vec<MemberInfo>>,
     },
+    /// The round trip to a member predicted by the network coordinates.
+    EstimatedRtt {
+        /// The member.
+        name: String,
+        /// The prediction; `None` if its coordinate is not known yet (or
+        /// coordinates are off).
+        reply: ReplySender<Option<Duration>>,
+    },
     /// Install `key` for opening datagrams (a rotation's first step).
     InstallKey {
         /// The key.
@@ -138,6 +147,8 @@ pub struct Status {
     pub footprint: Footprint,
     /// How far the replicated store is shared.
     pub convergence: Convergence,
+    /// This node's network coordinate (`None` if coordinates are off).
+    pub coordinate: Option<Coordinate>,
     /// The socket's counters.
     pub socket: SocketStats,
 }

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use gossip_core::{
     BroadcastError, BroadcastId, Key, KeyId, KeyringError, MetadataError, StateError,
@@ -186,6 +187,15 @@ impl Gossip {
     /// encryption.
     pub fn keys(&self) -> Result<Option<Vec<KeyId>>, Stopped> {
         self.ask(|reply| Command::Keys { reply })
+    }
+
+    /// The round trip to member `name` predicted by the network coordinates,
+    /// without probing it; `None` until its coordinate is known (within a
+    /// probe round or two of meeting it) or if coordinates are off. See
+    /// [`Node::estimated_rtt`](gossip_core::Node::estimated_rtt).
+    pub fn estimated_rtt(&self, name: &str) -> Result<Option<Duration>, Stopped> {
+        let name = name.to_owned();
+        self.ask(|reply| Command::EstimatedRtt { name, reply })
     }
 
     /// The node's counters and sizes, and the socket's.

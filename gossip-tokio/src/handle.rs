@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use gossip_core::{
     BroadcastError, BroadcastId, Event, Key, KeyId, KeyringError, MetadataError, StateError,
@@ -193,6 +194,16 @@ impl Gossip {
     /// encryption.
     pub async fn keys(&self) -> Result<Option<Vec<KeyId>>, Stopped> {
         self.ask(|reply| Command::Keys { reply }).await
+    }
+
+    /// The round trip to member `name` predicted by the network coordinates,
+    /// without probing it; `None` until its coordinate is known (within a
+    /// probe round or two of meeting it) or if coordinates are off. See
+    /// [`Node::estimated_rtt`](gossip_core::Node::estimated_rtt).
+    pub async fn estimated_rtt(&self, name: &str) -> Result<Option<Duration>, Stopped> {
+        let name = name.to_owned();
+        self.ask(|reply| Command::EstimatedRtt { name, reply })
+            .await
     }
 
     /// The node's counters and sizes, and the socket's.
