@@ -16,8 +16,8 @@ use std::time::Duration;
 use arbitrary::{Result, Unstructured};
 use gossip_core::wire::{EntryRecord, Message, PacketWriter, SiblingRecord, Status, Update};
 use gossip_core::{
-    Config, Encryption, Event, Hlc, Identity, Instant, Key, Keyring, MemberState, Node, ReplicaId,
-    VersionVector,
+    Config, DIMENSIONS, Encryption, Event, Hlc, Identity, Instant, Key, Keyring, MemberState, Node,
+    PeerSelection, ReplicaId, VersionVector, WireCoordinate,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -121,6 +121,9 @@ fn config(seed: u64) -> Config {
     if seed % 2 == 1 {
         let keyring = Keyring::new(Key::from_bytes([9; 32]));
         config.encryption = Some(Encryption::new(keyring).with_mode(true, true));
+    }
+    if seed % 4 >= 2 {
+        config.peer_selection = PeerSelection::NEARBY;
     }
     config.max_members = 4;
     config.max_pending_events = 16;
@@ -285,6 +288,7 @@ impl Run {
         let bounds = [
             ("members", f.members, config.max_members),
             ("rumors", f.rumors, config.max_members),
+            ("coordinates", f.coordinates, f.members),
             (
                 "relayed probes",
                 f.relayed_probes,
@@ -374,6 +378,20 @@ fn option<T>(
         Some(value(u)?)
     } else {
         None
+    })
+}
+
+/// A network coordinate, mostly within the sane range and sometimes not.
+fn coordinate(u: &mut Unstructured<'_>) -> Result<WireCoordinate> {
+    let mut vector = [0; DIMENSIONS];
+    for component in &mut vector {
+        *component = u.int_in_range(-3_000_000..=3_000_000)?;
+    }
+    Ok(WireCoordinate {
+        vector,
+        height: u.int_in_range(0..=20_000)?,
+        adjustment: u.int_in_range(-20_000..=20_000)?,
+        error: u.int_in_range(0..=1_600)?,
     })
 }
 
@@ -469,6 +487,7 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 session: u.arbitrary()?,
                 cookie: u.arbitrary()?,
             }),
+            16 => writer.push::<u32>(&Message::Coordinate(coordinate(u)?)),
             _ => writer.push::<u32>(&Message::SyncEntries {
                 depth: u.int_in_range(4..=6)?,
                 want: &bytes(u, 11)?,
