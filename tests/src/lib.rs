@@ -59,8 +59,8 @@ pub use report::{
     WallTime,
 };
 pub use scenario::{
-    BroadcastLoad, Bursts, Fault, LossyNodes, Mode, NetworkSpec, Preset, Protocol, ROUND, Scenario,
-    Start, TerminationSpec, WriteLoad,
+    BroadcastLoad, Bursts, Fault, GeometrySpec, LossyNodes, Mode, NetworkSpec, Preset, Protocol,
+    ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
     Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
