@@ -940,7 +940,11 @@ impl Simulation {
             if let Some(tap) = self.tap.as_mut() {
                 tap(now, id, to, transmit.payload, !arrivals.is_empty());
             }
-            self.metrics.sent(id, transmit.payload.len());
+            let crosses_dc = self
+                .network
+                .geometry_ref()
+                .is_some_and(|geometry| geometry.crosses(id, to));
+            self.metrics.sent(id, transmit.payload.len(), crosses_dc);
             if arrivals.is_empty() {
                 self.trace.lost += 1;
             }
