@@ -1,8 +1,9 @@
 //! A deterministic network simulator for [`gossip_core`] clusters.
 //!
 //! Many [`gossip_core::Node`]s run in virtual time on a simulated network with
-//! latency, jitter, loss (uniform, bursty, per link), duplication, reordering,
-//! partitions, crashes, restarts and slow nodes. One seed determines the whole
+//! latency (or the round-trip times of a [`Geometry`] of datacentres), jitter,
+//! loss (uniform, bursty, per link), duplication, reordering, partitions,
+//! crashes, restarts and slow nodes. One seed determines the whole
 //! run: the same seed gives the same run, bit for bit, which [`Trace::hash`] lets
 //! a test check. [`Metrics`] measures convergence, failure detection, false
 //! positives, traffic, the spread of broadcasts and the agreement of the
@@ -37,6 +38,7 @@
 //! ```
 
 pub mod fuzzing;
+mod geometry;
 mod metrics;
 mod network;
 pub mod plot;
@@ -47,6 +49,7 @@ mod simulation;
 mod spread;
 mod units;
 
+pub use geometry::{DEFAULT_JITTER_SHARE, Geometry};
 pub use metrics::{Failure, FalsePositive, Metrics, Sample};
 pub use network::{GilbertElliott, Latency, Network, NodeId};
 pub use replicas::{CLEAR_ORDER, ConvergenceClaims, STATE_KINDS, StateCheck, StateTotals, Write};
@@ -56,8 +59,8 @@ pub use report::{
     WallTime,
 };
 pub use scenario::{
-    BroadcastLoad, Bursts, Fault, LossyNodes, Mode, NetworkSpec, Preset, Protocol, ROUND, Scenario,
-    Start, TerminationSpec, WriteLoad,
+    BroadcastLoad, Bursts, Fault, GeometrySpec, LossyNodes, Mode, NetworkSpec, Preset, Protocol,
+    ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
     Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,

@@ -139,6 +139,9 @@ pub struct Metrics {
     suspicions: u64,
     sent_messages: Vec<u64>,
     sent_bytes: Vec<u64>,
+    /// Datagrams and bytes sent between different datacentres of the geometry.
+    cross_dc_messages: u64,
+    cross_dc_bytes: u64,
     interval: (u64, u64, u64),
     samples: Vec<Sample>,
     full_membership_since: Option<Instant>,
@@ -195,6 +198,8 @@ impl Metrics {
             suspicions: 0,
             sent_messages: vec![0; nodes],
             sent_bytes: vec![0; nodes],
+            cross_dc_messages: 0,
+            cross_dc_bytes: 0,
             interval: (0, 0, 0),
             samples: Vec::new(),
             full_membership_since: None,
@@ -248,11 +253,16 @@ impl Metrics {
         self.replicas.retire(stats);
     }
 
-    pub(crate) fn sent(&mut self, from: NodeId, bytes: usize) {
+    /// `from` sent a datagram of `bytes`, across datacentres if `crosses_dc`.
+    pub(crate) fn sent(&mut self, from: NodeId, bytes: usize, crosses_dc: bool) {
         self.sent_messages[from as usize] += 1;
         self.sent_bytes[from as usize] += bytes as u64;
         self.interval.0 += 1;
         self.interval.1 += bytes as u64;
+        if crosses_dc {
+            self.cross_dc_messages += 1;
+            self.cross_dc_bytes += bytes as u64;
+        }
     }
 
     pub(crate) fn started(&mut self, node: NodeId) {
@@ -578,6 +588,18 @@ impl Metrics {
             .iter()
             .copied()
             .zip(self.sent_bytes.iter().copied())
+    }
+
+    /// Datagrams sent from one datacentre to another (lost ones too); 0 without
+    /// a [`Geometry`](crate::Geometry).
+    pub fn cross_dc_messages(&self) -> u64 {
+        self.cross_dc_messages
+    }
+
+    /// Bytes sent from one datacentre to another (in lost datagrams too): what
+    /// a WAN link would carry and bill. 0 without a [`Geometry`](crate::Geometry).
+    pub fn cross_dc_bytes(&self) -> u64 {
+        self.cross_dc_bytes
     }
 
     /// Since when every running node has had full membership, if it has now

@@ -6,6 +6,8 @@ use std::time::Duration;
 use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::geometry::Geometry;
+
 /// Identifies a simulated node; also its network address.
 pub type NodeId = u32;
 
@@ -104,6 +106,8 @@ impl GilbertElliott {
 #[derive(Clone, Debug)]
 pub struct Network {
     latency: Latency,
+    /// Replaces `latency` when set: delays follow the datacentres' RTTs.
+    geometry: Option<Geometry>,
     jitter: Duration,
     loss: f64,
     bursts: Option<GilbertElliott>,
@@ -130,6 +134,7 @@ impl Default for Network {
     fn default() -> Self {
         Network {
             latency: LAN_LATENCY,
+            geometry: None,
             jitter: LAN_JITTER,
             loss: 0.0,
             bursts: None,
@@ -150,6 +155,20 @@ impl Network {
     pub fn latency(mut self, latency: Latency) -> Self {
         self.latency = latency;
         self
+    }
+
+    /// Places the nodes in datacentres: a datagram's delay before `jitter`
+    /// becomes half the RTT between its sender's and receiver's datacentres
+    /// (see [`Geometry`]) instead of `latency`. Loss, duplication, reordering and
+    /// partitions apply as before.
+    pub fn geometry(mut self, geometry: Geometry) -> Self {
+        self.geometry = Some(geometry);
+        self
+    }
+
+    /// The geometry the delays follow, if one was set.
+    pub fn geometry_ref(&self) -> Option<&Geometry> {
+        self.geometry.as_ref()
     }
 
     /// Extra delay, uniform in `0..jitter`, drawn per datagram.
@@ -281,15 +300,18 @@ impl Network {
         if lost_in_burst || (loss > 0.0 && unit(rng) < loss) {
             return arrivals;
         }
-        arrivals.push(self.delay(rng));
+        arrivals.push(self.delay(rng, from, to));
         if self.duplicate > 0.0 && unit(rng) < self.duplicate {
-            arrivals.push(self.delay(rng));
+            arrivals.push(self.delay(rng, from, to));
         }
         arrivals
     }
 
-    fn delay<R: Rng>(&self, rng: &mut R) -> Duration {
-        let mut delay = self.latency.sample(rng);
+    fn delay<R: Rng>(&self, rng: &mut R, from: NodeId, to: NodeId) -> Duration {
+        let mut delay = match &self.geometry {
+            Some(geometry) => geometry.one_way_delay(rng, from, to),
+            None => self.latency.sample(rng),
+        };
         if !self.jitter.is_zero() {
             delay += self.jitter.mul_f64(unit(rng));
         }
@@ -401,6 +423,30 @@ mod tests {
             .reorder(1.0, Duration::from_millis(100));
         let late = network.transit(&mut rng, 0, 1).iter().next().unwrap();
         assert!(late > Duration::from_millis(1) && late <= Duration::from_millis(101));
+    }
+
+    #[test]
+    fn a_geometry_replaces_the_latency_and_keeps_the_faults() {
+        let geometry = Geometry::five_datacenters().jitter_share(0.0).unwrap();
+        let mut network = Network::default()
+            .latency(Latency::Fixed(Duration::from_secs(9)))
+            .jitter(Duration::ZERO)
+            .geometry(geometry);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut delay = |network: &mut Network, from, to| {
+            network.transit(&mut rng, from, to).iter().next().unwrap()
+        };
+        // Nodes 0 and 3: us-east and asia, 148 ms apart; 0 and 10 share us-east.
+        assert_eq!(delay(&mut network, 0, 3), Duration::from_millis(74));
+        assert_eq!(delay(&mut network, 3, 0), Duration::from_millis(74));
+        assert_eq!(delay(&mut network, 0, 10), Duration::from_micros(500));
+        let mut network = network.jitter(Duration::from_millis(2));
+        let jittered = delay(&mut network, 0, 3);
+        assert!(jittered >= Duration::from_millis(74) && jittered < Duration::from_millis(76));
+        let delivered = rate(&mut network.clone().loss(0.5), 0, 3);
+        assert!((delivered - 0.5).abs() < 0.01, "{delivered}");
+        network.partition(vec![0, 0, 0, 1]);
+        assert_eq!(rate(&mut network, 0, 3), 0.0);
     }
 
     #[test]

@@ -136,6 +136,12 @@ pub struct TrafficReport {
     pub bytes: u64,
     /// All datagrams sent.
     pub messages: u64,
+    /// Bytes sent from one datacentre to another (0 without a geometry).
+    pub cross_dc_bytes: u64,
+    /// Datagrams sent from one datacentre to another (0 without a geometry).
+    pub cross_dc_messages: u64,
+    /// `cross_dc_bytes` as a share of all bytes sent.
+    pub cross_dc_share: f64,
     /// Datagrams delivered.
     pub delivered: u64,
     /// Datagrams lost.
@@ -549,6 +555,13 @@ impl Report {
                 messages_per_node_per_s: per_node_second(messages, node_seconds),
                 bytes,
                 messages,
+                cross_dc_bytes: metrics.cross_dc_bytes(),
+                cross_dc_messages: metrics.cross_dc_messages(),
+                cross_dc_share: if bytes > 0 {
+                    metrics.cross_dc_bytes() as f64 / bytes as f64
+                } else {
+                    0.0
+                },
                 delivered: sim.trace().delivered,
                 lost: sim.trace().lost,
                 delivery_hash: sim.trace().hash,
@@ -773,6 +786,18 @@ impl fmt::Display for Report {
             "datagrams delivered / lost",
             format!("{} / {}", t.delivered, t.lost),
         )?;
+        if let Some(geometry) = s.network.geometry.as_ref().and_then(|g| g.geometry().ok()) {
+            row(
+                f,
+                &format!("between {} datacentres", geometry.datacenters()),
+                format!(
+                    "{:.1}% of bytes: {} bytes in {} datagrams",
+                    t.cross_dc_share * 100.0,
+                    t.cross_dc_bytes,
+                    t.cross_dc_messages
+                ),
+            )?;
+        }
         let b = &self.broadcasts;
         if b.count > 0 {
             let unit = if s.rounds {

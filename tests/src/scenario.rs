@@ -7,6 +7,7 @@ use gossip_core::{Config, Dissemination, Instant, Termination};
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::geometry::{DEFAULT_JITTER_SHARE, Geometry};
 use crate::network::{
     DEFAULT_REORDER_DELAY, GilbertElliott, LAN_JITTER, LAN_LATENCY, Latency, Network, NodeId,
 };
@@ -264,8 +265,14 @@ pub struct Bursts {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
-    /// One-way latency before jitter.
+    /// One-way latency before jitter; a geometry replaces it, so with one it
+    /// may be left out.
+    #[serde(default = "default_latency")]
     pub latency: Latency,
+    /// Datacentres whose round-trip times give the delays instead of `latency`;
+    /// `jitter` still adds to them, so keep it small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometrySpec>,
     /// Uniform extra delay.
     #[serde(with = "dur")]
     pub jitter: Duration,
@@ -289,6 +296,71 @@ pub struct NetworkSpec {
     pub lossy_senders: Option<LossyNodes>,
 }
 
+/// Where the nodes are (a [`Geometry`]): a preset by name,
+/// `geometry = "five_datacenters"`, or datacentres given by their round-trip
+/// times:
+///
+/// ```toml
+/// [network.geometry]
+/// names = ["east", "west", "europe"]  # optional
+/// intra_rtt = "1ms"
+/// inter_rtt = [["0ms", "60ms", "80ms"], ["60ms", "0ms", "140ms"], ["80ms", "140ms", "0ms"]]
+/// jitter_share = 0.05                  # optional, the default
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum GeometrySpec {
+    /// A preset by name: `five_datacenters` ([`Geometry::five_datacenters`]).
+    Preset(String),
+    /// Datacentres given explicitly ([`Geometry::new`]).
+    Explicit {
+        /// The datacentres' names; `dc0`, `dc1`, … if empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+        /// The RTT between two nodes of one datacentre.
+        #[serde(with = "dur")]
+        intra_rtt: Duration,
+        /// The RTT between each two datacentres: square and symmetric.
+        #[serde(with = "dur_matrix")]
+        inter_rtt: Vec<Vec<Duration>>,
+        /// Largest extra delay, as a share of the one-way delay.
+        #[serde(default = "default_jitter_share")]
+        jitter_share: f64,
+    },
+}
+
+fn default_jitter_share() -> f64 {
+    DEFAULT_JITTER_SHARE
+}
+
+impl GeometrySpec {
+    /// The geometry this describes, or why it describes none.
+    pub fn geometry(&self) -> Result<Geometry, String> {
+        match self {
+            GeometrySpec::Preset(name) if name == "five_datacenters" => {
+                Ok(Geometry::five_datacenters())
+            }
+            GeometrySpec::Preset(name) => Err(format!(
+                "unknown geometry `{name}` (the preset is five_datacenters)"
+            )),
+            GeometrySpec::Explicit {
+                names,
+                intra_rtt,
+                inter_rtt,
+                jitter_share,
+            } => {
+                let geometry = Geometry::new(*intra_rtt, inter_rtt.clone())?;
+                let geometry = if names.is_empty() {
+                    geometry
+                } else {
+                    geometry.named(names.clone())?
+                };
+                geometry.jitter_share(*jitter_share)
+            }
+        }
+    }
+}
+
 /// A share of nodes with their own loss rate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +371,10 @@ pub struct LossyNodes {
     pub rate: f64,
 }
 
+fn default_latency() -> Latency {
+    LAN_LATENCY
+}
+
 fn default_reorder_delay() -> Duration {
     DEFAULT_REORDER_DELAY
 }
@@ -306,7 +382,8 @@ fn default_reorder_delay() -> Duration {
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
-            latency: LAN_LATENCY,
+            latency: default_latency(),
+            geometry: None,
             jitter: LAN_JITTER,
             loss: 0.0,
             bursts: None,
@@ -645,6 +722,14 @@ impl Scenario {
             share("lossy_senders.fraction", lossy.fraction)?;
             share("lossy_senders.rate", lossy.rate)?;
         }
+        if let Some(geometry) = &self.network.geometry {
+            geometry
+                .geometry()
+                .map_err(|error| format!("network.geometry: {error}"))?;
+            if self.rounds {
+                return Err("rounds fix every delay to 1 ms: they take no geometry".into());
+            }
+        }
         for fault in &self.faults {
             match fault {
                 Fault::Partition { fraction, .. } => share("partition fraction", *fraction)?,
@@ -745,6 +830,9 @@ impl Scenario {
     }
 
     /// The network model.
+    ///
+    /// # Panics
+    /// If the geometry is invalid: check it with [`validate`](Self::validate).
     pub fn network(&self, rng: &mut SimRng) -> Network {
         let spec = &self.network;
         let mut network = Network::default()
@@ -763,6 +851,12 @@ impl Scenario {
         if let Some(lossy) = spec.lossy_senders {
             for node in pick(rng, self.nodes, lossy.fraction) {
                 network = network.outbound_loss(node, lossy.rate);
+            }
+        }
+        if let Some(geometry) = &spec.geometry {
+            match geometry.geometry() {
+                Ok(geometry) => network = network.geometry(geometry),
+                Err(error) => panic!("invalid network.geometry: {error}"),
             }
         }
         network
@@ -954,26 +1048,58 @@ fn pick(rng: &mut SimRng, n: usize, fraction: f64) -> Vec<NodeId> {
     pick_count(rng, n, (fraction * n as f64).round() as usize)
 }
 
+/// A duration that serde reads and writes as text, for containers of durations.
+#[derive(Serialize, Deserialize)]
+struct Text(#[serde(with = "dur")] Duration);
+
 /// Serde for optional durations.
 mod opt_dur {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    use super::Text;
+
     pub(crate) fn serialize<S: Serializer>(
         value: &Option<Duration>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Wrapper(#[serde(with = "crate::units::duration")] Duration);
-        value.map(Wrapper).serialize(serializer)
+        value.map(Text).serialize(serializer)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrapper(#[serde(with = "crate::units::duration")] Duration);
-        Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))
+        Ok(Option::<Text>::deserialize(deserializer)?.map(|t| t.0))
+    }
+}
+
+/// Serde for matrices of durations (rows of `"80ms"`).
+mod dur_matrix {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Text;
+
+    pub(crate) fn serialize<S: Serializer>(
+        rows: &[Vec<Duration>],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let rows: Vec<Vec<Text>> = rows
+            .iter()
+            .map(|row| row.iter().copied().map(Text).collect())
+            .collect();
+        rows.serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<Duration>>, D::Error> {
+        let rows = Vec::<Vec<Text>>::deserialize(deserializer)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_iter().map(|t| t.0).collect())
+            .collect())
     }
 }

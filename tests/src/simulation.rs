@@ -10,6 +10,7 @@ use gossip_core::{BroadcastId, Config, Event, Identity, Instant, Node, StateErro
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::geometry::Geometry;
 use crate::metrics::{Metrics, World};
 use crate::network::{Network, NodeId, unit};
 use crate::replicas::{StateCheck, StateTotals, Write};
@@ -338,6 +339,12 @@ impl Simulation {
             track_views: true,
             sample_interval: Duration::from_secs(1),
         }
+    }
+
+    /// Where the nodes are, if the network has a geometry: its
+    /// [`rtt`](Geometry::rtt) is the truth that RTT estimates are held to.
+    pub fn geometry(&self) -> Option<&Geometry> {
+        self.network.geometry_ref()
     }
 
     /// The current virtual time.
@@ -933,7 +940,11 @@ impl Simulation {
             if let Some(tap) = self.tap.as_mut() {
                 tap(now, id, to, transmit.payload, !arrivals.is_empty());
             }
-            self.metrics.sent(id, transmit.payload.len());
+            let crosses_dc = self
+                .network
+                .geometry_ref()
+                .is_some_and(|geometry| geometry.crosses(id, to));
+            self.metrics.sent(id, transmit.payload.len(), crosses_dc);
             if arrivals.is_empty() {
                 self.trace.lost += 1;
             }

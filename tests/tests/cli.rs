@@ -183,6 +183,22 @@ fn every_example_scenario_file_is_valid() {
 }
 
 #[test]
+fn the_five_datacenters_scenario_file_reports_traffic_between_datacentres() {
+    let file = scenario_file("five_datacenters.toml");
+    let args = ["--scenario", &file, "--nodes", "25", "--duration", "10s"];
+    let table = stdout(&succeeds(&args));
+    assert!(table.contains("between 5 datacentres"), "{table}");
+    let report: Value =
+        serde_json::from_slice(&succeeds(&[&args[..], &["--json"]].concat()).stdout).unwrap();
+    assert_eq!(
+        report["scenario"]["network"]["geometry"],
+        "five_datacenters"
+    );
+    let cross = report["traffic"]["cross_dc_bytes"].as_u64().unwrap();
+    assert!(cross > 0 && cross < report["traffic"]["bytes"].as_u64().unwrap());
+}
+
+#[test]
 fn a_scenario_flag_given_with_a_scenario_file_is_refused() {
     let file = scenario_file("crash.toml");
     let message = refused(&["--scenario", &file, "--loss", "0.1", "--kill", "3"]);
