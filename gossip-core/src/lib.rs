@@ -85,7 +85,8 @@ pub use state::{
 pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
 pub use time::Instant;
 pub use topology::{
-    Coordinate, DIMENSIONS, MAX_ERROR, PeerSelection, WIRE_UNIT_SECS, WireCoordinate,
+    Coordinate, DIMENSIONS, FAR_PERCENT, MAX_ERROR, NEAR_CANDIDATES, PeerSelection, WIRE_UNIT_SECS,
+    WireCoordinate,
 };
 
 /// `core::time::Duration`, re-exported for convenience.

@@ -47,6 +47,7 @@ mod report;
 mod scenario;
 mod simulation;
 mod spread;
+mod topology;
 mod units;
 
 pub use geometry::{DEFAULT_JITTER_SHARE, Geometry};
@@ -59,13 +60,14 @@ pub use report::{
     WallTime,
 };
 pub use scenario::{
-    BroadcastLoad, Bursts, Fault, GeometrySpec, LossyNodes, Mode, NetworkSpec, Preset, Protocol,
-    ROUND, Scenario, Start, TerminationSpec, WriteLoad,
+    BroadcastLoad, Bursts, Fault, GeometrySpec, LossyNodes, Mode, NetworkSpec, PeerSelectionSpec,
+    Preset, Protocol, ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
     Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
 };
 pub use spread::Spread;
+pub use topology::RttPrediction;
 pub use units::{format_duration, parse_duration};
 
 /// Serde helpers for human-readable durations.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::replicas::{ConvergenceClaims, StateCheck};
 use crate::scenario::Scenario;
 use crate::simulation::Simulation;
+use crate::topology::RttPrediction;
 
 /// Summary of a set of durations, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -439,6 +440,10 @@ pub struct Report {
     pub broadcasts: BroadcastReport,
     /// The replicated store.
     pub state: StateReport,
+    /// How well the network coordinates predicted the geometry's round trips
+    /// at the end (with a geometry and coordinates on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordinates: Option<RttPrediction>,
     /// The course of the run.
     pub series: Vec<Point>,
     /// The infection curve of each crash.
@@ -568,6 +573,7 @@ impl Report {
             },
             broadcasts: BroadcastReport::new(scenario, sim),
             state: StateReport::new(sim, node_seconds),
+            coordinates: RttPrediction::measure(sim).filter(|p| p.pairs > 0),
             series: samples
                 .iter()
                 .map(|s| Point {
@@ -795,6 +801,33 @@ impl fmt::Display for Report {
                     t.cross_dc_share * 100.0,
                     t.cross_dc_bytes,
                     t.cross_dc_messages
+                ),
+            )?;
+        }
+        if let Some(p) = &self.coordinates {
+            writeln!(
+                f,
+                "network coordinates (predicted round trips vs the geometry's)"
+            )?;
+            row(
+                f,
+                "median relative error",
+                format!(
+                    "{:.1}% ({:.1}% between datacentres, {:.0}% inside one), p90 {:.0}%",
+                    p.median * 100.0,
+                    p.median_between * 100.0,
+                    p.median_inside * 100.0,
+                    p.p90 * 100.0
+                ),
+            )?;
+            row(
+                f,
+                "own datacentre ranked nearest",
+                format!(
+                    "{:.2}% of pairs; mean error estimate {:.2}; {} pairs unknown",
+                    p.inside_ranked_nearest * 100.0,
+                    p.mean_error_estimate,
+                    p.unknown
                 ),
             )?;
         }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use gossip_core::{Config, Dissemination, Instant, Termination};
+use gossip_core::{
+    Config, Dissemination, FAR_PERCENT, Instant, NEAR_CANDIDATES, PeerSelection, Termination,
+};
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -201,6 +203,40 @@ pub struct Protocol {
     /// `Config::state_sync_interval`.
     #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
     pub state_sync_interval: Option<Duration>,
+    /// `Config::coordinates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinates: Option<bool>,
+    /// `Config::peer_selection`: `uniform`, or `nearby`
+    /// ([`PeerSelection::NEARBY`] with the two overrides below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_selection: Option<PeerSelectionSpec>,
+    /// `PeerSelection::Nearby::candidates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_candidates: Option<u8>,
+    /// `PeerSelection::Nearby::far_percent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub far_percent: Option<u8>,
+}
+
+/// How gossip partners are chosen ([`PeerSelection`]), as scenarios name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerSelectionSpec {
+    /// [`PeerSelection::Uniform`].
+    Uniform,
+    /// [`PeerSelection::Nearby`].
+    Nearby,
+}
+
+impl std::str::FromStr for PeerSelectionSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "uniform" => Ok(PeerSelectionSpec::Uniform),
+            "nearby" => Ok(PeerSelectionSpec::Nearby),
+            _ => Err(format!("`{text}` is not uniform or nearby")),
+        }
+    }
 }
 
 impl Protocol {
@@ -237,8 +273,17 @@ impl Protocol {
             pull_fanout,
             broadcast_retention,
             max_broadcasts,
-            state_sync_interval
+            state_sync_interval,
+            coordinates
         );
+        config.peer_selection = match self.peer_selection {
+            None => config.peer_selection,
+            Some(PeerSelectionSpec::Uniform) => PeerSelection::Uniform,
+            Some(PeerSelectionSpec::Nearby) => PeerSelection::Nearby {
+                candidates: self.near_candidates.unwrap_or(NEAR_CANDIDATES),
+                far_percent: self.far_percent.unwrap_or(FAR_PERCENT),
+            },
+        };
         if let Some(mode) = self.mode {
             config.dissemination = mode.into();
         }

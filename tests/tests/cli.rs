@@ -199,6 +199,36 @@ fn the_five_datacenters_scenario_file_reports_traffic_between_datacentres() {
 }
 
 #[test]
+fn near_first_partners_and_coordinates_are_flags_and_reported() {
+    let args = [
+        "--nodes",
+        "25",
+        "--duration",
+        "30s",
+        "--preset",
+        "wan",
+        "--geometry",
+        "five_datacenters",
+        "--jitter",
+        "0ms",
+        "--peer-selection",
+        "nearby",
+        "--json",
+    ];
+    let report: Value = serde_json::from_slice(&succeeds(&args).stdout).unwrap();
+    assert_eq!(report["scenario"]["protocol"]["peer_selection"], "nearby");
+    let coordinates = &report["coordinates"];
+    assert!(coordinates["pairs"].as_u64().unwrap() > 0, "{coordinates}");
+    assert!(coordinates["median"].as_f64().unwrap() > 0.0);
+    let table = stdout(&succeeds(&args[..args.len() - 1]));
+    assert!(table.contains("network coordinates"), "{table}");
+    let message = refused(&["--peer-selection", "closest"]);
+    assert!(message.contains("uniform or nearby"), "{message}");
+    let message = refused(&["--geometry", "six_datacenters"]);
+    assert!(message.contains("six_datacenters"), "{message}");
+}
+
+#[test]
 fn a_scenario_flag_given_with_a_scenario_file_is_refused() {
     let file = scenario_file("crash.toml");
     let message = refused(&["--scenario", &file, "--loss", "0.1", "--kill", "3"]);

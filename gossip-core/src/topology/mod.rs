@@ -47,7 +47,12 @@ impl PeerSelection {
     /// the simulator's five datacentres it cuts the bytes that cross between
     /// datacentres by about 5× while broadcasts take about one more round.
     pub const NEARBY: PeerSelection = PeerSelection::Nearby {
-        candidates: 16,
-        far_percent: 10,
+        candidates: NEAR_CANDIDATES,
+        far_percent: FAR_PERCENT,
     };
 }
+
+/// [`PeerSelection::NEARBY`]'s candidates per partner.
+pub const NEAR_CANDIDATES: u8 = 16;
+/// [`PeerSelection::NEARBY`]'s share of uniformly chosen partners, in percent.
+pub const FAR_PERCENT: u8 = 10;

@@ -21,8 +21,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use gossip_core::Config;
 use gossip_sim::{
-    BroadcastLoad, Bursts, Fault, Latency, LossyNodes, Mode, Preset, Protocol, Report, Scenario,
-    Start, TerminationSpec, WriteLoad, format_duration, parse_duration,
+    BroadcastLoad, Bursts, Fault, GeometrySpec, Latency, LossyNodes, Mode, PeerSelectionSpec,
+    Preset, Protocol, Report, Scenario, Start, TerminationSpec, WriteLoad, format_duration,
+    parse_duration,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -358,6 +359,13 @@ struct ProtocolFlags {
     /// Lifeguard buddy system on or off [default: on]
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     buddy: Option<bool>,
+    /// Network coordinates on or off [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    coordinates: Option<bool>,
+    /// Gossip partners: uniform, or nearby (the nearest of 16 random members,
+    /// or with 10% chance any member) [default: uniform]
+    #[arg(long, value_name = "HOW")]
+    peer_selection: Option<PeerSelectionSpec>,
 }
 
 /// The protocol presets, as flag values.
@@ -400,6 +408,12 @@ struct NetworkFlags {
     /// pareto:MIN,SHAPE,MAX (long-tailed, e.g. pareto:1ms,1.5,1s) [default: 1ms]
     #[arg(long, value_name = "LATENCY", value_parser = latency)]
     latency: Option<Latency>,
+    /// Place the nodes in datacentres: five_datacenters (us-east, us-west,
+    /// europe, asia, south-america; 1 ms round trips inside, 62-150 ms
+    /// between; node i in datacentre i mod 5). Replaces --latency; set
+    /// --jitter 0ms to keep the geometry's round trips [default: none]
+    #[arg(long, value_name = "NAME")]
+    geometry: Option<String>,
     /// Extra delay, uniform in 0..D, per datagram [default: 1ms]
     #[arg(long, value_name = "D", value_parser = duration)]
     jitter: Option<Duration>,
@@ -598,6 +612,8 @@ impl ProtocolFlags {
             nacks: self.nacks,
             suspicion_max_timeout_mult: self.suspicion_max_mult,
             buddy_system: self.buddy,
+            coordinates: self.coordinates,
+            peer_selection: self.peer_selection,
             ..Protocol::default()
         }
     }
@@ -625,6 +641,7 @@ impl NetworkFlags {
             }
         }
         network.lossy_senders = self.lossy_senders;
+        network.geometry = self.geometry.clone().map(GeometrySpec::Preset);
     }
 }
 

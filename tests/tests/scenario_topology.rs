@@ -1,0 +1,156 @@
+//! Clusters spread over five datacentres (1 ms round trips inside, 62–150
+//! ms between, not a metric space), with the WAN preset: Vivaldi coordinates
+//! learnt from probes predict round trips, and near-first gossip partners
+//! keep most bytes inside datacentres while broadcasts reach everyone about
+//! as fast and crashes are detected as before.
+
+mod common;
+
+use std::time::Duration;
+
+use gossip_core::{Config, PeerSelection};
+use gossip_sim::{Action, Geometry, Network, RttPrediction, Simulation};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// `nodes` converged nodes with `config` over the five datacentres.
+fn five_datacenters(nodes: usize, config: Config, seed: u64) -> Simulation {
+    let mut sim = Simulation::builder()
+        .nodes(nodes)
+        .config(config)
+        .network(
+            Network::default()
+                .jitter(Duration::ZERO)
+                .geometry(Geometry::five_datacenters()),
+        )
+        .seed(seed)
+        .build();
+    sim.bootstrap_converged();
+    sim
+}
+
+#[test]
+fn coordinates_predict_round_trips_within_twenty_percent() {
+    let mut sim = five_datacenters(100, Config::wan(), common::seed(1));
+    // About 350 probes per node with the WAN preset's 5 s probe interval;
+    // coordinates settle after about 250 (see the README's table).
+    sim.run_for(30 * MINUTE);
+    let p = RttPrediction::measure(&sim).unwrap();
+    println!("after 30 minutes: {p:?}");
+    assert_eq!(p.unknown, 0, "every member's coordinate is known");
+    assert!(p.median <= 0.20, "median relative error {}", p.median);
+    assert!(
+        p.median_between <= 0.20,
+        "between datacentres {}",
+        p.median_between
+    );
+    // Inside a datacentre the embedding's noise (from the long links, not
+    // all Euclidean) is large against a 1 ms round trip, but stays under a
+    // millisecond, and every node ranks its own datacentre nearest, which is
+    // what the choice of near partners needs.
+    assert!(
+        p.median_inside <= 1.0,
+        "inside a datacentre, median error {} ms",
+        p.median_inside
+    );
+    assert!(
+        p.inside_ranked_nearest >= 0.99,
+        "{} of the pairs inside a datacentre predicted nearer than all others",
+        p.inside_ranked_nearest
+    );
+    assert!(
+        p.mean_error_estimate < 0.5,
+        "the nodes' own error estimates settled: {}",
+        p.mean_error_estimate
+    );
+}
+
+/// What a 250-node cluster did with `selection`: bytes between datacentres
+/// and in all while 20 broadcasts spread, the mean and most gossip rounds a
+/// broadcast took to reach every node, and how long until every node knew
+/// of a crash.
+struct Run {
+    cross_bytes: u64,
+    bytes: u64,
+    mean_rounds: f64,
+    max_rounds: f64,
+    crash_known_by_all: Duration,
+}
+
+fn run(selection: PeerSelection, seed: u64) -> Run {
+    let mut config = Config::wan();
+    config.peer_selection = selection;
+    let nodes = 250;
+    let mut sim = five_datacenters(nodes, config.clone(), seed);
+    // Coordinates settle first (see the test above); uniform runs the same
+    // time so that both measure the same window.
+    sim.run_for(20 * MINUTE);
+    let (cross_before, bytes_before) = (sim.metrics().cross_dc_bytes(), total_bytes(&sim));
+    for i in 0..20u32 {
+        sim.broadcast((i * 37) % nodes as u32, &[7; 256]);
+        sim.run_for(Duration::from_secs(5));
+    }
+    sim.run_for(MINUTE);
+    let cross_bytes = sim.metrics().cross_dc_bytes() - cross_before;
+    let bytes = total_bytes(&sim) - bytes_before;
+    let rounds: Vec<f64> = sim
+        .metrics()
+        .broadcasts()
+        .iter()
+        .map(|spread| {
+            let at = spread
+                .all_reached_at(sim.running())
+                .expect("every broadcast reaches every node");
+            (at - spread.sent_at).as_secs_f64() / config.gossip_interval.as_secs_f64()
+        })
+        .collect();
+    sim.apply(Action::Crash(7));
+    sim.run_for(2 * MINUTE);
+    let crash_known_by_all = sim.metrics().failures()[0]
+        .all_know()
+        .expect("every node learns of the crash");
+    Run {
+        cross_bytes,
+        bytes,
+        mean_rounds: rounds.iter().sum::<f64>() / rounds.len() as f64,
+        max_rounds: rounds.iter().copied().fold(0.0, f64::max),
+        crash_known_by_all,
+    }
+}
+
+fn total_bytes(sim: &Simulation) -> u64 {
+    sim.metrics().traffic().map(|(_, bytes)| bytes).sum()
+}
+
+#[test]
+fn near_partners_cut_cross_datacentre_bytes_three_times_and_keep_broadcasts_fast() {
+    let seed = common::seed(1);
+    let uniform = run(PeerSelection::Uniform, seed);
+    let nearby = run(PeerSelection::NEARBY, seed);
+    for (name, r) in [("uniform", &uniform), ("nearby", &nearby)] {
+        println!(
+            "{name}: {} of {} bytes between datacentres ({:.1}%), broadcasts in {:.1} rounds \
+             (mean), {:.1} (max), crash known by all after {:?}",
+            r.cross_bytes,
+            r.bytes,
+            100.0 * r.cross_bytes as f64 / r.bytes as f64,
+            r.mean_rounds,
+            r.max_rounds,
+            r.crash_known_by_all
+        );
+    }
+    let cut = uniform.cross_bytes as f64 / nearby.cross_bytes as f64;
+    assert!(cut >= 3.0, "cross-datacentre bytes cut {cut:.2}×");
+    assert!(
+        nearby.max_rounds <= 1.5 * uniform.max_rounds,
+        "the slowest broadcast took {:.1} rounds near-first, {:.1} uniform",
+        nearby.max_rounds,
+        uniform.max_rounds
+    );
+    assert!(
+        nearby.crash_known_by_all.as_secs_f64() <= 1.5 * uniform.crash_known_by_all.as_secs_f64(),
+        "a crash known by all after {:?} near-first, {:?} uniform",
+        nearby.crash_known_by_all,
+        uniform.crash_known_by_all
+    );
+}
