@@ -278,8 +278,9 @@ impl<A: Address> Membership<A> {
         if let (Some(vivaldi), Outgoing::Ping { .. } | Outgoing::Ack { .. }) =
             (&self.vivaldi, outgoing)
         {
-            let message: Message<'_, A> = Message::Coordinate(vivaldi.local().to_wire());
-            let written = writer.push_counted(&message, stats);
+            let written = vivaldi
+                .local_message()
+                .write(writer, &mut stats.messages_out);
             debug_assert!(written.is_ok(), "a coordinate fits after a ping or an ack");
         }
         let buddy = match outgoing {

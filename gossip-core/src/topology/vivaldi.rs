@@ -9,7 +9,9 @@ use hashbrown::HashMap;
 use super::coordinate::{
     Coordinate, DIMENSIONS, MAX_ERROR, MAX_RTT_SECS, ZERO_THRESHOLD, magnitude,
 };
+use crate::dissemination::Encoded;
 use crate::identity::NodeName;
+use crate::wire::Message;
 
 /// How much a sample moves the error estimate (Vivaldi's c_e).
 const ERROR_GAIN: f64 = 0.25;
@@ -37,6 +39,9 @@ struct Peer {
 /// This node's coordinate and its members'.
 pub(crate) struct Vivaldi {
     local: Coordinate,
+    /// `local` as its message travels, encoded once per change rather than
+    /// once per ping and ack.
+    local_message: Encoded,
     adjustment_samples: [f64; ADJUSTMENT_WINDOW],
     adjustment_next: usize,
     peers: HashMap<NodeName, Peer, FixedState>,
@@ -60,6 +65,7 @@ impl Vivaldi {
     pub(crate) fn new(seed: u64) -> Self {
         Vivaldi {
             local: Coordinate::default(),
+            local_message: message_of(&Coordinate::default()),
             adjustment_samples: [0.0; ADJUSTMENT_WINDOW],
             adjustment_next: 0,
             peers: HashMap::with_hasher(FixedState::with_seed(seed)),
@@ -70,6 +76,11 @@ impl Vivaldi {
 
     pub(crate) fn local(&self) -> &Coordinate {
         &self.local
+    }
+
+    /// This node's coordinate, encoded as probes and acks carry it.
+    pub(crate) fn local_message(&self) -> &Encoded {
+        &self.local_message
     }
 
     pub(crate) fn coordinate_of(&self, name: &str) -> Option<&Coordinate> {
@@ -140,6 +151,7 @@ impl Vivaldi {
             return Sample::Discarded;
         }
         self.updates += 1;
+        self.local_message = message_of(&self.local);
         Sample::Applied
     }
 
@@ -194,6 +206,10 @@ impl Vivaldi {
         }
         vector
     }
+}
+
+fn message_of(coordinate: &Coordinate) -> Encoded {
+    Encoded::new::<()>(&Message::Coordinate(coordinate.to_wire()))
 }
 
 fn splitmix64(state: u64) -> u64 {
