@@ -121,11 +121,7 @@ fn lifeguard_raises_no_false_alarm_where_plain_swim_does() {
 #[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn lifeguard_raises_twenty_times_fewer_false_alarms_across_seeds() {
-    let count = std::env::var("GOSSIP_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let seeds: Vec<u64> = (0..count).collect();
+    let seeds: Vec<u64> = common::sweep_seeds().collect();
     let results = compare(&seeds);
     let sum = |f: fn(&Outcome) -> usize, lifeguard: bool| -> usize {
         results
@@ -137,8 +133,9 @@ fn lifeguard_raises_twenty_times_fewer_false_alarms_across_seeds() {
     let slow = |o: &Outcome| o.false_alarms_about_slow;
     let (with, without) = (sum(healthy, true), sum(healthy, false));
     println!(
-        "{count} seeds: false alarms about healthy members: Lifeguard {with}, plain SWIM {without}; \
+        "{} seeds: false alarms about healthy members: Lifeguard {with}, plain SWIM {without}; \
          about slow members: Lifeguard {}, plain SWIM {}",
+        seeds.len(),
         sum(slow, true),
         sum(slow, false)
     );

@@ -42,11 +42,7 @@ fn near_partners_cut_cross_datacentre_bytes_three_times_and_keep_broadcasts_fast
 #[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn topology_across_seeds() {
-    let count = std::env::var("GOSSIP_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    for seed in 0..count {
+    for seed in common::sweep_seeds() {
         println!("seed {seed}");
         coordinates_predict_round_trips(seed);
         near_partners_cut_cross_datacentre_bytes(seed);

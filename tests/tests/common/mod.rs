@@ -99,6 +99,15 @@ pub(crate) fn run_scenario(
     report
 }
 
+/// The seeds of a sweep: `0..GOSSIP_SIM_SEEDS`, 20 unless set.
+pub(crate) fn sweep_seeds() -> std::ops::Range<u64> {
+    let count = std::env::var("GOSSIP_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    0..count
+}
+
 /// Runs `scenario` once per sweep seed (`GOSSIP_SIM_SEEDS` of them, 20 by
 /// default), printing `summary` of each report before `check` asserts on it, so
 /// that the seed of a failing run is the last line printed.
@@ -107,11 +116,7 @@ pub(crate) fn sweep(
     summary: impl Fn(&gossip_sim::Report) -> String,
     check: impl Fn(&gossip_sim::Report),
 ) {
-    let count = std::env::var("GOSSIP_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    for seed in 0..count {
+    for seed in sweep_seeds() {
         let mut s = scenario();
         s.seed = seed;
         let report = s.run(None);
