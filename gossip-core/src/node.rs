@@ -205,8 +205,11 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// coordinates, without probing it: `None` until `name` has sent its
     /// coordinate (members exchange them with every probe, so within a probe
     /// round or two of joining), or if coordinates are off. The prediction
-    /// is as good as both coordinates' errors suggest; in the simulator's
-    /// five datacentres its median relative error is about 10%.
+    /// is as good as both coordinates' errors suggest: in the simulator's
+    /// five datacentres (62–150 ms apart) its median relative error is 5%
+    /// once coordinates settle (about 250 probes per node), while inside a
+    /// datacentre it is off by a fraction of a millisecond, much of a 1 ms
+    /// round trip.
     ///
     /// ```
     /// # use gossip_core::{Config, Identity, Instant, Node};

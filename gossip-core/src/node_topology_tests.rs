@@ -120,7 +120,9 @@ fn relayed_late_and_stranger_acks_are_no_samples() {
     };
     let insane = datagram(&[Message::Coordinate(insane)]);
     n.handle_message(n.now(), 1, &insane).unwrap();
-    assert_eq!(n.stats().coordinates_refused, 2);
+    let own_address = datagram(&[Message::Coordinate(settled())]);
+    n.handle_message(n.now(), 0, &own_address).unwrap();
+    assert_eq!(n.stats().coordinates_refused, 3);
     assert_eq!(n.stats().rtt_samples, 0);
     assert_eq!(n.footprint().coordinates, 0);
     assert_eq!(n.coordinate(), Some(&Coordinate::default()));

@@ -597,8 +597,9 @@ impl<A: Address> Membership<A> {
     }
 
     /// A member's coordinate, with the round trip of this node's probe if
-    /// the datagram was its direct ack. Coordinates are kept for members only,
-    /// so that strangers cannot fill the memory.
+    /// the datagram was its direct ack. Coordinates are kept for members only
+    /// (never under this node's own name), so that strangers cannot fill the
+    /// memory.
     fn heard_coordinate<R>(
         &mut self,
         env: &mut Env<'_, R>,
@@ -609,9 +610,11 @@ impl<A: Address> Membership<A> {
         let Some(vivaldi) = self.vivaldi.as_mut() else {
             return;
         };
-        let (Some(member), Some(coordinate)) =
-            (self.table.at_addr(from), Coordinate::from_wire(wire))
-        else {
+        let member = self
+            .table
+            .at_addr(from)
+            .filter(|m| m.name != self.table.local().name);
+        let (Some(member), Some(coordinate)) = (member, Coordinate::from_wire(wire)) else {
             env.stats.coordinates_refused += 1;
             return;
         };
