@@ -87,7 +87,7 @@ pub struct Config {
     pub gossip_to_the_dead: Duration,
 
     /// Vivaldi network coordinates: every ping and ack to a member carries
-    /// the sender's (about 20 bytes), and each direct ack's round trip
+    /// the sender's (13 to 22 bytes), and each direct ack's round trip
     /// refines this node's, so that
     /// [`Node::estimated_rtt`](crate::Node::estimated_rtt) predicts the round
     /// trip to any member without probing it. See [`Coordinate`].

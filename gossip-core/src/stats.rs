@@ -242,8 +242,9 @@ pub struct Stats {
     /// Round trips not used: longer than 10 s (a stall, not a network), or
     /// they would have made the coordinate invalid.
     pub rtt_samples_discarded: u64,
-    /// Coordinates received outside what sane round trips produce, or from
-    /// an address outside the member table: ignored.
+    /// Coordinates received outside what sane round trips produce, from an
+    /// address outside the member table, or under this node's own address:
+    /// ignored.
     pub coordinates_refused: u64,
 
     /// Broadcasts this node sent with [`Node::broadcast`](crate::Node::broadcast).

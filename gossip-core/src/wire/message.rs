@@ -239,8 +239,8 @@ impl<A> Message<'_, A> {
     }
 
     /// True for the messages that may only open a datagram. Member updates,
-    /// broadcasts, feedback, key entries, state roots and coordinates ride in the room any
-    /// datagram has left.
+    /// broadcasts, feedback, key entries, state roots and coordinates ride
+    /// in the room any datagram has left.
     pub fn is_primary(&self) -> bool {
         !matches!(
             self,
