@@ -140,14 +140,18 @@ impl Vivaldi {
         peer.samples += 1;
         let rtt = median(&peer.rtts[LATENCY_FILTER - peer.samples.min(LATENCY_FILTER)..]);
         let other = peer.coordinate.clone();
-        let before = self.local.clone();
+        let before = (
+            self.local.clone(),
+            self.adjustment_samples,
+            self.adjustment_next,
+        );
         self.update_coordinate(&other, rtt);
         self.update_adjustment(&other, rtt);
         self.update_gravity();
         if !self.local.is_sane() {
-            // As Serf does: a coordinate gone wrong starts over rather than
-            // poison every estimate.
-            self.local = before;
+            // A sample that would throw the coordinate out of range is
+            // dropped whole rather than poison every estimate.
+            (self.local, self.adjustment_samples, self.adjustment_next) = before;
             return Sample::Discarded;
         }
         self.updates += 1;
