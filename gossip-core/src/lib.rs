@@ -1,6 +1,8 @@
 //! A deterministic, sans-IO gossip state machine: SWIM membership with failure
-//! detection, user broadcasts spread by push, pull or push-pull gossip, and
-//! push-pull state exchange.
+//! detection, user broadcasts spread by push, pull or push-pull gossip,
+//! push-pull state exchange, a replicated key-value store, encryption, and
+//! Vivaldi network coordinates that predict round trips and let gossip
+//! prefer near members ([`Coordinate`], [`PeerSelection`]).
 //!
 //! This crate does no IO, reads no clock, spawns no thread and uses no global
 //! randomness: a [`Node`] takes `(now, datagram)` inputs and timer expiries, and
