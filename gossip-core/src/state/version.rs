@@ -38,8 +38,8 @@ pub const MAX_VERSION_VECTOR_LEN: usize = 32;
 
 /// A version vector: for each writer, how many of its writes a version has seen.
 ///
-/// Versions are partially ordered by [`compare`](Self::compare); [`merge`]
-/// (Self::merge) is their least upper bound.
+/// Versions are partially ordered by [`compare`](Self::compare);
+/// [`merge`](Self::merge) is their least upper bound.
 ///
 /// ```
 /// use gossip_core::{Causality, ReplicaId, VersionVector};
