@@ -734,6 +734,13 @@ impl Scenario {
                 Err(format!("{name} = {value} is not between 0 and 1"))
             }
         };
+        let p = &self.protocol;
+        let nearby_tuned = p.near_candidates.is_some() || p.far_percent.is_some();
+        if nearby_tuned && p.peer_selection != Some(PeerSelectionSpec::Nearby) {
+            return Err(
+                "protocol.near_candidates and far_percent need peer_selection = \"nearby\"".into(),
+            );
+        }
         share("network.loss", self.network.loss)?;
         share("network.duplicate", self.network.duplicate)?;
         share("network.reorder", self.network.reorder)?;

@@ -175,3 +175,28 @@ fn near_partners_cut_cross_datacentre_bytes(seed: u64) {
         uniform.crash_known_by_all
     );
 }
+
+#[test]
+fn scenario_files_choose_near_partners_and_refuse_tuning_without_them() {
+    use gossip_sim::Scenario;
+    let parse = |protocol: &str| {
+        toml::from_str::<Scenario>(&format!(
+            "nodes = 10\nduration = \"10s\"\n[protocol]\npreset = \"wan\"\n{protocol}"
+        ))
+        .unwrap()
+    };
+    let nearby = parse("peer_selection = \"nearby\"\nfar_percent = 20");
+    nearby.validate().unwrap();
+    assert_eq!(
+        nearby.protocol.config().peer_selection,
+        PeerSelection::Nearby {
+            candidates: 16,
+            far_percent: 20
+        }
+    );
+    let off = parse("coordinates = false");
+    assert!(!off.protocol.config().coordinates);
+    assert_eq!(off.protocol.config().peer_selection, PeerSelection::Uniform);
+    let stray = parse("near_candidates = 8");
+    assert!(stray.validate().unwrap_err().contains("nearby"));
+}
