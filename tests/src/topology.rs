@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::report::Summary;
 use crate::simulation::Simulation;
 
 /// Relative errors of the round trips the running nodes' coordinates predict
@@ -18,9 +19,9 @@ pub struct RttPrediction {
     pub median: f64,
     /// 90th percentile of the relative error.
     pub p90: f64,
-    /// Median relative error of pairs inside one datacentre.
+    /// Median relative error of pairs inside one datacentre (0 if none).
     pub median_inside: f64,
-    /// Median relative error of pairs in different datacentres.
+    /// Median relative error of pairs in different datacentres (0 if none).
     pub median_between: f64,
     /// Share of the pairs inside a datacentre predicted nearer than every
     /// pair from the same node to another datacentre: whether coordinates
@@ -67,26 +68,17 @@ impl RttPrediction {
                 .filter(|&&p| p < nearest_between)
                 .count();
         }
-        let mut all: Vec<f64> = inside.iter().chain(&between).copied().collect();
+        let inside_ranked_nearest = ranked_nearest as f64 / inside_pairs.max(1) as f64;
+        let all = Summary::of(inside.iter().chain(&between).copied().collect());
         Some(RttPrediction {
-            pairs: all.len(),
+            pairs: all.count,
             unknown,
-            median: quantile(&mut all, 0.5),
-            p90: quantile(&mut all, 0.9),
-            median_inside: quantile(&mut inside, 0.5),
-            median_between: quantile(&mut between, 0.5),
-            inside_ranked_nearest: ranked_nearest as f64 / inside_pairs.max(1) as f64,
+            median: all.median,
+            p90: all.p90,
+            median_inside: Summary::of(inside).median,
+            median_between: Summary::of(between).median,
+            inside_ranked_nearest,
             mean_error_estimate: error_estimates / running.len().max(1) as f64,
         })
     }
-}
-
-/// The `q` quantile of `values` (sorting them); NaN if there are none.
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let at = ((values.len() - 1) as f64 * q).round() as usize;
-    values[at]
 }
