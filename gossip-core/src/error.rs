@@ -117,6 +117,11 @@ pub enum DecodeError {
     TooManyMessages,
     /// A message that must come first in a packet appears later.
     MisplacedMessage,
+    /// A number is outside what the protocol allows: a state transfer of
+    /// more than [`MAX_STATE_CHUNKS`](crate::wire::MAX_STATE_CHUNKS) chunks, a
+    /// chunk numbered past its transfer's end, a resend request for chunks
+    /// no transfer has.
+    OutOfRange,
 }
 
 impl fmt::Display for DecodeError {
@@ -133,6 +138,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Empty => f.write_str("datagram carries no message"),
             DecodeError::TooManyMessages => f.write_str("too many messages in one datagram"),
             DecodeError::MisplacedMessage => f.write_str("message out of place in a datagram"),
+            DecodeError::OutOfRange => f.write_str("a number outside what the protocol allows"),
         }
     }
 }

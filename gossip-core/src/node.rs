@@ -253,7 +253,8 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.membership.config()
     }
 
-    /// The latest time this node was given.
+    /// The latest time this node was given (at most one nanosecond before
+    /// [`Instant::MAX`], whose deadlines are never due).
     pub fn now(&self) -> Instant {
         self.now
     }
@@ -795,7 +796,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     fn advance(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.now = self.now.max(now.min(Instant::LAST));
         self.broadcasts.expire(self.now);
     }
 }
@@ -890,6 +891,38 @@ mod tests {
                     }
                 )]),
                 MessageError::MetadataTooLarge { len: 600, max: 512 },
+            ),
+            (
+                // From a stranger: a transfer whose resend request could not
+                // fit a datagram (it used to trip a debug assertion).
+                datagram(&[
+                    Message::State {
+                        session: 1,
+                        reply: false,
+                        fresh: true,
+                        chunk: 0,
+                        chunks: 65_535,
+                    },
+                    update("y", 0, 0, alive(1)),
+                ]),
+                MessageError::Decode(DecodeError::OutOfRange),
+            ),
+            (
+                datagram(&[Message::State {
+                    session: 1,
+                    reply: false,
+                    fresh: true,
+                    chunk: 3,
+                    chunks: 3,
+                }]),
+                MessageError::Decode(DecodeError::OutOfRange),
+            ),
+            (
+                datagram(&[Message::StateResend {
+                    session: 1,
+                    missing: &[0xff; 257],
+                }]),
+                MessageError::Decode(DecodeError::OutOfRange),
             ),
             (
                 // A valid update followed by a bad one: the valid one is not applied.
@@ -998,6 +1031,71 @@ mod tests {
             sent.extend(drain_transmits(n));
         }
         sent
+    }
+
+    #[test]
+    fn a_request_for_the_missing_chunks_of_the_largest_transfer_fits_the_smallest_sealed_datagram()
+    {
+        let mut config = crate::Config::lan();
+        config.max_packet_size = crate::MIN_PACKET_SIZE;
+        config.max_metadata_size = 64;
+        config.max_broadcast_size = 256;
+        config.max_value_size = 64;
+        config.max_key_size = 32;
+        config.encryption = Some(crate::Encryption::new(crate::Keyring::new(
+            crate::Key::from_bytes([7; 32]),
+        )));
+        let mut n = crate::testing::node_with(config.clone());
+        let mut plain = config.clone();
+        plain.encryption = None;
+        // Chunk 0 of the largest transfer decoding allows: every other chunk
+        // will be asked for again.
+        let chunk = datagram(&[
+            Message::State {
+                session: 1,
+                reply: false,
+                fresh: true,
+                chunk: 0,
+                chunks: wire::MAX_STATE_CHUNKS,
+            },
+            update("y", 0, 0, alive(1)),
+        ]);
+        let sealed = crate::testing::seal(&config, &chunk);
+        n.handle_message(Instant::ZERO, 1, &sealed).unwrap();
+        drain_transmits(&mut n);
+        let sent = run_silent(&mut n, Instant::from_secs(1));
+        let resend = sent
+            .iter()
+            .filter(|(to, _)| *to == 1)
+            .map(|(_, bytes)| crate::testing::open(&config, bytes))
+            .find(|bytes| {
+                wire::decode::<u32>(bytes, 0)
+                    .unwrap()
+                    .any(|m| m.unwrap().kind() == MessageKind::StateResend)
+            })
+            .expect("the missing chunks are asked for");
+        assert!(resend.len() <= plain.payload_size());
+        assert_eq!(n.stats().transmits_unencodable, 0);
+    }
+
+    #[test]
+    fn the_end_of_time_fires_each_due_timer_once_and_returns() {
+        let mut n = with_three_members(crate::Config::lan());
+        // Arm every part's timers: probes, gossip, broadcasts, key rumors.
+        n.broadcast(Instant::from_secs(1), b"b").unwrap();
+        n.set(Instant::from_secs(1), b"k", b"v").unwrap();
+        drain_transmits(&mut n);
+        n.handle_timeout(Instant::MAX);
+        drain_transmits(&mut n);
+        events(&mut n);
+        assert!(n.now() < Instant::MAX);
+        assert!(
+            n.poll_timeout().is_none_or(|at| at > n.now()),
+            "a deadline is due again at once: {:?}",
+            n.poll_timeout()
+        );
+        n.handle_timeout(Instant::MAX);
+        assert!(drain_transmits(&mut n).is_empty(), "nothing more was due");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Rejected {
     pub too_many_messages: u64,
     /// A primary message after the first.
     pub misplaced_message: u64,
+    /// A number outside what the protocol allows (a state transfer of too
+    /// many chunks, ...).
+    pub out_of_range: u64,
     /// Metadata over `max_metadata_size`.
     pub metadata_too_large: u64,
     /// A broadcast over `max_broadcast_size`.
@@ -110,6 +113,7 @@ impl Rejected {
             + self.empty
             + self.too_many_messages
             + self.misplaced_message
+            + self.out_of_range
             + self.metadata_too_large
             + self.broadcast_too_large
             + self.entry_too_large
@@ -141,6 +145,7 @@ impl Rejected {
                 DecodeError::Empty => &mut self.empty,
                 DecodeError::TooManyMessages => &mut self.too_many_messages,
                 DecodeError::MisplacedMessage => &mut self.misplaced_message,
+                DecodeError::OutOfRange => &mut self.out_of_range,
             },
         };
         *counter += 1;
@@ -303,6 +308,10 @@ pub struct Stats {
     pub tombstones_reaped: u64,
     /// Events dropped because `max_pending_events` were undrained.
     pub events_dropped: u64,
+    /// Datagrams not sent because their first message alone did not fit
+    /// `max_packet_size` (configuration validation makes this impossible;
+    /// counted rather than trusted).
+    pub transmits_unencodable: u64,
     /// Datagrams dropped because `max_pending_transmits` were undrained.
     pub transmits_dropped: u64,
     /// Datagrams ignored because this node has left.

@@ -228,3 +228,23 @@ impl crate::MergeValues for Union {
         all
     }
 }
+
+/// `plaintext` sealed as a member of a cluster with `config`'s keys would.
+pub(crate) fn seal(config: &Config, plaintext: &[u8]) -> Vec<u8> {
+    let sealer = crate::seal::Sealer::new(config.encryption.as_ref().unwrap());
+    let mut sealed = Vec::new();
+    sealer.seal(
+        plaintext,
+        &mut Xoshiro256PlusPlus::seed_from_u64(99),
+        &mut sealed,
+    );
+    sealed
+}
+
+/// A datagram a node with `config`'s keys sent, opened.
+pub(crate) fn open(config: &Config, sealed: &[u8]) -> Vec<u8> {
+    let sealer = crate::seal::Sealer::new(config.encryption.as_ref().unwrap());
+    let mut opened = Vec::new();
+    sealer.open(sealed, &mut opened).unwrap();
+    opened
+}

@@ -15,8 +15,14 @@ pub struct Instant(u64);
 impl Instant {
     /// The epoch.
     pub const ZERO: Instant = Instant(0);
-    /// The latest representable instant.
+    /// The latest representable instant. A deadline that saturates here is
+    /// never reached: a node's time stops one nanosecond short of it.
     pub const MAX: Instant = Instant(u64::MAX);
+    /// The latest time a node keeps: a later `now` is taken as this, so that
+    /// every deadline `now + interval` (saturating at [`Instant::MAX`]) stays
+    /// in the future and `handle_timeout(Instant::MAX)` fires each due timer
+    /// once instead of forever.
+    pub(crate) const LAST: Instant = Instant(u64::MAX - 1);
 
     /// The instant `nanos` nanoseconds after the epoch.
     pub const fn from_nanos(nanos: u64) -> Self {

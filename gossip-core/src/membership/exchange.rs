@@ -6,11 +6,13 @@ use alloc::vec::Vec;
 
 use serde::Serialize;
 
-use super::table::MemberTable;
+use super::table::{LOCAL, MemberTable};
 use crate::member::{Member, MemberState};
 use crate::stats::TrafficByKind;
 use crate::time::Instant;
-use crate::wire::{MAX_MESSAGES_PER_PACKET, Message, PacketWriter, Status, Update};
+use crate::wire::{
+    MAX_MESSAGES_PER_PACKET, MAX_STATE_CHUNKS, Message, PacketWriter, Status, Update,
+};
 
 /// Most exchanges this node waits on at once; an older one is forgotten (the next
 /// exchange repeats its work).
@@ -88,12 +90,18 @@ pub(crate) struct StateHeader {
     pub(crate) max_packet_size: usize,
     pub(crate) session: u32,
     pub(crate) reply: bool,
+    /// Where in the table the other members start, so that a table larger
+    /// than [`MAX_STATE_CHUNKS`] is sent a different part each exchange.
+    pub(crate) start: usize,
 }
 
-/// The whole member table as datagrams of at most `max_packet_size` bytes, each
+/// The member table as datagrams of at most `max_packet_size` bytes, each
 /// opened by a [`Message::State`] that numbers it, so the receiver merges it as
-/// remote state and can tell which chunks it missed. Entries for which `fresh`
-/// holds come first, in chunks marked fresh. The messages are counted in `sent`.
+/// remote state and can tell which chunks it missed. This node's own entry
+/// comes first, then the others from `header.start` on; entries for which
+/// `fresh` holds go first, in chunks marked fresh. At most
+/// [`MAX_STATE_CHUNKS`] chunks: the rest of a larger table is left out. The
+/// messages are counted in `sent`.
 pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
     table: &'t MemberTable<A>,
     header: StateHeader,
@@ -119,13 +127,17 @@ pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
         writer.remaining()
     };
     // First pass: cut the entries into chunk bodies.
+    let others = table.len() - 1;
+    let start = header.start % others.max(1);
+    let order = core::iter::once(LOCAL).chain((0..others).map(|i| 1 + (start + i) % others));
     let mut bodies: Vec<(bool, Vec<u8>)> = Vec::new();
     for freshness in [true, false] {
-        let mut records = table
-            .iter()
+        let mut records = order
+            .clone()
+            .map(|index| table.get(index))
             .filter(|member| fresh(member) == freshness)
             .peekable();
-        while records.peek().is_some() && bodies.len() < usize::from(u16::MAX) {
+        while records.peek().is_some() && bodies.len() < usize::from(MAX_STATE_CHUNKS) {
             let mut body = Vec::new();
             let mut messages = 1;
             while let Some(record) = records.peek() {
@@ -200,6 +212,7 @@ mod tests {
             max_packet_size: 512,
             session: 99,
             reply: true,
+            start: 123,
         };
         let fresh = |m: &Member<u32>| m.name.ends_with('7');
         let chunks = encode_state(
@@ -239,7 +252,39 @@ mod tests {
             names[..50].iter().all(|n| n.ends_with('7')),
             "fresh entries first"
         );
-        assert!(names.contains(&alloc::string::String::from("local")));
+        let settled: Vec<_> = names.iter().filter(|n| !n.ends_with('7')).collect();
+        assert_eq!(settled[0], "local", "this node's own entry first");
+        assert_eq!(settled[1], "member-123", "the others from table index `start` + 1 on");
+    }
+
+    #[test]
+    fn a_table_too_large_for_one_transfer_is_sent_in_part_from_the_start_given() {
+        let mut table = MemberTable::new(record("local"), 100_000, 0);
+        for i in 0..60_000 {
+            table
+                .insert(record(&alloc::format!("member-{i:05}")))
+                .unwrap();
+        }
+        let header = StateHeader {
+            cluster_id: 7,
+            max_packet_size: 512,
+            session: 99,
+            reply: true,
+            start: 40_000,
+        };
+        let chunks = encode_state(&table, header, |_| true, |_| None, &mut Default::default());
+        assert_eq!(chunks.len(), usize::from(MAX_STATE_CHUNKS));
+        let names: Vec<alloc::string::String> = chunks
+            .iter()
+            .flat_map(|chunk| decode::<u32>(chunk, 7).unwrap().skip(1))
+            .map(|message| match message.unwrap() {
+                Message::Update(update) => alloc::string::String::from(update.name),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(names.len() < 60_001, "some are left out: {}", names.len());
+        assert_eq!(names[0], "local");
+        assert_eq!(names[1], "member-40000", "table index 40,001 on");
     }
 
     #[test]

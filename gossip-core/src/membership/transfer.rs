@@ -10,6 +10,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::time::Instant;
+use crate::wire::MAX_STATE_CHUNKS;
 
 /// Transfers kept for resending, and transfers being received, at most.
 const MAX_TRANSFERS: usize = 8;
@@ -129,7 +130,9 @@ impl<A: Clone + PartialEq> ReceivingTransfers<A> {
         chunks: u16,
         check_at: Instant,
     ) {
-        if chunks <= 1 || chunk >= chunks {
+        // Decoding refused larger transfers; checked again here because a
+        // request for the missing chunks must fit a datagram.
+        if chunks <= 1 || chunk >= chunks || chunks > MAX_STATE_CHUNKS {
             return;
         }
         let at = match self

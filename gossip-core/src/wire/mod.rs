@@ -24,5 +24,6 @@ pub use message::{
 };
 pub use packet::{
     BufferFull, HEADER_MAX_LEN, MAGIC, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN,
-    PROTOCOL_VERSION, Packet, PacketWriter, SYNC_NODE_LEN, decode, encode_message,
+    MAX_STATE_CHUNKS, PROTOCOL_VERSION, Packet, PacketWriter, SYNC_NODE_LEN, decode,
+    encode_message,
 };

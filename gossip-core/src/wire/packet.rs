@@ -18,6 +18,11 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const HEADER_MAX_LEN: usize = 8;
 /// Most messages one datagram may carry; bounds the work a datagram can cause.
 pub const MAX_MESSAGES_PER_PACKET: usize = 256;
+/// Most chunks one state transfer may have: a request for the missing ones
+/// (a bitmap of 256 bytes) then fits the smallest datagram, sealed. At 25 to
+/// 40 members a chunk that is 50,000 to 80,000 members; a larger table is
+/// sent in part, a different part each exchange.
+pub const MAX_STATE_CHUNKS: u16 = 2_048;
 /// Longest Bloom filter a [`Message::Pull`] may carry: 8,192 bits, about 1%
 /// false positives for 800 broadcasts.
 pub const MAX_PULL_FILTER_LEN: usize = 1_024;
@@ -91,8 +96,21 @@ impl<'a, A: DeserializeOwned> Packet<'a, A> {
 /// Bytes per node in [`Message::SyncHashes`]: its index and sixteen children.
 pub const SYNC_NODE_LEN: usize = 4 + 16 * 4;
 
-/// Byte fields that encode something else: ids in eights, filters in powers of two.
+/// Byte fields that encode something else: ids in eights, filters in powers
+/// of two; numbers within what the protocol allows.
 fn check_shapes<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
+    let in_range = match message {
+        Message::State { chunk, chunks, .. } => {
+            (1..=MAX_STATE_CHUNKS).contains(chunks) && chunk < chunks
+        }
+        Message::StateResend { missing, .. } => {
+            missing.len() <= usize::from(MAX_STATE_CHUNKS).div_ceil(8)
+        }
+        _ => true,
+    };
+    if !in_range {
+        return Err(DecodeError::OutOfRange);
+    }
     let well_formed = match message {
         Message::Feedback { known, new } => known.len() % 8 == 0 && new.len() % 8 == 0,
         Message::Pull { filter, .. } => {
