@@ -59,7 +59,9 @@ pub enum Event<A> {
     Broadcast(Broadcast),
     /// A key of the replicated store changed: a write or delete by this node
     /// (queued by [`Node::set`](crate::Node::set) itself) or one learned from
-    /// another member.
+    /// another member. Once per change this node had not seen; a delete of a
+    /// key this node holds no value of (never had, or deleted already) is no
+    /// change to a reader and is not told.
     KeyChanged(KeyChange),
     /// Every member is estimated to hold the same replicated state as this
     /// node ("converged with k of n members", k = n). Emitted each time

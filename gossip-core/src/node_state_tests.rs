@@ -358,3 +358,90 @@ fn gossip_of_key_changes_carries_the_state_digest() {
     }
     assert!(gossiped > 0, "the write was not gossiped");
 }
+
+/// A tombstone this replica collected, sent back by a member that still holds
+/// it (one that collects later: another phase of collection, or a clock
+/// behind), is a delete the application was told of already: it must not be
+/// stored again nor told a second time.
+#[test]
+fn a_collected_tombstone_coming_back_is_not_a_second_change() {
+    let mut config = Config::lan();
+    config.key_tombstone_retention = Duration::from_secs(60);
+    let mut c = Cluster::new(2, &config);
+    // Node 1's clock is 30 s behind node 0's (well within MAX_CLOCK_LEAD), so
+    // it keeps the tombstone about 30 s longer than node 0.
+    let wall = Duration::from_secs(1_700_000_000);
+    c.nodes[0].set_wall_clock(c.now, wall);
+    c.nodes[1].set_wall_clock(c.now, wall - Duration::from_secs(30));
+    c.nodes[0].set(c.now, b"color", b"red").unwrap();
+    c.run_for(Duration::from_secs(2));
+    for i in 0..2 {
+        c.take_events(i);
+    }
+    c.nodes[0].delete(c.now, b"color").unwrap();
+    // Past both replicas' collections, with anti-entropy every 5 s meanwhile.
+    c.run_for(Duration::from_secs(120));
+    for i in 0..2 {
+        let changes = changes(c.take_events(i));
+        assert_eq!(changes.len(), 1, "node {i}: {changes:?}");
+        assert_eq!(
+            (changes[0].value.as_deref(), changes[0].origin.as_str()),
+            (None, "n0")
+        );
+        assert_eq!(c.nodes[i].footprint().keys, 0, "node {i}");
+    }
+}
+
+/// The same on one node, by hand: it deletes a key, collects the tombstone,
+/// then hears the very tombstone again from a member.
+#[test]
+fn a_tombstone_heard_again_after_its_collection_is_not_told_again() {
+    let mut config = Config::lan();
+    config.key_tombstone_retention = Duration::from_secs(60);
+    let mut n = with_three_members(config);
+    n.set(Instant::ZERO, b"color", b"red").unwrap();
+    n.delete(Instant::ZERO, b"color").unwrap();
+    let sent = run_until(&mut n, Instant::from_secs(2));
+    let tombstone = messages(sent)
+        .into_iter()
+        .map(|(_, m)| m)
+        .find(|m| matches!(m, Message::KeyEntry { key, .. } if *key == b"color"))
+        .expect("the delete was gossiped");
+    assert_eq!(
+        changes(crate::testing::events(&mut n)).len(),
+        2,
+        "the write, the delete"
+    );
+    run_until(&mut n, Instant::from_secs(70));
+    assert_eq!(n.stats().key_tombstones_collected, 1);
+    n.handle_message(Instant::from_secs(70), 1, &datagram(&[tombstone]))
+        .unwrap();
+    let again = changes(crate::testing::events(&mut n));
+    assert!(again.is_empty(), "told again: {again:?}");
+    assert_eq!(n.footprint().keys, 0, "the collected tombstone came back");
+}
+
+/// A delete of a key this node never had a value of (it joined after the
+/// write) changes nothing a reader sees: the tombstone is kept, untold.
+#[test]
+fn a_delete_of_a_key_never_held_is_kept_but_not_told() {
+    let mut n = with_three_members(Config::lan());
+    n.set(Instant::ZERO, b"color", b"red").unwrap();
+    n.delete(Instant::ZERO, b"color").unwrap();
+    let sent = run_until(&mut n, Instant::from_secs(2));
+    let tombstone = messages(sent)
+        .into_iter()
+        .map(|(_, m)| m)
+        .find(|m| matches!(m, Message::KeyEntry { key, .. } if *key == b"color"))
+        .expect("the delete was gossiped");
+    let mut late = crate::testing::node();
+    late.handle_message(Instant::from_secs(2), 1, &datagram(&[tombstone]))
+        .unwrap();
+    assert!(changes(crate::testing::events(&mut late)).is_empty());
+    assert_eq!(
+        late.footprint().key_tombstones,
+        1,
+        "kept, so older values lose"
+    );
+    assert_eq!(late.state_digest(), n.state_digest());
+}

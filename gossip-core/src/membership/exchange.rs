@@ -254,7 +254,10 @@ mod tests {
         );
         let settled: Vec<_> = names.iter().filter(|n| !n.ends_with('7')).collect();
         assert_eq!(settled[0], "local", "this node's own entry first");
-        assert_eq!(settled[1], "member-123", "the others from table index `start` + 1 on");
+        assert_eq!(
+            settled[1], "member-123",
+            "the others from table index `start` + 1 on"
+        );
     }
 
     #[test]

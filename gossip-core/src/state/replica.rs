@@ -542,8 +542,7 @@ impl<A: Address> Replica<A> {
         }
         if self.next_collection <= env.now {
             self.next_collection = env.now + self.config.key_tombstone_retention / 16;
-            let retention = self.config.key_tombstone_retention.as_millis();
-            let horizon = self.wall_millis(env.now).saturating_sub(retention as u64);
+            let horizon = self.tombstone_horizon(env.now);
             for key in self.store.collect_tombstones(horizon) {
                 self.rumors.remove(&key);
                 env.stats.key_tombstones_collected += 1;
@@ -640,6 +639,13 @@ impl<A: Address> Replica<A> {
         u64::try_from(local.saturating_add(self.wall_offset_ms)).unwrap_or(0)
     }
 
+    /// Tombstones of deletes stamped before this millisecond are collected.
+    fn tombstone_horizon(&self, now: Instant) -> u64 {
+        let retention = self.config.key_tombstone_retention.as_millis();
+        let retention = u64::try_from(retention).unwrap_or(u64::MAX);
+        self.wall_millis(now).saturating_sub(retention)
+    }
+
     /// Largest encoded entry: what a datagram holds besides its header and a
     /// `SyncEntries` opener.
     fn max_entry_len(&self) -> usize {
@@ -649,6 +655,16 @@ impl<A: Address> Replica<A> {
     /// Merges `entry` (a local write if `local`) and passes the news on.
     fn apply<R>(&mut self, env: &mut Env<'_, R>, key: &[u8], entry: Entry, local: bool) {
         let max_len = self.max_entry_len();
+        if !local
+            && entry.is_deleted()
+            && self.store.entry(key).is_none()
+            && entry.stamp().millis < self.tombstone_horizon(env.now)
+        {
+            // A tombstone this replica would collect at once: most likely one
+            // it collected already, sent back by a member that collects later.
+            // Storing it would tell the same delete again.
+            return;
+        }
         let applied = if local {
             self.store.put(key, entry, max_len)
         } else {

@@ -146,9 +146,13 @@ impl Store {
         entry.fit(key, max_len);
         let merged = self.merge_values(key, &entry);
         let digest = entry.digest(key);
+        let deleted = entry.is_deleted();
         let changed = match self.entries.get_mut(key) {
             Some(stored) => {
-                let changed = stored.entry.newest_dots() != entry.newest_dots();
+                // A delete of a key already deleted changes its version,
+                // not what a reader sees: nothing to tell.
+                let changed = stored.entry.newest_dots() != entry.newest_dots()
+                    && !(stored.entry.is_deleted() && entry.is_deleted());
                 if stored.entry.is_deleted() {
                     self.tombstones
                         .remove(&(stored.entry.stamp().millis, key.to_vec()));
@@ -170,7 +174,10 @@ impl Store {
                     merged,
                 };
                 self.entries.insert(key.to_vec(), stored);
-                true
+                // A delete of a key this replica never had a value of (it
+                // joined later, or collected the tombstone) is no news to a
+                // reader; it is kept so that older values lose to it.
+                !deleted
             }
         };
         let stored = &self.entries[key];
