@@ -41,7 +41,7 @@ pub(crate) fn event(event: &Event<SocketAddr>) -> String {
             None => format!("key {} deleted (by {})", text(&change.key), change.origin),
         },
         Event::Converged(c) => format!("converged with {} of {} members", c.agreeing, c.members),
-        Event::Refuted { incarnation } => format!("refuted (incarnation {incarnation})"),
+        Event::Refuted { incarnation, .. } => format!("refuted (incarnation {incarnation})"),
         other => format!("{other:?}"),
     }
 }
@@ -102,7 +102,10 @@ mod tests {
             "join failed after 3 attempts"
         );
         assert_eq!(
-            event(&Event::Refuted { incarnation: 7 }),
+            event(&Event::Refuted {
+                generation: 1,
+                incarnation: 7
+            }),
             "refuted (incarnation 7)"
         );
     }

@@ -47,8 +47,12 @@ pub enum Event<A> {
         attempts: u32,
     },
     /// This node heard itself suspected or declared failed, and refuted by
-    /// announcing a higher incarnation.
+    /// announcing a higher incarnation (or, had its incarnations run out, a
+    /// new generation).
     Refuted {
+        /// The generation announced: this node's own, unless its
+        /// incarnations ran out.
+        generation: Generation,
         /// The incarnation announced.
         incarnation: Incarnation,
     },
@@ -100,7 +104,7 @@ impl<A: fmt::Debug> fmt::Display for Event<A> {
             Event::MemberLeft(m) => write!(f, "{} left", m.name()),
             Event::JoinCompleted { via } => write!(f, "joined the cluster via {via:?}"),
             Event::JoinFailed { attempts } => write!(f, "join failed after {attempts} attempts"),
-            Event::Refuted { incarnation } => {
+            Event::Refuted { incarnation, .. } => {
                 write!(
                     f,
                     "refuted a claim about itself (incarnation {incarnation})"

@@ -795,6 +795,12 @@ impl<A: Address, R: Rng> Node<A, R> {
         )
     }
 
+    /// The membership, for tests that set up states no input reaches quickly.
+    #[cfg(test)]
+    pub(crate) fn membership_mut(&mut self) -> &mut Membership<A> {
+        &mut self.membership
+    }
+
     fn advance(&mut self, now: Instant) {
         self.now = self.now.max(now.min(Instant::LAST));
         self.broadcasts.expire(self.now);

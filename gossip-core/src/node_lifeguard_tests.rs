@@ -177,7 +177,10 @@ fn refuting_a_suspicion_counts_against_local_health() {
         0,
         &[update("self", 5, 0, Status::Suspect { by: "x" })],
     );
-    assert!(events(&mut n).contains(&Event::Refuted { incarnation: 1 }));
+    assert!(events(&mut n).contains(&Event::Refuted {
+        generation: 5,
+        incarnation: 1
+    }));
     assert_eq!(n.local_health(), 1);
 }
 

@@ -216,6 +216,10 @@ pub struct Stats {
     pub refutations: u64,
     /// Updates that changed nothing (stale, duplicate, or about unknown members).
     pub updates_ignored: u64,
+    /// Updates refused because their incarnation is more than 2³² above the
+    /// one known (forged: no member gets there, and one at `u64::MAX` could
+    /// not refute).
+    pub implausible_claims: u64,
     /// Updates claiming a newer generation of this node's own name: another
     /// process runs under the same name.
     pub name_conflicts: u64,

@@ -18,7 +18,12 @@ pub(crate) fn node() -> TestNode {
 
 /// [`node`] with another configuration.
 pub(crate) fn node_with(config: Config) -> TestNode {
-    let identity = Identity::new("self", 0).unwrap().with_generation(5);
+    node_named("self", 0, config)
+}
+
+/// Node `name` at `addr`, generation 5.
+pub(crate) fn node_named(name: &str, addr: u32, config: Config) -> TestNode {
+    let identity = Identity::new(name, addr).unwrap().with_generation(5);
     Node::new(
         config,
         identity,

@@ -43,10 +43,9 @@ fn a_false_suspicion_is_refuted_before_anyone_declares_failure() {
         0,
         "nobody declares n4 failed"
     );
-    let refuted = sim
-        .events()
-        .iter()
-        .any(|r| r.node == 4 && matches!(r.event, gossip_core::Event::Refuted { incarnation: 1 }));
+    let refuted = sim.events().iter().any(|r| {
+        r.node == 4 && matches!(r.event, gossip_core::Event::Refuted { incarnation: 1, .. })
+    });
     assert!(refuted, "n4 refuted with incarnation 1");
     for id in 0..6 {
         let n4 = sim.node(id).unwrap().member("n4").unwrap();

@@ -10,6 +10,12 @@
 //! A newer generation overrides everything known about older ones; claims about
 //! older generations are stale. Claims about this node itself are never applied:
 //! the node refutes them by announcing a higher incarnation (SWIM §4.2).
+//!
+//! A claim whose incarnation is more than [`MAX_INCARNATION_JUMP`] above the
+//! one known is refused: no member raises its incarnation four billion times
+//! between two rumors, and an incarnation near `u64::MAX` could not be
+//! refuted. Should a node's own incarnation still run out, it refutes by
+//! moving to the next generation.
 
 use rand_core::Rng;
 
@@ -21,6 +27,14 @@ use crate::event::Event;
 use crate::identity::{Address, Generation, Incarnation, NodeName};
 use crate::member::{Member, MemberState, Metadata};
 use crate::wire::{Status, Update};
+
+/// Largest step up from a known incarnation that a claim may take.
+pub(crate) const MAX_INCARNATION_JUMP: Incarnation = 1 << 32;
+
+/// True if `claimed` is beyond what a member at `known` could have reached.
+fn implausible(known: Incarnation, claimed: Incarnation) -> bool {
+    claimed > known.saturating_add(MAX_INCARNATION_JUMP)
+}
 
 /// Where an update comes from, which decides how it is merged and whether it is
 /// passed on.
@@ -94,6 +108,10 @@ impl<A: Address> Membership<A> {
             return;
         }
         let new_life = generation > known.generation;
+        if !new_life && implausible(known.incarnation, incarnation) {
+            env.stats.implausible_claims += 1;
+            return;
+        }
         let newer = new_life || incarnation > known.incarnation;
         let not_older = new_life || incarnation >= known.incarnation;
         if let Claim::Suspect { by } = claim {
@@ -175,23 +193,40 @@ impl<A: Address> Membership<A> {
                 update.incarnation >= local.incarnation
             }
         };
-        if contradicts {
+        if contradicts && implausible(local.incarnation, update.incarnation) {
+            env.stats.implausible_claims += 1;
+        } else if contradicts {
             self.refute(env, update.incarnation);
         } else {
             env.stats.updates_ignored += 1;
         }
     }
 
-    /// Announces an incarnation above `claimed` (SWIM's refutation). Being
-    /// suspected means this node failed to answer someone: Lifeguard counts it
-    /// against the local health.
+    /// Announces an incarnation above `claimed` (SWIM's refutation), or, with
+    /// no incarnation left above it, the next generation: a new life
+    /// supersedes every claim about the old one. Being suspected means this
+    /// node failed to answer someone: Lifeguard counts it against the local
+    /// health.
     fn refute<R>(&mut self, env: &mut Env<'_, R>, claimed: Incarnation) {
-        let incarnation = claimed.max(self.local().incarnation).saturating_add(1);
-        self.table.update(LOCAL, |m| m.incarnation = incarnation);
+        let local = self.local();
+        let (generation, incarnation) = match claimed.max(local.incarnation).checked_add(1) {
+            Some(incarnation) => (local.generation, incarnation),
+            None => (local.generation.saturating_add(1), 0),
+        };
+        self.table.update(LOCAL, |m| {
+            m.generation = generation;
+            m.incarnation = incarnation;
+        });
         self.awareness.record(Health::Refuted);
         env.stats.refutations += 1;
         self.gossip_member(LOCAL, None);
-        self.emit(env, Event::Refuted { incarnation });
+        self.emit(
+            env,
+            Event::Refuted {
+                generation,
+                incarnation,
+            },
+        );
     }
 
     fn add_member<R: Rng>(
@@ -414,6 +449,7 @@ impl<A: Address> Membership<A> {
 
 #[cfg(test)]
 mod tests {
+    use super::{LOCAL, MAX_INCARNATION_JUMP};
     use crate::testing::{alive, events, gossip, node, suspect, update};
     use crate::wire::{Message, Status};
     use crate::{Event, MemberState};
@@ -626,7 +662,7 @@ mod tests {
             assert_eq!(local.state(), MemberState::Alive);
             assert_eq!(local.incarnation(), claimed + 1);
             assert!(
-                matches!(events(&mut n)[..], [Event::Refuted { incarnation }] if incarnation == claimed + 1)
+                matches!(events(&mut n)[..], [Event::Refuted { incarnation, .. }] if incarnation == claimed + 1)
             );
         }
         assert_eq!(n.stats().refutations, 3);
@@ -643,6 +679,53 @@ mod tests {
         assert_eq!(n.local_member().state(), MemberState::Alive);
         assert_eq!(n.stats().name_conflicts, 1);
         assert_eq!(n.stats().refutations, 4);
+    }
+
+    #[test]
+    fn a_forged_claim_at_the_last_incarnation_neither_kills_a_member_nor_goes_unrefuted() {
+        let mut n = node();
+        gossip(&mut n, 1, &[update("x", 0, 3, alive(7))]);
+        events(&mut n);
+        // Suspect at u64::MAX would win over any refutation x could send.
+        gossip(&mut n, 1, &[update("x", 0, u64::MAX, suspect())]);
+        gossip(&mut n, 1, &[update("x", 0, u64::MAX, Status::Failed)]);
+        assert_eq!(state_of(&n, "x"), Some((0, 3, MemberState::Alive)));
+        // The same about this node itself: no refutation is needed.
+        gossip(&mut n, 1, &[update("self", 5, u64::MAX, Status::Failed)]);
+        assert_eq!(n.local_member().incarnation(), 0);
+        assert_eq!(n.stats().implausible_claims, 3);
+        assert!(events(&mut n).is_empty());
+        // Steps a real member could take are believed.
+        let step = MAX_INCARNATION_JUMP;
+        gossip(&mut n, 1, &[update("x", 0, 3 + step, suspect())]);
+        assert_eq!(state_of(&n, "x"), Some((0, 3 + step, MemberState::Suspect)));
+    }
+
+    #[test]
+    fn a_node_whose_incarnations_ran_out_refutes_with_its_next_generation() {
+        let mut n = node();
+        events(&mut n);
+        n.membership_mut().table.update(LOCAL, |m| {
+            m.incarnation = u64::MAX - 1;
+        });
+        gossip(&mut n, 1, &[update("self", 5, u64::MAX, suspect())]);
+        let local = n.local_member();
+        assert_eq!((local.generation(), local.incarnation()), (6, 0));
+        assert_eq!(local.state(), MemberState::Alive);
+        assert_eq!(
+            events(&mut n),
+            [Event::Refuted {
+                generation: 6,
+                incarnation: 0
+            }]
+        );
+        // Others believe the new life over the claim.
+        let mut other = crate::testing::node_named("other", 9, crate::Config::lan());
+        gossip(&mut other, 1, &[update("self", 5, u64::MAX, suspect())]);
+        let announcement = crate::testing::drain_transmits(&mut n);
+        assert!(!announcement.is_empty());
+        gossip(&mut other, 1, &[update("self", 6, 0, alive(0))]);
+        assert_eq!(state_of(&other, "self"), Some((6, 0, MemberState::Alive)));
     }
 }
 

@@ -151,7 +151,8 @@ struct Run {
     /// last tombstone was removed.
     incarnations: HashMap<(String, u64), u64>,
     tombstones_reaped: u64,
-    own_incarnation: u64,
+    /// This node's own (generation, incarnation): it only ever grows.
+    own_life: (u64, u64),
     /// When each broadcast id was delivered.
     delivered: HashMap<u64, Instant>,
 }
@@ -171,7 +172,7 @@ impl Run {
             now: Instant::ZERO,
             incarnations: HashMap::new(),
             tombstones_reaped: 0,
-            own_incarnation: 0,
+            own_life: (0, 0),
             delivered: HashMap::new(),
         }
     }
@@ -265,10 +266,14 @@ impl Run {
             matches!(local.state(), MemberState::Alive | MemberState::Left),
             || format!("the node considers itself {:?}", local.state()),
         )?;
-        ensure(local.incarnation() >= self.own_incarnation, || {
-            "its own incarnation decreased".into()
+        let life = (local.generation(), local.incarnation());
+        ensure(life >= self.own_life, || {
+            format!(
+                "its own incarnation decreased: {:?} → {life:?}",
+                self.own_life
+            )
         })?;
-        self.own_incarnation = local.incarnation();
+        self.own_life = life;
         // A tombstone removed (reaped, or evicted from the full table) is
         // forgotten, and may come back at any incarnation.
         let reaped = node.stats().tombstones_reaped;
