@@ -42,6 +42,9 @@ pub(crate) fn event(event: &Event<SocketAddr>) -> String {
         },
         Event::Converged(c) => format!("converged with {} of {} members", c.agreeing, c.members),
         Event::Refuted { incarnation, .. } => format!("refuted (incarnation {incarnation})"),
+        Event::NameConflict { addr, .. } => {
+            format!("name conflict: another process announces this name from {addr}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -107,6 +110,13 @@ mod tests {
                 incarnation: 7
             }),
             "refuted (incarnation 7)"
+        );
+        assert_eq!(
+            event(&Event::NameConflict {
+                addr: "10.0.0.7:7946".parse().unwrap(),
+                generation: 1
+            }),
+            "name conflict: another process announces this name from 10.0.0.7:7946"
         );
     }
 }

@@ -46,6 +46,18 @@ pub enum Event<A> {
         /// Attempts made.
         attempts: u32,
     },
+    /// Another process announces this node's name, from `addr` (memberlist's
+    /// conflict delegate): two processes were given one name. This node does
+    /// not refute it (the two would outbid each other forever); members may
+    /// reach either. Give each process its own name. Emitted once per
+    /// conflicting address; every such announcement is counted in
+    /// [`Stats::name_conflicts`](crate::Stats::name_conflicts).
+    NameConflict {
+        /// Where the other process announces itself.
+        addr: A,
+        /// The generation it announces.
+        generation: Generation,
+    },
     /// This node heard itself suspected or declared failed, and refuted by
     /// announcing a higher incarnation (or, had its incarnations run out, a
     /// new generation).
@@ -104,6 +116,11 @@ impl<A: fmt::Debug> fmt::Display for Event<A> {
             Event::MemberLeft(m) => write!(f, "{} left", m.name()),
             Event::JoinCompleted { via } => write!(f, "joined the cluster via {via:?}"),
             Event::JoinFailed { attempts } => write!(f, "join failed after {attempts} attempts"),
+            Event::NameConflict { addr, generation } => write!(
+                f,
+                "NAME CONFLICT: another process announces this node's name from {addr:?} \
+                 (generation {generation}); give each process its own name"
+            ),
             Event::Refuted { incarnation, .. } => {
                 write!(
                     f,

@@ -52,6 +52,8 @@ mod node_broadcast_tests;
 #[cfg(test)]
 mod node_lifeguard_tests;
 #[cfg(test)]
+mod node_security_tests;
+#[cfg(test)]
 mod node_state_tests;
 #[cfg(test)]
 mod node_topology_tests;

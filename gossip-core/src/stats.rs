@@ -220,8 +220,9 @@ pub struct Stats {
     /// one known (forged: no member gets there, and one at `u64::MAX` could
     /// not refute).
     pub implausible_claims: u64,
-    /// Updates claiming a newer generation of this node's own name: another
-    /// process runs under the same name.
+    /// Updates announcing this node's own name from another address, or
+    /// claiming a newer generation of it: another process runs under the same
+    /// name ([`Event::NameConflict`](crate::Event::NameConflict)).
     pub name_conflicts: u64,
 
     /// State exchanges this node started (periodic and discovery ones).

@@ -208,6 +208,13 @@ impl Driver {
                         }));
                     }
                 }
+                Event::NameConflict { addr, generation } => {
+                    tracing::warn!(
+                        other = %addr,
+                        generation,
+                        "another process announces this node's name; give each process its own name"
+                    );
+                }
                 _ => {}
             }
             deliver(event);

@@ -99,6 +99,8 @@ pub(crate) struct Membership<A> {
     cookies: Cookies,
     /// This node's network coordinate and its members', if `coordinates`.
     vivaldi: Option<Vivaldi>,
+    /// The address of the last process seen announcing this node's name.
+    reported_conflict: Option<A>,
 }
 
 impl<A: Address> Membership<A> {
@@ -164,6 +166,7 @@ impl<A: Address> Membership<A> {
             vivaldi: config
                 .coordinates
                 .then(|| Vivaldi::new(secret.rotate_left(17))),
+            reported_conflict: None,
             config,
         }
     }

@@ -178,16 +178,26 @@ impl<A: Address> Membership<A> {
             env.stats.updates_ignored += 1;
             return;
         }
-        if update.generation > local.generation {
-            // A newer life of our name: another process runs under it.
+        let elsewhere = match &update.status {
+            Status::Alive { addr, .. } => (*addr != local.addr).then_some(addr),
+            _ => None,
+        };
+        if update.generation > local.generation || elsewhere.is_some() {
+            // A newer life of our name, or our life announced from another
+            // address: another process runs under our name. Refuting would
+            // make the two outbid each other forever (memberlist's conflict:
+            // tell, do not fight).
             env.stats.name_conflicts += 1;
+            if let Some(addr) = elsewhere {
+                self.report_conflict(env, update.generation, addr.clone());
+            }
             return;
         }
         let contradicts = match &update.status {
-            Status::Alive { addr, metadata } => {
+            Status::Alive { metadata, .. } => {
                 update.incarnation > local.incarnation
                     || (update.incarnation == local.incarnation
-                        && (*addr != local.addr || *metadata != local.metadata.as_bytes()))
+                        && *metadata != local.metadata.as_bytes())
             }
             Status::Suspect { .. } | Status::Failed | Status::Left => {
                 update.incarnation >= local.incarnation
@@ -200,6 +210,16 @@ impl<A: Address> Membership<A> {
         } else {
             env.stats.updates_ignored += 1;
         }
+    }
+
+    /// Tells the application that a process at `addr` announces this node's
+    /// name, once per address in a row.
+    fn report_conflict<R>(&mut self, env: &mut Env<'_, R>, generation: Generation, addr: A) {
+        if self.reported_conflict.as_ref() == Some(&addr) {
+            return;
+        }
+        self.reported_conflict = Some(addr.clone());
+        self.emit(env, Event::NameConflict { addr, generation });
     }
 
     /// Announces an incarnation above `claimed` (SWIM's refutation), or, with
