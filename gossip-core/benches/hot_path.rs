@@ -36,5 +36,43 @@ fn ping_to_ack(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ping_to_ack);
+/// A datagram of 60 newcomers at the 200,000-member cap, the table full of
+/// live members: each is refused (this used to scan the table per name).
+fn full_table(c: &mut Criterion) {
+    let max = gossip_core::Config::lan().max_members as u32;
+    let (mut node, now) = quiet_node(max - 1);
+    let names: Vec<String> = (0..60).map(|i| format!("newcomer-{i}")).collect();
+    let updates: Vec<_> = names
+        .iter()
+        .map(|name| {
+            Message::Update(gossip_core::wire::Update {
+                name,
+                generation: 0,
+                incarnation: 0,
+                status: gossip_core::wire::Status::Alive {
+                    addr: 7,
+                    metadata: b"",
+                },
+            })
+        })
+        .collect();
+    let mut buf = [0u8; 1400];
+    let mut writer = gossip_core::wire::PacketWriter::new(&mut buf, 0);
+    for update in &updates {
+        writer.push(update).unwrap();
+    }
+    let len = writer.len();
+    let datagram = buf[..len].to_vec();
+    let mut group = c.benchmark_group("full_table");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sixty_newcomers_refused", |b| {
+        b.iter(|| {
+            node.handle_message(now, 1, black_box(&datagram)).unwrap();
+            while node.poll_event().is_some() {}
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ping_to_ack, full_table);
 criterion_main!(benches);

@@ -989,14 +989,13 @@ impl<A: Address> Membership<A> {
     fn reap<R: Rng>(&mut self, env: &mut Env<'_, R>) {
         self.timers
             .set(Timer::Reap, env.now + reap_period(&self.config));
-        for index in (1..self.table.len()).rev() {
-            let member = self.table.get(index);
-            if !member.state.is_live()
-                && env.now - member.state_changed >= self.config.tombstone_timeout
-            {
-                let removed = self.table.remove(index);
-                self.forget(env, &removed);
+        // Oldest first, O(log n) each: no scan of the table.
+        while let Some((since, index)) = self.table.oldest_tombstone() {
+            if env.now - since < self.config.tombstone_timeout {
+                break;
             }
+            let removed = self.table.remove(index);
+            self.forget(env, &removed);
         }
     }
 

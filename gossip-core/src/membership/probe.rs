@@ -15,42 +15,80 @@ use crate::time::Instant;
 /// round, the order is reshuffled between rounds, and newcomers take a random
 /// place among the members not yet probed this round. This bounds the time to
 /// first detection, which uniform random choice does not, while keeping its
-/// expected e/(e−1) periods. Holds member table indices.
+/// expected e/(e−1) periods. Holds member table indices, and where each one
+/// stands, so that every change is O(1).
 #[derive(Default)]
 pub(crate) struct ProbeOrder {
     order: Vec<u32>,
+    /// `position[index]`: where table index `index` stands in `order`
+    /// ([`ABSENT`] if it does not).
+    position: Vec<u32>,
+    /// `order[..next]` were probed this round.
     next: usize,
 }
+
+const ABSENT: u32 = u32::MAX;
 
 impl ProbeOrder {
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.order.reserve_exact(additional);
+        self.position.reserve_exact(additional);
     }
 
     /// Adds the member at table index `index`, in O(1).
     pub(crate) fn insert<R: Rng>(&mut self, rng: &mut R, index: usize) {
+        if self.position.len() <= index {
+            self.position.resize(index + 1, ABSENT);
+        }
         self.order.push(index as u32);
         let last = self.order.len() - 1;
+        self.position[index] = last as u32;
         let unprobed = self.order.len() - self.next.min(last);
         let at = last + 1 - unprobed + random::below(rng, unprobed);
-        self.order.swap(at, last);
+        self.swap(at, last);
     }
 
-    /// Forgets the member at table index `index`.
+    /// Forgets the member at table index `index`, in O(1): a member probed
+    /// this round gives its place to the last one probed, and that place goes
+    /// to the last member of the order, so the round goes on as it was.
     pub(crate) fn remove(&mut self, index: usize) {
-        if let Some(at) = self.order.iter().position(|&i| i as usize == index) {
-            self.order.remove(at);
-            if at < self.next {
-                self.next -= 1;
-            }
+        let Some(mut at) = self.position_of(index) else {
+            return;
+        };
+        if at < self.next {
+            self.next -= 1;
+            self.swap(at, self.next);
+            at = self.next;
         }
+        let last = self.order.len() - 1;
+        self.swap(at, last);
+        self.order.pop();
+        self.position[index] = ABSENT;
     }
 
-    /// The member at table index `from` moved to `to`.
+    /// The member at table index `from` moved to `to`, in O(1).
     pub(crate) fn renumber(&mut self, from: usize, to: usize) {
-        if let Some(entry) = self.order.iter_mut().find(|i| **i as usize == from) {
-            *entry = to as u32;
+        let Some(at) = self.position_of(from) else {
+            return;
+        };
+        self.position[from] = ABSENT;
+        if self.position.len() <= to {
+            self.position.resize(to + 1, ABSENT);
         }
+        self.position[to] = at as u32;
+        self.order[at] = to as u32;
+    }
+
+    fn position_of(&self, index: usize) -> Option<usize> {
+        let at = *self.position.get(index)?;
+        (at != ABSENT).then_some(at as usize)
+    }
+
+    /// Swaps two places of the order, keeping the positions right.
+    fn swap(&mut self, a: usize, b: usize) {
+        self.order.swap(a, b);
+        self.position[self.order[a] as usize] = a as u32;
+        self.position[self.order[b] as usize] = b as u32;
     }
 
     /// The table index of the next live member to probe, if there is one.
@@ -61,7 +99,11 @@ impl ProbeOrder {
     ) -> Option<usize> {
         for _ in 0..=self.order.len() {
             if self.next >= self.order.len() {
+                // Once a round: O(1) per probe.
                 random::shuffle(rng, &mut self.order);
+                for (at, &index) in self.order.iter().enumerate() {
+                    self.position[index as usize] = at as u32;
+                }
                 self.next = 0;
             }
             let index = *self.order.get(self.next)? as usize;
@@ -218,6 +260,56 @@ mod tests {
             "the order is reshuffled between rounds"
         );
         assert_eq!(order.len(), 20);
+    }
+
+    /// Removals and renumbering (a member reaped, the last one moved into its
+    /// slot, as the table does) in the middle of rounds: every live member
+    /// is still probed exactly once per round, and positions stay exact.
+    #[test]
+    fn removals_mid_round_keep_every_round_whole() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut table = MemberTable::new(record("self", MemberState::Alive, 0), 100, 0);
+        let mut order = ProbeOrder::default();
+        for i in 0..60 {
+            let (index, _) = table
+                .insert(record(&alloc::format!("m{i}"), MemberState::Alive, 0))
+                .unwrap();
+            order.insert(&mut rng, index);
+        }
+        for round in 0..30 {
+            let mut probed = alloc::collections::BTreeSet::new();
+            let members = table.len() - 1;
+            for step in 0..members {
+                let index = order.next(&mut rng, &table).unwrap();
+                assert!(probed.insert(table.get(index).name.clone()), "twice");
+                if step % 7 == 3 && table.len() > 20 {
+                    // Reap a random member as the node does.
+                    let victim = 1 + random::below(&mut rng, table.len() - 1);
+                    probed.remove(&table.get(victim).name);
+                    let removed = table.remove(victim);
+                    order.remove(removed.index);
+                    if let Some(from) = removed.moved_from {
+                        order.renumber(from, removed.index);
+                    }
+                }
+                for (at, &index) in order.order.iter().enumerate() {
+                    assert_eq!(order.position[index as usize] as usize, at);
+                }
+                if probed.len() == table.len() - 1 {
+                    break;
+                }
+            }
+            assert_eq!(
+                probed.len(),
+                table.len() - 1,
+                "round {round} left someone out"
+            );
+            assert_eq!(order.len(), table.len() - 1);
+            // Finish the round so the next one starts afresh.
+            while order.next < order.order.len() {
+                order.next += 1;
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The member table: every member this node knows, itself first.
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::hash::{BuildHasher, Hash};
 
@@ -10,6 +11,7 @@ use smallvec::SmallVec;
 
 use crate::member::{Member, MemberState};
 use crate::random;
+use crate::time::Instant;
 
 /// Indices of a random sample of members; a handful, so inline.
 pub(crate) type Sample = SmallVec<[usize; 8]>;
@@ -40,6 +42,10 @@ pub(crate) struct MemberTable<A> {
     /// The latest member seen at each address.
     by_addr: HashTable<u32>,
     hasher: FixedState,
+    /// Tombstones (failed and left members, never the local node) by when
+    /// they became one, oldest first: the one to evict when the table is
+    /// full, and those to reap, found in O(log n).
+    tombstones: BTreeSet<(Instant, u32)>,
     capacity: usize,
     live: usize,
     digest: u64,
@@ -56,6 +62,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             by_name: HashTable::new(),
             by_addr: HashTable::new(),
             hasher: FixedState::with_seed(hash_seed),
+            tombstones: BTreeSet::new(),
             capacity,
             live: 0,
             digest: 0,
@@ -147,10 +154,20 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
     ) -> T {
         let member = &mut self.members[index];
         let (was_live, old_hash) = (member.state.is_live(), record_hash(member));
-        let old_addr = member.addr.clone();
+        let (old_addr, old_changed) = (member.addr.clone(), member.state_changed);
         let result = change(member);
         let (is_live, new_hash) = (member.state.is_live(), record_hash(member));
-        if member.addr != old_addr {
+        let new_changed = member.state_changed;
+        if index != LOCAL && (was_live, old_changed) != (is_live, new_changed) {
+            if !was_live {
+                self.tombstones.remove(&(old_changed, index as u32));
+            }
+            if !is_live {
+                self.tombstones.insert((new_changed, index as u32));
+            }
+        }
+        if self.members[index].addr != old_addr {
+            let member = &self.members[index];
             let new_addr = member.addr.clone();
             self.unindex_addr(&old_addr, index);
             self.index_addr(&new_addr, index);
@@ -168,15 +185,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
     ) -> Result<(usize, Option<Removed<A>>), TableFull> {
         debug_assert!(self.find(&member.name).is_none());
         let evicted = if self.members.len() >= self.capacity {
-            let oldest = self
-                .members
-                .iter()
-                .enumerate()
-                .skip(1)
-                .filter(|(_, m)| !m.state.is_live())
-                .min_by_key(|(_, m)| m.state_changed)
-                .map(|(i, _)| i)
-                .ok_or(TableFull)?;
+            let (_, oldest) = self.oldest_tombstone().ok_or(TableFull)?;
             Some(self.remove(oldest))
         } else {
             None
@@ -184,8 +193,18 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         Ok((self.push(member), evicted))
     }
 
+    /// The tombstone that became one first, and when; never the local node.
+    pub(crate) fn oldest_tombstone(&self) -> Option<(Instant, usize)> {
+        self.tombstones
+            .first()
+            .map(|&(since, index)| (since, index as usize))
+    }
+
     fn push(&mut self, member: Member<A>) -> usize {
         let index = self.members.len();
+        if index != LOCAL && !member.state.is_live() {
+            self.tombstones.insert((member.state_changed, index as u32));
+        }
         self.live += usize::from(member.state.is_live());
         self.digest = self.digest.wrapping_add(record_hash(&member));
         let name_hash = self.hasher.hash_one(member.name.as_bytes());
@@ -209,9 +228,15 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         }
         let addr = self.members[index].addr.clone();
         self.unindex_addr(&addr, index);
+        let since = self.members[index].state_changed;
+        self.tombstones.remove(&(since, index as u32));
         if index != last {
             // The last member moves into the freed slot: repoint its entries.
             let moved = &self.members[last];
+            if !moved.state.is_live() {
+                self.tombstones.remove(&(moved.state_changed, last as u32));
+                self.tombstones.insert((moved.state_changed, index as u32));
+            }
             let name_hash = self.hasher.hash_one(moved.name.as_bytes());
             let addr_hash = self.hasher.hash_one(&moved.addr);
             if let Some(i) = self.by_name.find_mut(name_hash, |&i| i as usize == last) {
@@ -485,6 +510,55 @@ mod tests {
         assert_eq!(evicted.unwrap().member.name.as_str(), "old");
         assert!(t.insert(record("new3", MemberState::Alive, 9)).is_err());
         assert_eq!(t.len(), 3);
+    }
+
+    /// The tombstone index against a scan of the table, through random
+    /// inserts, state changes and removals: eviction and reaping always take
+    /// the oldest tombstone (the one a scan would), never the local node.
+    #[test]
+    fn the_oldest_tombstone_is_found_without_a_scan_through_churn() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut t = MemberTable::new(record("self", MemberState::Alive, 0), 300, 5);
+        let scan = |t: &MemberTable<u32>| {
+            (1..t.len())
+                .filter(|&i| !t.get(i).state.is_live())
+                .map(|i| (t.get(i).state_changed, i))
+                .min()
+        };
+        let states = [
+            MemberState::Alive,
+            MemberState::Suspect,
+            MemberState::Failed,
+            MemberState::Left,
+        ];
+        for step in 0..20_000u64 {
+            let state = states[random::below(&mut rng, 4)];
+            let since = random::below(&mut rng, 1_000) as u64;
+            match random::below(&mut rng, 4) {
+                0 => {
+                    let name = alloc::format!("m{step}");
+                    let _ = t.insert(record(&name, state, since));
+                }
+                1 if t.len() > 1 => {
+                    let i = 1 + random::below(&mut rng, t.len() - 1);
+                    t.remove(i);
+                }
+                _ => {
+                    let i = random::below(&mut rng, t.len());
+                    t.update(i, |m| {
+                        m.state = state;
+                        m.state_changed = Instant::from_secs(since);
+                    });
+                }
+            }
+            let expected = scan(&t).map(|(since, i)| (since, t.get(i).name.clone()));
+            let found = t
+                .oldest_tombstone()
+                .map(|(since, i)| (since, t.get(i).name.clone()));
+            assert_eq!(found, expected, "step {step}");
+            let tombstones = (1..t.len()).filter(|&i| !t.get(i).state.is_live());
+            assert_eq!(t.tombstones.len(), tombstones.count(), "step {step}");
+        }
     }
 
     #[test]
