@@ -30,6 +30,7 @@ pub(crate) fn event(event: &Event<SocketAddr>) -> String {
         Event::MemberUpdated(m) => format!("updated {}", m.name()),
         Event::JoinCompleted { .. } => "join completed".to_owned(),
         Event::JoinFailed { attempts } => format!("join failed after {attempts} attempts"),
+        Event::LeaveCompleted => "leave completed".to_owned(),
         Event::Broadcast(b) => format!("broadcast from {}: {}", b.origin, text(&b.payload)),
         Event::KeyChanged(change) => match &change.value {
             Some(value) => format!(

@@ -345,6 +345,14 @@ impl Config {
                 0,
                 MAX_LABEL_LEN as u64,
             )?;
+            // At least a second (clocks and queues); at most a day, so that
+            // replay windows are not kept for ever.
+            in_range(
+                "encryption.max_datagram_age",
+                encryption.max_datagram_age.as_secs(),
+                1,
+                86_400,
+            )?;
         }
         let metadata_room = self.payload_size() - MAX_NAME_LEN - ALIVE_OVERHEAD;
         in_range(

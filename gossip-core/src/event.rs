@@ -41,6 +41,11 @@ pub enum Event<A> {
         /// node while it was joining.
         via: A,
     },
+    /// This node's departure ([`Node::leave`](crate::Node::leave)) has been
+    /// sent as often as any rumor is (`retransmit_mult · ceil(log10(n + 1))`
+    /// times, to distinct members where there are enough), or there was
+    /// nobody left to tell: the node can stop. It has no deadlines after this.
+    LeaveCompleted,
     /// No seed answered within `join_max_attempts` attempts; the node stopped trying.
     JoinFailed {
         /// Attempts made.
@@ -116,6 +121,7 @@ impl<A: fmt::Debug> fmt::Display for Event<A> {
             Event::MemberLeft(m) => write!(f, "{} left", m.name()),
             Event::JoinCompleted { via } => write!(f, "joined the cluster via {via:?}"),
             Event::JoinFailed { attempts } => write!(f, "join failed after {attempts} attempts"),
+            Event::LeaveCompleted => f.write_str("left the cluster: the departure was sent"),
             Event::NameConflict { addr, generation } => write!(
                 f,
                 "NAME CONFLICT: another process announces this node's name from {addr:?} \

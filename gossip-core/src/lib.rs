@@ -10,7 +10,7 @@
 //! the same inputs give the same outputs, bit for bit. It is `no_std` with `alloc`.
 //!
 //! ```text
-//! let mut node = Node::new(config, identity, rng, now)?;
+//! let mut node = Node::new(config, identity, rng, &mut secrets, now)?;
 //! node.join(now, &seeds)?;                          // commands take `now` first
 //! node.handle_message(now, from, &datagram)?;       // input: bytes from the network
 //! node.handle_timeout(now);                         // input: the deadline has passed
@@ -79,8 +79,8 @@ pub use identity::{Address, Generation, Identity, Incarnation, MAX_NAME_LEN, Nod
 pub use member::{Member, MemberState, Metadata};
 pub use node::{Node, Transmit};
 pub use seal::{
-    Encryption, KEY_LEN, Key, KeyError, KeyId, Keyring, KeyringError, MAX_KEYS, MAX_LABEL_LEN,
-    SEAL_MAGIC, SEAL_OVERHEAD, SealError,
+    DEFAULT_MAX_DATAGRAM_AGE, Encryption, KEY_LEN, Key, KeyError, KeyId, Keyring, KeyringError,
+    MAX_KEYS, MAX_LABEL_LEN, SEAL_MAGIC, SEAL_OVERHEAD, SealError,
 };
 pub use state::{
     Causality, Conflicts, Convergence, Hlc, KeyChange, MAX_SIBLINGS, MAX_TREE_DEPTH,

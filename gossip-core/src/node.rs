@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use rand_core::Rng;
+use rand_core::{CryptoRng, Rng};
 
 use crate::config::Config;
 use crate::dissemination::{self, BroadcastId, Broadcasts};
@@ -17,7 +17,7 @@ use crate::membership::{Env, Membership, Outgoing};
 use crate::seal::{self, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
 use crate::state::{self, Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
-use crate::time::Instant;
+use crate::time::{Instant, WallClock};
 use crate::topology::{Coordinate, Vivaldi};
 use crate::wire::{self, PacketWriter};
 
@@ -62,13 +62,17 @@ pub struct Transmit<'a, A> {
 ///
 /// ```
 /// use gossip_core::{Config, Event, Identity, Instant, Node};
+/// use rand_chacha::ChaCha20Rng as Secrets;
 /// use rand_core::SeedableRng;
 /// use rand_xoshiro::Xoshiro256PlusPlus as Rng;
 ///
 /// let now = Instant::ZERO;
 /// let new = |name: &str, addr: u32| {
 ///     let identity = Identity::new(name, addr).unwrap();
-///     Node::new(Config::lan(), identity, Rng::seed_from_u64(addr.into()), now).unwrap()
+///     let rng = Rng::seed_from_u64(addr.into());
+///     // Seeded for the example; an application draws it from its system.
+///     let mut secrets = Secrets::seed_from_u64(addr.into());
+///     Node::new(Config::lan(), identity, rng, &mut secrets, now).unwrap()
 /// };
 /// let mut nodes = [new("a", 0), new("b", 1)];
 /// nodes[1].join(now, &[0]).unwrap();
@@ -117,26 +121,40 @@ pub struct Node<A, R> {
     sealer: Option<Sealer>,
     /// Where a sealed datagram is opened, or an outgoing one sealed; reused.
     sealed: Vec<u8>,
+    /// The wall clock, for stamps other members compare.
+    wall: WallClock,
 }
 
 impl<A: Address, R: Rng> Node<A, R> {
     /// A node that knows only itself. Call [`join`](Self::join) to contact a
     /// cluster, or let others join it.
     ///
-    /// `rng` is the node's only source of randomness: seed it from entropy in
-    /// production and from a fixed seed in tests and simulations.
-    pub fn new(
+    /// Randomness comes from two sources, both injected:
+    /// - `rng` makes the protocol's choices (whom to probe, to gossip to, to
+    ///   exchange state with): seed it from entropy in production and from a
+    ///   fixed seed in tests and simulations;
+    /// - `secrets`, a cryptographic generator, is drawn from here only, for
+    ///   what must not be predictable from the protocol's traffic: the
+    ///   session that makes sealed datagrams' nonces unique, the key of the
+    ///   cookies that validate strangers' addresses, and the keys of the hash
+    ///   tables that hold what the network sends. Adapters pass the
+    ///   operating system's generator; a simulator a seeded ChaCha.
+    pub fn new<S: CryptoRng + ?Sized>(
         config: Config,
         identity: Identity<A>,
         mut rng: R,
+        secrets: &mut S,
         now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let scratch = alloc::vec![0; config.payload_size()];
-        let sealer = config.encryption.as_ref().map(Sealer::new);
-        let broadcasts = Broadcasts::new(&config, now, &mut rng);
-        let replica = Replica::new(&config, &identity, now, &mut rng);
-        let membership = Membership::new(config, identity, now, &mut rng);
+        let sealer = config
+            .encryption
+            .as_ref()
+            .map(|encryption| Sealer::new(encryption, config.max_members, secrets, now));
+        let broadcasts = Broadcasts::new(&config, now, &mut rng, secrets);
+        let replica = Replica::new(&config, &identity, now, &mut rng, secrets);
+        let membership = Membership::new(config, identity, now, &mut rng, secrets);
         Ok(Node {
             rng,
             now,
@@ -148,6 +166,7 @@ impl<A: Address, R: Rng> Node<A, R> {
             held: Vec::new(),
             sealer,
             sealed: Vec::new(),
+            wall: WallClock::default(),
         })
     }
 
@@ -216,7 +235,8 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// # use rand_core::SeedableRng;
     /// # let identity = Identity::new("a", 1u32).unwrap();
     /// # let rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
-    /// # let node = Node::new(Config::lan(), identity, rng, Instant::ZERO).unwrap();
+    /// # let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    /// # let node = Node::new(Config::lan(), identity, rng, &mut secrets, Instant::ZERO).unwrap();
     /// // Order replicas by how near they are, unknown ones last.
     /// let mut replicas = ["b", "c", "d"];
     /// replicas.sort_by_key(|name| node.estimated_rtt(name).unwrap_or(gossip_core::Duration::MAX));
@@ -235,9 +255,16 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.membership.has_left()
     }
 
+    /// True after [`leave`](Self::leave) until the departure has been sent as
+    /// often as the protocol intends ([`Event::LeaveCompleted`]).
+    pub fn is_leaving(&self) -> bool {
+        self.membership.is_departing()
+    }
+
     /// How full each bounded buffer is.
     pub fn footprint(&self) -> Footprint {
         let mut footprint = self.membership.footprint();
+        footprint.replay_windows = self.sealer.as_ref().map_or(0, Sealer::senders);
         self.broadcasts.add_footprint(&mut footprint);
         self.replica.add_footprint(&mut footprint);
         footprint
@@ -355,10 +382,22 @@ impl<A: Address, R: Rng> Node<A, R> {
             Some(sealer) if sealed => {
                 // Opened into a buffer of the node's own, lent out meanwhile.
                 let mut opened = core::mem::take(&mut self.sealed);
-                let result = match sealer.open(datagram, &mut opened) {
-                    Ok(()) => {
+                let wall_ms = self.wall.millis(self.now);
+                let origin = sealer
+                    .open(datagram, &mut opened)
+                    .and_then(|origin| sealer.check(&origin, wall_ms).map(|()| origin));
+                let result = match origin {
+                    Ok(origin) => {
                         self.stats.datagrams_opened += 1;
-                        self.accept_plaintext(from, &opened)
+                        let accepted = self.accept_plaintext(from, &opened);
+                        if accepted.is_ok() {
+                            // Only a datagram taken counts as seen: one that
+                            // failed to decode changed nothing.
+                            if let Some(sealer) = self.sealer.as_mut() {
+                                sealer.remember(&origin, self.now);
+                            }
+                        }
+                        accepted
                     }
                     Err(error) => Err(MessageError::Seal(error)),
                 };
@@ -471,9 +510,13 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.with_membership(now, |membership, env| membership.join(env, seeds))
     }
 
-    /// Leaves gracefully: the departure is sent to several members at once (drain
-    /// [`poll_transmit`](Self::poll_transmit) to send it), after which the node
-    /// stops probing and ignores what it receives. Others report
+    /// Leaves gracefully: the departure is sent at once to as many members
+    /// as a rumor is sent to (`retransmit_mult · ceil(log10(n + 1))`; drain
+    /// [`poll_transmit`](Self::poll_transmit) to send it) or, where there are
+    /// fewer, to `gossip_fanout` of them every `gossip_interval` until it has
+    /// been sent that many times; then [`Event::LeaveCompleted`], and no more
+    /// deadlines. From the call on, the node stops probing, gossiping and
+    /// syncing, and ignores what it receives. Others report
     /// [`Event::MemberLeft`], not a failure.
     pub fn leave(&mut self, now: Instant) -> Result<(), LeaveError> {
         self.with_membership(now, |membership, env| membership.leave(env))?;
@@ -502,7 +545,8 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// # use rand_core::SeedableRng;
     /// # use rand_xoshiro::Xoshiro256PlusPlus as Rng;
     /// let identity = Identity::new("a", 1u32).unwrap();
-    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), Instant::ZERO).unwrap();
+    /// # let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), &mut secrets, Instant::ZERO).unwrap();
     /// let id = node.broadcast(Instant::ZERO, b"deploy v2").unwrap();
     /// assert!(matches!(node.poll_event(), Some(Event::Broadcast(b)) if b.id == id));
     /// assert!(matches!(
@@ -542,7 +586,8 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// # use rand_core::SeedableRng;
     /// # use rand_xoshiro::Xoshiro256PlusPlus as Rng;
     /// let identity = Identity::new("a", 1u32).unwrap();
-    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), Instant::ZERO).unwrap();
+    /// # let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    /// let mut node = Node::new(Config::lan(), identity, Rng::seed_from_u64(1), &mut secrets, Instant::ZERO).unwrap();
     /// node.set(Instant::ZERO, b"leader", b"a").unwrap();
     /// assert_eq!(node.get(b"leader"), Some(&b"a"[..]));
     /// assert!(matches!(node.poll_event(), Some(Event::KeyChanged(c)) if c.key == b"leader"));
@@ -574,7 +619,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// Adapters call it once at start.
     pub fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
         self.advance(now);
-        self.replica.set_wall_clock(self.now, since_unix_epoch);
+        self.wall.set(self.now, since_unix_epoch);
     }
 
     fn write(&mut self, now: Instant, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
@@ -692,9 +737,9 @@ impl<A: Address, R: Rng> Node<A, R> {
             } else {
                 &self.held[..]
             };
-            let payload = match &self.sealer {
+            let payload = match &mut self.sealer {
                 Some(sealer) if sealer.encrypt_outgoing => {
-                    sealer.seal(plaintext, &mut self.rng, &mut self.sealed);
+                    sealer.seal(plaintext, self.wall.millis(self.now), &mut self.sealed);
                     self.stats.datagrams_sealed += 1;
                     &self.sealed[..]
                 }
@@ -707,19 +752,19 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     /// Writes `outgoing` into the scratch buffer with what rides along: to a
-    /// member, piggybacked updates, the state's root, key rumors and
-    /// broadcasts; to an address outside the member table (a seed, a
-    /// stranger's ping), the one message only, so that what a forged datagram
-    /// draws is no larger than itself. Returns the length, `None` if there was
-    /// nothing to say.
+    /// member heard from, piggybacked updates, the state's root, key rumors
+    /// and broadcasts; to any other address (a seed, a stranger's ping, a
+    /// member only heard of, perhaps from a forged announcement), the one
+    /// message only, so that what a forged datagram draws is no larger than
+    /// itself. Returns the length, `None` if there was nothing to say.
     fn write_membership(&mut self, outgoing: &Outgoing<A>, members: usize) -> Option<usize> {
         let cluster_id = self.membership.config().cluster_id;
         let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-        let member = self.membership.knows_addr(outgoing.to());
+        let heard = self.membership.heard_addr(outgoing.to());
         let wrote = self
             .membership
-            .write(outgoing, &mut writer, &mut self.stats, member);
-        if !member {
+            .write(outgoing, &mut writer, &mut self.stats, heard);
+        if !heard {
             return wrote.then(|| writer.len());
         }
         if matches!(outgoing, Outgoing::Ping { .. } | Outgoing::Ack { .. }) {
@@ -784,6 +829,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     ) {
         let env = Env {
             now: self.now,
+            wall: self.wall,
             rng: &mut self.rng,
             stats: &mut self.stats,
         };
@@ -1066,7 +1112,7 @@ mod tests {
             },
             update("y", 0, 0, alive(1)),
         ]);
-        let sealed = crate::testing::seal(&config, &chunk);
+        let sealed = crate::testing::seal(&config, 1, Instant::ZERO, &chunk);
         n.handle_message(Instant::ZERO, 1, &sealed).unwrap();
         drain_transmits(&mut n);
         let sent = run_silent(&mut n, Instant::from_secs(1));
@@ -1154,21 +1200,30 @@ mod tests {
     #[test]
     fn after_leaving_a_node_announces_it_then_ignores_everything() {
         let mut n = node();
-        gossip(
-            &mut n,
-            0,
-            &[update("a", 0, 0, alive(1)), update("b", 0, 0, alive(2))],
-        );
+        crate::testing::announce(&mut n, "a", 1);
+        crate::testing::announce(&mut n, "b", 2);
         drain_transmits(&mut n);
+        events(&mut n);
         n.leave(Instant::from_secs(1)).unwrap();
+        let departures = |sent: &[(u32, Vec<u8>)]| {
+            sent.iter()
+                .filter(|(_, bytes)| {
+                    wire::decode::<u32>(bytes, 0)
+                        .unwrap()
+                        .any(|m| m.unwrap().kind() == MessageKind::Left)
+                })
+                .count()
+        };
         let out = drain_transmits(&mut n);
         assert_eq!(out.len(), 2, "one announcement to each live member");
-        for (_, bytes) in &out {
-            let has_left = wire::decode::<u32>(bytes, 0)
-                .unwrap()
-                .any(|m| m.unwrap().kind() == MessageKind::Left);
-            assert!(has_left);
-        }
+        assert_eq!(departures(&out), 2);
+        assert!(n.is_leaving(), "2 of the 4 transmissions of a rumor");
+        assert!(events(&mut n).is_empty());
+        // The next gossip round sends the other two; then nothing is due.
+        let later = run_silent(&mut n, Instant::from_secs(2));
+        assert_eq!(departures(&later), 2);
+        assert!(!n.is_leaving());
+        assert_eq!(events(&mut n), [Event::LeaveCompleted]);
         assert_eq!(n.poll_timeout(), None);
         assert_eq!(
             n.leave(Instant::from_secs(1)),
@@ -1227,6 +1282,11 @@ mod tests {
                 .map(|(i, name)| update(name, 0, 0, alive(i as u32 + 1)))
                 .collect();
             gossip(&mut n, 0, &updates);
+        }
+        for addr in 1..=50 {
+            // Heard from: gossip partners.
+            let hello = datagram(&[Message::Ack { seq: 0 }]);
+            n.handle_message(Instant::ZERO, addr, &hello).unwrap();
         }
         let sent = run_silent(&mut n, Instant::from_secs(2));
         assert!(sent.len() > 10);

@@ -81,12 +81,9 @@ fn a_helper_whose_target_answers_relays_the_ack_and_sends_no_nack() {
 /// Node "self" with members a, b, c at addresses 1, 2, 3, nothing drained.
 fn node_with_three_members(config: Config) -> TestNode {
     let mut n = node_with(config);
-    let members = [
-        update("a", 0, 0, alive(1)),
-        update("b", 0, 0, alive(2)),
-        update("c", 0, 0, alive(3)),
-    ];
-    gossip(&mut n, 0, &members);
+    for (name, addr) in [("a", 1), ("b", 2), ("c", 3)] {
+        crate::testing::announce(&mut n, name, addr);
+    }
     events(&mut n);
     drain_transmits(&mut n);
     n

@@ -21,7 +21,7 @@ fn two_processes_with_one_name_are_reported_once_and_do_not_flap() {
     // Address 4 runs a second "n2", at n2's generation (0).
     let twin = Identity::new("n2", 4u32).unwrap();
     let rng = Xoshiro256PlusPlus::seed_from_u64(404);
-    let mut twin = Node::new(config, twin, rng, c.now).unwrap();
+    let mut twin = Node::new(config, twin, rng, &mut crate::testing::secrets(404), c.now).unwrap();
     twin.join(c.now, &[0]).unwrap();
     c.nodes.push(twin);
     c.events.push(Vec::new());
@@ -128,4 +128,185 @@ fn a_full_table_evicts_its_oldest_tombstone_or_refuses_without_a_scan() {
 fn drain(n: &mut crate::testing::TestNode) -> Vec<Event<u32>> {
     crate::testing::drain_transmits(n);
     crate::testing::events(n)
+}
+
+/// `Config::lan()` with every datagram sealed, refusing datagrams older than
+/// `max_age`.
+fn sealed(max_age: Duration) -> Config {
+    let mut config = Config::lan();
+    let key = crate::Key::from_bytes([3; 32]);
+    let encryption = crate::Encryption::new(crate::Keyring::new(key));
+    config.encryption = Some(encryption.with_max_datagram_age(max_age));
+    config
+}
+
+/// The first datagram `from` delivered to `to` (as sealed on the wire) in
+/// which a message satisfies `wanted`.
+fn captured(
+    c: &Cluster,
+    config: &Config,
+    from: u32,
+    to: u32,
+    wanted: impl Fn(&crate::wire::Message<'_, u32>) -> bool,
+) -> Vec<u8> {
+    c.delivered
+        .iter()
+        .filter(|(f, t, _)| (*f, *t) == (from, to))
+        .map(|(_, _, sealed)| sealed)
+        .find(|sealed| {
+            let opened = crate::testing::open(config, sealed);
+            crate::wire::decode::<u32>(&opened, 0)
+                .unwrap()
+                .any(|m| wanted(&m.unwrap()))
+        })
+        .expect("the datagram was sent")
+        .clone()
+}
+
+fn replay_refused(c: &mut Cluster, to: usize, from: u32, sealed: &[u8]) -> crate::SealError {
+    match c.nodes[to].handle_message(c.now, from, sealed) {
+        Err(crate::MessageError::Seal(error)) => error,
+        other => panic!("the replay was taken: {other:?}"),
+    }
+}
+
+/// Someone without the key resends a captured broadcast after 4,200 newer
+/// ones pushed its id out of the receiver's memory, 32 s later (inside the
+/// 60 s retention): the replay window refuses it, from any address.
+#[test]
+fn a_replayed_broadcast_is_refused_after_its_id_is_forgotten() {
+    let config = sealed(Duration::from_secs(120));
+    let mut c = Cluster::new(2, &config);
+    c.recording = true;
+    c.nodes[0].broadcast(c.now, b"deploy v2").unwrap();
+    c.run_for(Duration::from_secs(1));
+    let replay = captured(
+        &c,
+        &config,
+        0,
+        1,
+        |m| matches!(m, crate::wire::Message::Broadcast { payload, .. } if *payload == b"deploy v2"),
+    );
+    c.recording = false;
+    let start = c.now;
+    for i in 0..4_200 {
+        c.nodes[0]
+            .broadcast(c.now, alloc::format!("b{i}").as_bytes())
+            .unwrap();
+        if i % 150 == 0 {
+            c.run_for(Duration::from_secs(1));
+        }
+    }
+    c.run_until(start + Duration::from_secs(32));
+    c.take_events(1);
+    assert!(
+        c.nodes[1].stats().broadcast_ids_evicted > 0,
+        "the broadcast's id was forgotten: only the seal can refuse the replay"
+    );
+    for from in [0, 66] {
+        assert_eq!(
+            replay_refused(&mut c, 1, from, &replay),
+            crate::SealError::Replayed
+        );
+    }
+    c.deliver();
+    let again = c
+        .take_events(1)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Broadcast(b) if b.payload == b"deploy v2"))
+        .count();
+    assert_eq!(again, 0, "delivered again");
+    assert_eq!(c.nodes[1].stats().rejected.replayed, 2);
+}
+
+/// A replayed write of a deleted key, once the tombstone is collected, used
+/// to bring the old value back on every member. It is refused by its age.
+#[test]
+fn a_replayed_write_cannot_bring_back_a_deleted_key() {
+    let mut config = sealed(Duration::from_secs(10));
+    config.key_tombstone_retention = Duration::from_secs(60);
+    let mut c = Cluster::new(2, &config);
+    c.recording = true;
+    c.nodes[0].set(c.now, b"color", b"red").unwrap();
+    c.run_for(Duration::from_secs(1));
+    let replay = captured(
+        &c,
+        &config,
+        0,
+        1,
+        |m| matches!(m, crate::wire::Message::KeyEntry { key, .. } if *key == b"color"),
+    );
+    c.recording = false;
+    c.nodes[0].delete(c.now, b"color").unwrap();
+    c.run_for(Duration::from_secs(100));
+    assert_eq!(
+        c.nodes[1].footprint().keys,
+        0,
+        "the tombstone was collected"
+    );
+    assert_eq!(
+        replay_refused(&mut c, 1, 0, &replay),
+        crate::SealError::Stale
+    );
+    c.run_for(Duration::from_secs(10));
+    for node in &c.nodes {
+        assert_eq!(node.get(b"color"), None);
+    }
+    assert_eq!(c.nodes[1].stats().rejected.stale, 1);
+}
+
+/// A member that left, once its record is reaped, used to come back on
+/// every member from its replayed datagrams: joined, then suspected, then
+/// failed, its old address probed all along. They are refused by their age.
+#[test]
+fn replayed_datagrams_of_a_member_that_left_do_not_bring_it_back() {
+    let mut config = sealed(Duration::from_secs(10));
+    config.tombstone_timeout = Duration::from_secs(60);
+    let mut c = Cluster::new(3, &config);
+    c.recording = true;
+    c.nodes[2].set_metadata(c.now, b"v2").unwrap();
+    c.run_for(Duration::from_secs(2));
+    c.recording = false;
+    let replays: Vec<Vec<u8>> = c
+        .delivered
+        .iter()
+        .filter(|(from, to, _)| (*from, *to) == (2, 0))
+        .map(|(_, _, sealed)| sealed.clone())
+        .collect();
+    assert!(!replays.is_empty());
+    c.nodes[2].leave(c.now).unwrap();
+    c.run_for(Duration::from_secs(100));
+    assert!(c.nodes[0].member("n2").is_none(), "reaped");
+    c.take_events(0);
+    for replay in &replays {
+        assert_eq!(
+            replay_refused(&mut c, 0, 2, replay),
+            crate::SealError::Stale
+        );
+    }
+    c.run_for(Duration::from_secs(30));
+    assert!(c.nodes[0].member("n2").is_none(), "back from its replays");
+    assert!(c.take_events(0).is_empty());
+}
+
+/// A restarted member seals under a new session: its new datagrams are
+/// taken even though their numbers start again from zero.
+#[test]
+fn a_restarted_member_starts_a_new_window() {
+    let config = sealed(Duration::from_secs(120));
+    let mut c = Cluster::new(3, &config);
+    c.run_for(Duration::from_secs(10));
+    let identity = Identity::new("n2", 2u32).unwrap().with_generation(1);
+    let rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let mut secrets = crate::testing::secrets(7);
+    c.nodes[2] = Node::new(config, identity, rng, &mut secrets, c.now).unwrap();
+    c.nodes[2].join(c.now, &[0]).unwrap();
+    c.run_for(Duration::from_secs(10));
+    let restarted = c
+        .take_events(0)
+        .into_iter()
+        .any(|e| matches!(e, Event::MemberRestarted { member, .. } if member.name() == "n2"));
+    assert!(restarted);
+    assert_eq!(c.nodes[0].stats().rejected.total(), 0);
+    assert_eq!(c.nodes[0].live_members(), 3);
 }

@@ -98,6 +98,15 @@ pub struct Rejected {
     pub plaintext_refused: u64,
     /// Sealed datagrams, refused because this node has no keys.
     pub sealed_refused: u64,
+    /// Sealed datagrams accepted before: replays (or older than their
+    /// sender's replay window).
+    pub replayed: u64,
+    /// Sealed datagrams sent more than `max_datagram_age` before (or after)
+    /// this node's wall clock: old replays, or a sender's clock far off.
+    pub stale: u64,
+    /// Sealed datagrams from a sender beyond as many as the member table
+    /// holds, all heard within twice `max_datagram_age`.
+    pub too_many_senders: u64,
 }
 
 impl Rejected {
@@ -121,6 +130,9 @@ impl Rejected {
             + self.unknown_key
             + self.plaintext_refused
             + self.sealed_refused
+            + self.replayed
+            + self.stale
+            + self.too_many_senders
     }
 
     pub(crate) fn count(&mut self, error: &MessageError) {
@@ -134,6 +146,9 @@ impl Rejected {
                 SealError::UnknownKey(_) => &mut self.unknown_key,
                 SealError::PlaintextRefused => &mut self.plaintext_refused,
                 SealError::NotEncrypted => &mut self.sealed_refused,
+                SealError::Replayed => &mut self.replayed,
+                SealError::Stale => &mut self.stale,
+                SealError::TooManySenders => &mut self.too_many_senders,
             },
             MessageError::Decode(e) => match e {
                 DecodeError::Truncated => &mut self.truncated,
@@ -306,6 +321,9 @@ pub struct Stats {
     /// Anti-entropy datagrams not sent because this sync interval's budget
     /// (1,024) was spent; later rounds find what they would have carried.
     pub state_sync_throttled: u64,
+    /// Entries of an anti-entropy answer that no longer fit their datagram
+    /// when it was sent (the entry grew meanwhile); the next round finds them.
+    pub state_sync_entries_unsent: u64,
 
     /// Newcomers refused because the member table was full.
     pub members_refused: u64,
@@ -362,4 +380,6 @@ pub struct Footprint {
     pub peer_digests: usize,
     /// Members whose network coordinate is remembered (at most `members`).
     pub coordinates: usize,
+    /// Senders of sealed datagrams whose replay windows are kept.
+    pub replay_windows: usize,
 }

@@ -11,6 +11,11 @@ use crate::{Config, Event, Identity, Instant, Node, NodeName};
 
 pub(crate) type TestNode = Node<u32, Xoshiro256PlusPlus>;
 
+/// The secret generator of test node `seed`: seeded, as a simulator's.
+pub(crate) fn secrets(seed: u64) -> rand_chacha::ChaCha20Rng {
+    rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ 0x5ec2_e75e_ed00_0000)
+}
+
 /// Node "self" at address 0, generation 5, with nothing drained yet.
 pub(crate) fn node() -> TestNode {
     node_with(Config::lan())
@@ -28,27 +33,31 @@ pub(crate) fn node_named(name: &str, addr: u32, config: Config) -> TestNode {
         config,
         identity,
         Xoshiro256PlusPlus::seed_from_u64(1),
+        &mut secrets(u64::from(addr)),
         Instant::ZERO,
     )
     .unwrap()
 }
 
-/// [`node_with`] knowing members "a", "b" and "c" at addresses 1, 2 and 3, with
-/// everything it had to say about them drained.
+/// [`node_with`] knowing members "a", "b" and "c" at addresses 1, 2 and 3,
+/// each heard from (it announced itself), with everything it had to say
+/// about them drained.
 pub(crate) fn with_three_members(config: Config) -> TestNode {
     let mut n = node_with(config);
-    gossip(
-        &mut n,
-        0,
-        &[
-            update("a", 0, 0, alive(1)),
-            update("b", 0, 0, alive(2)),
-            update("c", 0, 0, alive(3)),
-        ],
-    );
+    for (name, addr) in [("a", 1), ("b", 2), ("c", 3)] {
+        announce(&mut n, name, addr);
+    }
     drain_transmits(&mut n);
     events(&mut n);
     n
+}
+
+/// Member `name` announces itself alive, from its own address `addr`: the
+/// node knows it and has heard from it.
+pub(crate) fn announce(n: &mut TestNode, name: &str, addr: u32) {
+    let now = n.now();
+    n.handle_message(now, addr, &datagram(&[update(name, 0, 0, alive(addr))]))
+        .unwrap();
 }
 
 pub(crate) fn datagram(messages: &[Message<'_, u32>]) -> Vec<u8> {
@@ -152,6 +161,9 @@ pub(crate) struct Cluster {
     pub(crate) now: Instant,
     /// `cut(from, to)`: the datagram is lost.
     pub(crate) cut: fn(u32, u32, Instant) -> bool,
+    /// Every datagram delivered, as (from, to, bytes), while `recording`.
+    pub(crate) delivered: Vec<(u32, u32, Vec<u8>)>,
+    pub(crate) recording: bool,
 }
 
 impl Cluster {
@@ -161,7 +173,8 @@ impl Cluster {
             .map(|i| {
                 let identity = Identity::new(&alloc::format!("n{i}"), i).unwrap();
                 let rng = Xoshiro256PlusPlus::seed_from_u64(u64::from(i) + 100);
-                Node::new(config.clone(), identity, rng, Instant::ZERO).unwrap()
+                let mut secrets = secrets(u64::from(i) + 100);
+                Node::new(config.clone(), identity, rng, &mut secrets, Instant::ZERO).unwrap()
             })
             .collect();
         let mut cluster = Cluster {
@@ -169,6 +182,8 @@ impl Cluster {
             events: (0..n).map(|_| Vec::new()).collect(),
             now: Instant::ZERO,
             cut: |_, _, _| false,
+            delivered: Vec::new(),
+            recording: false,
         };
         for i in 1..n as usize {
             cluster.nodes[i].join(Instant::ZERO, &[0]).unwrap();
@@ -179,7 +194,11 @@ impl Cluster {
 
     /// Delivers everything in flight, then advances from deadline to deadline.
     pub(crate) fn run_for(&mut self, duration: core::time::Duration) {
-        let until = self.now + duration;
+        self.run_until(self.now + duration);
+    }
+
+    /// [`run_for`](Self::run_for) up to `until`.
+    pub(crate) fn run_until(&mut self, until: Instant) {
         loop {
             self.deliver();
             let Some(next) = self.nodes.iter().filter_map(|n| n.poll_timeout()).min() else {
@@ -209,6 +228,9 @@ impl Cluster {
                     if let Some(node) = self.nodes.get_mut(to as usize) {
                         node.handle_message(self.now, i as u32, &bytes).unwrap();
                         delivered = true;
+                        if self.recording {
+                            self.delivered.push((i as u32, to, bytes));
+                        }
                     }
                 }
                 self.events[i].extend(events(&mut self.nodes[i]));
@@ -234,21 +256,22 @@ impl crate::MergeValues for Union {
     }
 }
 
-/// `plaintext` sealed as a member of a cluster with `config`'s keys would.
-pub(crate) fn seal(config: &Config, plaintext: &[u8]) -> Vec<u8> {
-    let sealer = crate::seal::Sealer::new(config.encryption.as_ref().unwrap());
+/// `plaintext` sealed, sent at `sent` (by a clock that agrees with the test
+/// nodes'), as a member of a cluster with `config`'s keys would: a member
+/// whose session is drawn from `sender`.
+pub(crate) fn seal(config: &Config, sender: u64, sent: Instant, plaintext: &[u8]) -> Vec<u8> {
+    let encryption = config.encryption.as_ref().unwrap();
+    let mut sealer = crate::seal::Sealer::new(encryption, 8, &mut secrets(sender), sent);
     let mut sealed = Vec::new();
-    sealer.seal(
-        plaintext,
-        &mut Xoshiro256PlusPlus::seed_from_u64(99),
-        &mut sealed,
-    );
+    let sent_ms = crate::time::WallClock::default().millis(sent);
+    sealer.seal(plaintext, sent_ms, &mut sealed);
     sealed
 }
 
 /// A datagram a node with `config`'s keys sent, opened.
 pub(crate) fn open(config: &Config, sealed: &[u8]) -> Vec<u8> {
-    let sealer = crate::seal::Sealer::new(config.encryption.as_ref().unwrap());
+    let encryption = config.encryption.as_ref().unwrap();
+    let sealer = crate::seal::Sealer::new(encryption, 8, &mut secrets(0), Instant::ZERO);
     let mut opened = Vec::new();
     sealer.open(sealed, &mut opened).unwrap();
     opened

@@ -76,6 +76,33 @@ impl Instant {
     }
 }
 
+/// A node's wall clock: its `now` plus an offset set by the application
+/// ([`Node::set_wall_clock`](crate::Node::set_wall_clock)), in milliseconds
+/// since the Unix epoch. Until it is set, wall time is `now` itself, so nodes
+/// of one simulation agree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WallClock {
+    offset_ms: i64,
+}
+
+impl WallClock {
+    /// Makes `now` read as `since_unix_epoch`.
+    pub(crate) fn set(&mut self, now: Instant, since_unix_epoch: Duration) {
+        let wall = i64::try_from(since_unix_epoch.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms = wall.saturating_sub(Self::local_ms(now));
+    }
+
+    /// The wall-clock time at `now`.
+    pub(crate) fn millis(&self, now: Instant) -> u64 {
+        let wall = Self::local_ms(now).saturating_add(self.offset_ms);
+        u64::try_from(wall).unwrap_or(0)
+    }
+
+    fn local_ms(now: Instant) -> i64 {
+        i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
 

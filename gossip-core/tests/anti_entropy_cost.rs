@@ -157,7 +157,8 @@ fn config(depth: u8) -> Config {
 fn new_node(config: &Config, name: &str, addr: u32) -> TestNode {
     let identity = Identity::new(name, addr).unwrap();
     let rng = Xoshiro256PlusPlus::seed_from_u64(u64::from(addr));
-    Node::new(config.clone(), identity, rng, Instant::ZERO).unwrap()
+    let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(addr));
+    Node::new(config.clone(), identity, rng, &mut secrets, Instant::ZERO).unwrap()
 }
 
 /// A datagram on its way.
@@ -546,6 +547,7 @@ fn measure(n: usize) -> Cost {
         .expect("one exchange reconciles the replicas");
     let bytes = steps.iter().map(|s| s.bytes).sum();
     for node in [&pair.a, &pair.b] {
+        assert_eq!(node.stats().state_sync_entries_unsent, 0);
         for w in newer_on_a.iter().chain(&only_on_b) {
             assert_eq!(node.get(&w.key), Some(&w.value[..]));
         }

@@ -126,7 +126,8 @@ impl Cluster {
             .map(|i| {
                 let identity = Identity::new(&format!("n{i}"), i).unwrap();
                 let rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ u64::from(i));
-                Node::new(config.clone(), identity, rng, Instant::ZERO).unwrap()
+                let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ u64::from(i));
+                Node::new(config.clone(), identity, rng, &mut secrets, Instant::ZERO).unwrap()
             })
             .collect();
         Cluster {

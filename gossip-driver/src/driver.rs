@@ -1,8 +1,6 @@
 //! The adapter-independent half of an adapter: owns the node, carries out
 //! commands, feeds it datagrams and deadlines, and drains it.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,11 +54,21 @@ impl Driver {
         let identity = Identity::new(&builder.name, advertise)
             .map_err(StartError::Identity)?
             .with_generation(generation);
-        let seed = builder.rng_seed.unwrap_or_else(system_seed);
+        let entropy = |e: getrandom::Error| StartError::Entropy(e.into());
+        let seed = match builder.rng_seed {
+            Some(seed) => seed,
+            None => getrandom::u64().map_err(entropy)?,
+        };
+        // Secrets always come from the system, even when the protocol's
+        // choices are seeded for a reproducible test.
+        let mut secret_seed = [0; 32];
+        getrandom::fill(&mut secret_seed).map_err(entropy)?;
+        let mut secrets = rand_chacha::ChaCha20Rng::from_seed(secret_seed);
         let clock = Clock::start();
         let now = clock.now();
-        let mut node = Node::new(config, identity, NodeRng::seed_from_u64(seed), now)
-            .map_err(StartError::Config)?;
+        let rng = NodeRng::seed_from_u64(seed);
+        let mut node =
+            Node::new(config, identity, rng, &mut secrets, now).map_err(StartError::Config)?;
         node.set_wall_clock(now, Clock::unix_time());
         if !builder.metadata.is_empty() {
             node.set_metadata(now, &builder.metadata)
@@ -222,14 +230,14 @@ impl Driver {
         self.settle_leaves();
     }
 
-    /// A leave is done once the departure has been gossiped its full number
-    /// of times (no rumor left), or there is no one to tell.
+    /// A leave is done once the node says its departure has been sent as
+    /// often as the protocol intends ([`Event::LeaveCompleted`]).
     fn settle_leaves(&mut self) {
         if self.leaves.is_empty() {
             return;
         }
         let now = self.clock.now();
-        let spread = self.node.footprint().rumors == 0 || self.node.live_members() <= 1;
+        let spread = !self.node.is_leaving();
         for (deadline, reply) in std::mem::take(&mut self.leaves) {
             if spread {
                 reply.send(Ok(()));
@@ -250,11 +258,4 @@ impl Driver {
         };
         next.map(|at| self.clock.to_std(at))
     }
-}
-
-/// A seed for the node's generator from the process's hash keys (randomly
-/// keyed by the system) and the time: distinct per process and per start.
-fn system_seed() -> u64 {
-    let keyed = RandomState::new().hash_one(Clock::unix_time().as_nanos());
-    keyed ^ u64::from(std::process::id()).rotate_left(32)
 }

@@ -31,6 +31,9 @@ pub enum StartError {
     /// The socket is bound to an unspecified address (0.0.0.0 or ::) and no
     /// advertise address says where other members reach this node.
     NoAdvertiseAddress,
+    /// The operating system's random generator failed: the node's secrets
+    /// cannot be drawn.
+    Entropy(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -43,6 +46,7 @@ impl fmt::Display for StartError {
             StartError::NoAdvertiseAddress => {
                 f.write_str("start: bound to an unspecified address; give an advertise address")
             }
+            StartError::Entropy(e) => write!(f, "start: the system's random generator: {e}"),
         }
     }
 }
@@ -50,7 +54,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StartError::Io(e) => Some(e),
+            StartError::Io(e) | StartError::Entropy(e) => Some(e),
             StartError::Identity(e) => Some(e),
             StartError::Config(e) => Some(e),
             StartError::Metadata(e) => Some(e),

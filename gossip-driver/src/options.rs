@@ -101,7 +101,9 @@ impl Builder {
     }
 
     /// Seeds the node's random choices (for reproducible tests); by default
-    /// they are seeded from the system.
+    /// they are seeded from the system. The node's secrets (the session of
+    /// its sealed datagrams, its cookie and hash keys) are drawn from the
+    /// system's generator whatever the seed.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = Some(seed);
         self

@@ -12,12 +12,16 @@ use gossip_std::{Builder, CommandError, Event, Events, Gossip, JoinError, LeaveE
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn cluster(n: usize) -> Vec<Gossip> {
-    let first = Gossip::start(Builder::new("n0").config(Config::local())).unwrap();
+    cluster_with(n, &Config::local())
+}
+
+fn cluster_with(n: usize, config: &Config) -> Vec<Gossip> {
+    let first = Gossip::start(Builder::new("n0").config(config.clone())).unwrap();
     let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
         let builder = Builder::new(format!("n{i}"))
-            .config(Config::local())
+            .config(config.clone())
             .seeds([seed]);
         nodes.push(Gossip::start(builder).unwrap());
     }
@@ -93,6 +97,31 @@ fn a_graceful_leave_is_seen_as_left_by_all() {
     });
     let stats = rest[0].stats().unwrap();
     assert_eq!(stats.stats.failures_declared, 0, "a leave is not a failure");
+}
+
+/// With `Config::lan()` a leave in a cluster of three or more used to time
+/// out after 5 s (it waited for every rumor of the node to be spent). It
+/// returns once the departure has been sent as often as a rumor is: with
+/// three nodes after one more gossip round, with ten at once.
+#[test]
+fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
+    let config = Config::lan();
+    for n in [3, 10] {
+        let nodes = cluster_with(n, &config);
+        until_all(&nodes, "sees every node live", |node| live(node) == n);
+        let (leaver, rest) = nodes.split_last().unwrap();
+        let started = Instant::now();
+        leaver.leave().unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < 2 * config.probe_interval,
+            "{n} nodes: the leave took {took:?}"
+        );
+        let name = format!("n{}", n - 1);
+        until_all(rest, "saw the leave", |node| {
+            state_of(node, &name) == Some(MemberState::Left)
+        });
+    }
 }
 
 #[test]

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use gossip_core::{Config, Encryption, Event, Key, Keyring, MemberState};
 use gossip_tokio::{Builder, Gossip, RecvError};
-use rand_core::SeedableRng;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
 
@@ -68,9 +67,9 @@ async fn main() -> ExitCode {
 async fn run(encrypt: bool) -> Result<(), String> {
     println!("5 nodes on 127.0.0.1 over UDP, Config::local(); events as each node sees them");
     let encryption = encrypt.then(|| {
-        let key = Key::generate(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
-            entropy(),
-        ));
+        let mut bytes = [0; gossip_core::KEY_LEN];
+        getrandom::fill(&mut bytes).expect("the system's random generator");
+        let key = Key::from_bytes(bytes);
         println!(
             "every datagram sealed with key {} (drawn for this run)",
             key.id()
@@ -390,15 +389,4 @@ fn describe(node: usize, event: &Event<SocketAddr>) -> Option<String> {
         _ => true,
     };
     shown.then(|| event.to_string())
-}
-
-/// A seed for this run's key from the process's randomly keyed hasher and
-/// the time: fine for a demo (a real deployment generates keys once, from
-/// the operating system, and distributes them).
-fn entropy() -> u64 {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one(nanos)
 }

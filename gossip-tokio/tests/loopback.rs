@@ -11,14 +11,18 @@ use tokio::time::{Instant, sleep};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 async fn cluster(n: usize) -> Vec<Gossip> {
-    let first = Gossip::start(Builder::new("n0").config(Config::local()))
+    cluster_with(n, &Config::local()).await
+}
+
+async fn cluster_with(n: usize, config: &Config) -> Vec<Gossip> {
+    let first = Gossip::start(Builder::new("n0").config(config.clone()))
         .await
         .unwrap();
     let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
         let builder = Builder::new(format!("n{i}"))
-            .config(Config::local())
+            .config(config.clone())
             .seeds([seed]);
         nodes.push(Gossip::start(builder).await.unwrap());
     }
@@ -89,6 +93,35 @@ async fn a_graceful_leave_is_seen_as_left_by_all() {
     .await;
     let stats = rest[0].stats().await.unwrap();
     assert_eq!(stats.stats.failures_declared, 0, "a leave is not a failure");
+}
+
+/// With `Config::lan()` a leave in a cluster of three or more used to time
+/// out after 5 s (it waited for every rumor of the node to be spent). It
+/// returns once the departure has been sent as often as a rumor is: with
+/// three nodes after one more gossip round, with ten at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
+    let config = Config::lan();
+    for n in [3, 10] {
+        let nodes = cluster_with(n, &config).await;
+        until_all(&nodes, "sees every node live", async |node| {
+            live(node).await == n
+        })
+        .await;
+        let (leaver, rest) = nodes.split_last().unwrap();
+        let started = Instant::now();
+        leaver.leave().await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < 2 * config.probe_interval,
+            "{n} nodes: the leave took {took:?}"
+        );
+        let name = format!("n{}", n - 1);
+        until_all(rest, "saw the leave", async |node| {
+            state_of(node, &name).await == Some(MemberState::Left)
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,7 +64,7 @@ pub use scenario::{
     Preset, Protocol, ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
-    Action, Filter, Recorded, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
+    Action, Filter, Recorded, SecretRng, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
 };
 pub use spread::Spread;
 pub use topology::RttPrediction;

@@ -17,6 +17,9 @@ use crate::replicas::{StateCheck, StateTotals, Write};
 
 /// The generator every simulated node and the network use.
 pub type SimRng = Xoshiro256PlusPlus;
+/// The generator a simulated node draws its secrets from: seeded, unlike an
+/// adapter's (the operating system's).
+pub type SecretRng = rand_chacha::ChaCha20Rng;
 /// A node as the simulator runs it: addressed by [`NodeId`].
 pub type SimNode = Node<NodeId, SimRng>;
 
@@ -795,10 +798,14 @@ impl Simulation {
         let identity = Identity::new(&Self::name(id), id)
             .expect("valid name")
             .with_generation(generation);
-        let rng = SimRng::seed_from_u64(node_seed(self.seed, id, generation));
+        let seed = node_seed(self.seed, id, generation);
+        let rng = SimRng::seed_from_u64(seed);
+        // The node's secrets from a seeded ChaCha (the operating system's
+        // generator in an adapter), so that a run is reproduced by its seed.
+        let mut secrets = SecretRng::seed_from_u64(seed);
         let slot = &mut self.slots[id as usize];
         let config = slot.config.as_ref().unwrap_or(&self.config).clone();
-        let node = Node::new(config, identity, rng, self.now).expect("valid config");
+        let node = Node::new(config, identity, rng, &mut secrets, self.now).expect("valid config");
         slot.node = Some(node);
         slot.wake_at = None;
         slot.slow = None;

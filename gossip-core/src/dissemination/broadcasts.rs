@@ -13,7 +13,7 @@ use core::time::Duration;
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
-use rand_core::Rng;
+use rand_core::{CryptoRng, Rng};
 use serde::Serialize;
 
 use super::Termination;
@@ -131,7 +131,13 @@ pub(crate) struct Broadcasts<A> {
 }
 
 impl<A: Address> Broadcasts<A> {
-    pub(crate) fn new<R: Rng>(config: &Config, now: Instant, rng: &mut R) -> Self {
+    /// Hash keys come from `secrets`, choices from `rng`.
+    pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
+        config: &Config,
+        now: Instant,
+        rng: &mut R,
+        secrets: &mut S,
+    ) -> Self {
         // A random phase, so that members started together do not pull in lockstep.
         let next_pull = config
             .dissemination
@@ -139,11 +145,11 @@ impl<A: Address> Broadcasts<A> {
             .then(|| now + random::duration_below(rng, config.pull_interval));
         Broadcasts {
             config: config.clone(),
-            entries: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
+            entries: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
             by_expiry: BTreeSet::new(),
             by_forget: BTreeSet::new(),
             next_expiry: Instant::MAX,
-            hot: RumorQueue::new(rng.next_u64()),
+            hot: RumorQueue::new(secrets.next_u64()),
             next_pull,
             stopped: false,
             outbox: VecDeque::new(),

@@ -53,6 +53,12 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
         self.rumors.len()
     }
 
+    /// Forgets every rumor.
+    pub(crate) fn clear(&mut self) {
+        self.rumors.clear();
+        self.order.clear();
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.rumors.is_empty()
     }

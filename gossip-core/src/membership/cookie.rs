@@ -6,22 +6,24 @@
 
 use core::time::Duration;
 
-use crate::state::StableHasher;
+use crate::seal::keyed_hash;
 use crate::time::Instant;
 
 /// How long a cookie stays valid: its epoch and the next.
 const EPOCH: Duration = Duration::from_secs(60);
-/// Separates cookies from the node's other uses of the hash.
-const DOMAIN: u64 = 0xc00c_1e5e_ed00_0001;
+/// Separates cookies from any other use of the key.
+const DOMAIN: [u8; 8] = *b"cookie01";
 
-/// Issues and checks cookies.
+/// Issues and checks cookies: a pseudo-random function of the address and
+/// the epoch under a key of the node's, drawn from its secret generator, so
+/// that no number of cookies seen predicts another address's.
 pub(crate) struct Cookies {
-    secret: u64,
+    key: [u8; 32],
 }
 
 impl Cookies {
-    pub(crate) fn new(secret: u64) -> Self {
-        Cookies { secret }
+    pub(crate) fn new(key: [u8; 32]) -> Self {
+        Cookies { key }
     }
 
     /// The cookie of the address hashing to `addr_hash` now.
@@ -38,12 +40,12 @@ impl Cookies {
     }
 
     fn at_epoch(&self, addr_hash: u64, epoch: u64) -> u64 {
-        let mut hasher = StableHasher::new(DOMAIN);
-        hasher.write_u64(self.secret);
-        hasher.write_u64(addr_hash);
-        hasher.write_u64(epoch);
+        let mut input = [0; 24];
+        input[..8].copy_from_slice(&DOMAIN);
+        input[8..16].copy_from_slice(&addr_hash.to_le_bytes());
+        input[16..].copy_from_slice(&epoch.to_le_bytes());
         // Never 0, which means "no cookie".
-        hasher.finish() | 1
+        keyed_hash(&self.key, input) | 1
     }
 }
 
@@ -57,14 +59,14 @@ mod tests {
 
     #[test]
     fn a_cookie_is_valid_for_its_address_and_two_epochs_only() {
-        let cookies = Cookies::new(42);
+        let cookies = Cookies::new([42; 32]);
         let now = Instant::from_secs(100);
         let cookie = cookies.issue(7, now);
         assert!(cookies.check(7, now, cookie));
         assert!(cookies.check(7, now + EPOCH, cookie));
         assert!(!cookies.check(7, now + EPOCH * 2, cookie));
         assert!(!cookies.check(8, now, cookie), "another address");
-        assert!(!Cookies::new(43).check(7, now, cookie), "another secret");
+        assert!(!Cookies::new([43; 32]).check(7, now, cookie), "another key");
         assert!(!cookies.check(7, now, 0));
     }
 }

@@ -19,7 +19,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use rand_core::Rng;
+use rand_core::{CryptoRng, Rng};
 use serde::de::DeserializeOwned;
 
 use self::awareness::{Awareness, Health};
@@ -41,7 +41,7 @@ use crate::member::{Member, MemberState, Metadata};
 use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
-use crate::time::Instant;
+use crate::time::{Instant, WallClock};
 use crate::topology::{
     Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi, WireCoordinate,
 };
@@ -52,6 +52,8 @@ use crate::wire::{MIN_STRANGER_PADDING, Message, Packet, PacketWriter};
 pub(crate) struct Env<'a, R> {
     /// The node's time, never earlier than any time it was given before.
     pub(crate) now: Instant,
+    /// The node's wall clock, for stamps that other members compare.
+    pub(crate) wall: WallClock,
     pub(crate) rng: &'a mut R,
     pub(crate) stats: &'a mut Stats,
 }
@@ -86,6 +88,8 @@ pub(crate) struct Membership<A> {
     receiving_transfers: ReceivingTransfers<A>,
     joining: Option<Joining<A>>,
     left: bool,
+    /// Left, and the departure not yet sent as often as a rumor is.
+    departing: bool,
     next_seq: u32,
     timers: Timers,
     rumors: RumorQueue<NodeName, Encoded>,
@@ -104,11 +108,13 @@ pub(crate) struct Membership<A> {
 }
 
 impl<A: Address> Membership<A> {
-    pub(crate) fn new<R: Rng>(
+    /// Hash keys and the cookie key come from `secrets`, choices from `rng`.
+    pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
         config: Config,
         identity: Identity<A>,
         now: Instant,
         rng: &mut R,
+        secrets: &mut S,
     ) -> Self {
         let local = Member {
             name: identity.name().clone(),
@@ -137,35 +143,35 @@ impl<A: Address> Membership<A> {
             now + random::duration_below(rng, config.push_pull_interval),
         );
         timers.set(Timer::Reap, now + reap_period(&config));
-        // One draw keys both the table's hashes and the cookies (the cookie
-        // hash separates its domain), so that adding cookies left every
-        // seeded run's draws as they were.
-        let secret = rng.next_u64();
+        let table_seed = secrets.next_u64();
+        let mut cookie_key = [0; 32];
+        secrets.fill_bytes(&mut cookie_key);
         Membership {
-            table: MemberTable::new(local, config.max_members, secret),
-            rumors: RumorQueue::new(rng.next_u64()),
+            table: MemberTable::new(local, config.max_members, table_seed),
+            rumors: RumorQueue::new(secrets.next_u64()),
             next_seq: rng.next_u32(),
             relays: Relays::new(config.max_relayed_probes),
             awareness: Awareness::new(config.awareness_max),
             probe_order: ProbeOrder::default(),
             probe: None,
-            suspicions: Suspicions::new(rng.next_u64()),
+            suspicions: Suspicions::new(secrets.next_u64()),
             exchanges: Exchanges::default(),
             sent_transfers: SentTransfers::default(),
             receiving_transfers: ReceivingTransfers::default(),
             joining: None,
             left: false,
+            departing: false,
             timers,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             table_full: false,
             next_discovery: now,
-            cookies: Cookies::new(secret),
-            // Seeded from the secret, not drawn: turning coordinates on or
+            cookies: Cookies::new(cookie_key),
+            // Seeded from a secret already drawn: turning coordinates on or
             // off changes nothing else a seeded run draws.
             vivaldi: config
                 .coordinates
-                .then(|| Vivaldi::new(secret.rotate_left(17))),
+                .then(|| Vivaldi::new(table_seed.rotate_left(17))),
             reported_conflict: None,
             config,
         }
@@ -203,6 +209,10 @@ impl<A: Address> Membership<A> {
 
     pub(crate) fn has_left(&self) -> bool {
         self.left
+    }
+
+    pub(crate) fn is_departing(&self) -> bool {
+        self.departing
     }
 
     pub(crate) fn is_joining(&self) -> bool {
@@ -249,7 +259,8 @@ impl<A: Address> Membership<A> {
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.left {
-            return None;
+            // Only the departure's rounds are left to run.
+            return self.timers.get(Timer::Gossip).filter(|_| self.departing);
         }
         let suspicion = self.suspicions.next_deadline();
         match (self.timers.next_deadline(), suspicion) {
@@ -291,6 +302,12 @@ impl<A: Address> Membership<A> {
             _ => false,
         };
         let rumors = self.write_rumors(writer, stats);
+        if self.departing && self.rumors.is_empty() {
+            // The departure has now been sent as often as any rumor.
+            self.departing = false;
+            self.timers.clear_all();
+            push_or_count(&mut self.events, Event::LeaveCompleted, &self.config, stats);
+        }
         primary.is_some() || buddy || rumors > 0
     }
 
@@ -350,6 +367,13 @@ impl<A: Address> Membership<A> {
     /// True if `addr` belongs to a member in the table.
     pub(crate) fn knows_addr(&self, addr: &A) -> bool {
         self.table.knows_addr(addr)
+    }
+
+    /// True if a member is known at `addr` and was heard from there: only
+    /// those get piggybacked gossip and the datagrams of gossip, exchanges,
+    /// pulls and anti-entropy.
+    pub(crate) fn heard_addr(&self, addr: &A) -> bool {
+        self.table.heard_addr(addr)
     }
 
     /// True if a live (alive or suspect) member is known at `addr`.
@@ -479,6 +503,8 @@ impl<A: Address> Membership<A> {
         if let Some(coordinate) = coordinate {
             self.heard_coordinate(env, &from, &coordinate, rtt);
         }
+        // After the messages: a datagram may announce its own sender.
+        self.table.heard_at(&from);
         if let Some((session, true, _)) = state {
             if self.exchanges.close(env.now, session) {
                 self.send_state(env, from, session, false, false);
@@ -790,6 +816,9 @@ impl<A: Address> Membership<A> {
         broadcasts_waiting: bool,
     ) {
         if self.left {
+            if self.departing && self.timers.pop_due(env.now) == Some(Timer::Gossip) {
+                self.send_departure(env, self.config.gossip_fanout.max(1));
+            }
             return;
         }
         while let Some(timer) = self.timers.pop_due(env.now) {
@@ -877,6 +906,11 @@ impl<A: Address> Membership<A> {
             return;
         };
         round.timed_out = true;
+        if !self.table.heard_addr(&round.addr) {
+            // Never heard from: no second ping, and no helpers sent to it, so
+            // a forged announcement draws one bare ping per probe round.
+            return;
+        }
         let helpers = self
             .table
             .sample(env.rng, self.config.indirect_checks, |m| {
@@ -1112,7 +1146,10 @@ impl<A: Address> Membership<A> {
     }
 
     /// Announces the departure to as many live members as a rumor's retransmit
-    /// limit, then goes quiet: no more timers, incoming datagrams are ignored.
+    /// limit at once; where there are fewer, to `gossip_fanout` of them every
+    /// `gossip_interval` until it has been sent that many times (then
+    /// [`Event::LeaveCompleted`]). Meanwhile nothing else runs, and incoming
+    /// datagrams are ignored.
     pub(crate) fn leave<R: Rng>(&mut self, env: &mut Env<'_, R>) -> Result<(), LeaveError> {
         if self.left {
             return Err(LeaveError::AlreadyLeft);
@@ -1122,19 +1159,34 @@ impl<A: Address> Membership<A> {
             m.state_changed = env.now;
         });
         // Only the departure matters now; it must not queue behind older news.
-        self.rumors = RumorQueue::new(env.rng.next_u64());
+        self.rumors.clear();
         self.gossip_member(LOCAL, None);
-        let fanout = retransmit_limit(self.config.retransmit_mult, self.table.live()) as usize;
-        let targets = self.table.sample(env.rng, fanout, |m| m.state.is_live());
+        self.left = true;
+        self.departing = true;
+        self.timers.clear_all();
+        self.probe = None;
+        self.joining = None;
+        let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
+        self.send_departure(env, limit as usize);
+        Ok(())
+    }
+
+    /// Sends the departure to up to `count` live members and waits a gossip
+    /// interval for the next round; with nobody left to tell, the leave is
+    /// complete.
+    fn send_departure<R: Rng>(&mut self, env: &mut Env<'_, R>, count: usize) {
+        let targets = self.table.sample(env.rng, count, |m| m.state.is_live());
+        if targets.is_empty() {
+            self.departing = false;
+            self.emit(env, Event::LeaveCompleted);
+            return;
+        }
         for target in targets {
             let to = self.table.get(target).addr.clone();
             self.send(env, Outgoing::Gossip { to });
         }
-        self.left = true;
-        self.timers.clear_all();
-        self.probe = None;
-        self.joining = None;
-        Ok(())
+        self.timers
+            .set(Timer::Gossip, env.now + self.config.gossip_interval);
     }
 
     /// Replaces this node's metadata and announces it with a higher incarnation.
@@ -1183,9 +1235,7 @@ impl<A: Address> Membership<A> {
     /// Queues an event, dropping (and counting) the oldest if `max_pending_events`
     /// are waiting to be drained.
     fn emit<R>(&mut self, env: &mut Env<'_, R>, event: Event<A>) {
-        if push_dropping_oldest(&mut self.events, event, self.config.max_pending_events) {
-            env.stats.events_dropped += 1;
-        }
+        push_or_count(&mut self.events, event, &self.config, env.stats);
     }
 
     /// Queues this node's view of member `index` as a rumor. `suspected_by` names
@@ -1244,6 +1294,19 @@ impl<A: Address> Membership<A> {
                 },
             );
         }
+    }
+}
+
+/// Queues `event`, dropping (and counting) the oldest if `max_pending_events`
+/// are waiting to be drained.
+fn push_or_count<A>(
+    events: &mut VecDeque<Event<A>>,
+    event: Event<A>,
+    config: &Config,
+    stats: &mut Stats,
+) {
+    if push_dropping_oldest(events, event, config.max_pending_events) {
+        stats.events_dropped += 1;
     }
 }
 

@@ -38,6 +38,10 @@ pub(crate) struct Removed<A> {
 /// the indexes and the membership digest stay exact.
 pub(crate) struct MemberTable<A> {
     members: Vec<Member<A>>,
+    /// `heard[i]`: a datagram came from member `i`'s address since it was
+    /// learned there. A member only heard of (from gossip, a forged
+    /// announcement, another's table) gets nothing but bare probes.
+    heard: Vec<bool>,
     by_name: HashTable<u32>,
     /// The latest member seen at each address.
     by_addr: HashTable<u32>,
@@ -59,6 +63,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
     pub(crate) fn new(local: Member<A>, capacity: usize, hash_seed: u64) -> Self {
         let mut table = MemberTable {
             members: Vec::new(),
+            heard: Vec::new(),
             by_name: HashTable::new(),
             by_addr: HashTable::new(),
             hasher: FixedState::with_seed(hash_seed),
@@ -75,6 +80,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
     pub(crate) fn reserve(&mut self, additional: usize) {
         let additional = additional.min(self.capacity.saturating_sub(self.members.len()));
         self.members.reserve_exact(additional);
+        self.heard.reserve_exact(additional);
         let (members, hasher) = (&self.members, &self.hasher);
         self.by_name.reserve(additional, |&i| {
             hasher.hash_one(members[i as usize].name.as_bytes())
@@ -115,13 +121,36 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         self.at_addr(addr).is_some()
     }
 
-    /// The member known at `addr`, tombstones included.
-    pub(crate) fn at_addr(&self, addr: &A) -> Option<&Member<A>> {
+    /// Notes that a datagram came from `addr`: the member there is heard.
+    pub(crate) fn heard_at(&mut self, addr: &A) {
+        if let Some(index) = self.index_at_addr(addr) {
+            self.heard[index] = true;
+        }
+    }
+
+    /// True if member `index` was heard from at its address.
+    #[cfg(test)]
+    pub(crate) fn is_heard(&self, index: usize) -> bool {
+        self.heard[index]
+    }
+
+    /// True if a member is known at `addr` and was heard from there.
+    pub(crate) fn heard_addr(&self, addr: &A) -> bool {
+        self.index_at_addr(addr)
+            .is_some_and(|index| self.heard[index])
+    }
+
+    fn index_at_addr(&self, addr: &A) -> Option<usize> {
         let hash = self.hasher.hash_one(addr);
         let members = &self.members;
         self.by_addr
             .find(hash, |&i| members[i as usize].addr == *addr)
-            .map(|&i| &members[i as usize])
+            .map(|&i| i as usize)
+    }
+
+    /// The member known at `addr`, tombstones included.
+    pub(crate) fn at_addr(&self, addr: &A) -> Option<&Member<A>> {
+        self.index_at_addr(addr).map(|i| &self.members[i])
     }
 
     /// Members known, tombstones and the local node included.
@@ -167,6 +196,8 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             }
         }
         if self.members[index].addr != old_addr {
+            // A new address has not been heard from yet.
+            self.heard[index] = false;
             let member = &self.members[index];
             let new_addr = member.addr.clone();
             self.unindex_addr(&old_addr, index);
@@ -209,6 +240,8 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         self.digest = self.digest.wrapping_add(record_hash(&member));
         let name_hash = self.hasher.hash_one(member.name.as_bytes());
         let addr = member.addr.clone();
+        // The local node hears itself; others are heard of, until they speak.
+        self.heard.push(index == LOCAL);
         self.members.push(member);
         let (members, hasher) = (&self.members, &self.hasher);
         self.by_name.insert_unique(name_hash, index as u32, |&i| {
@@ -247,6 +280,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             }
         }
         let member = self.members.swap_remove(index);
+        self.heard.swap_remove(index);
         self.live -= usize::from(member.state.is_live());
         self.digest = self.digest.wrapping_sub(record_hash(&member));
         Removed {
@@ -282,8 +316,10 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         }
     }
 
-    /// Up to `k` distinct random members (never the local node) for which
-    /// `eligible` holds, uniformly chosen.
+    /// Up to `k` distinct random members (never the local node), heard from,
+    /// for which `eligible` holds, uniformly chosen. Only probes go to members
+    /// never heard from: that bounds what a forged announcement can make
+    /// this node send to someone else's address.
     pub(crate) fn sample<R: Rng>(
         &self,
         rng: &mut R,
@@ -317,7 +353,8 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             if chosen.len() == k {
                 return chosen;
             }
-            let mut usable = |i: usize| !chosen.contains(&i) && eligible(&self.members[i]);
+            let mut usable =
+                |i: usize| !chosen.contains(&i) && self.heard[i] && eligible(&self.members[i]);
             if let Some(i) = draw_one(rng, &mut usable) {
                 chosen.push(i);
             }
@@ -335,7 +372,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         mut eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
         let mut rest: Vec<usize> = (1..self.members.len())
-            .filter(|i| !chosen.contains(i) && eligible(&self.members[*i]))
+            .filter(|i| !chosen.contains(i) && self.heard[*i] && eligible(&self.members[*i]))
             .collect();
         while chosen.len() < k && !rest.is_empty() {
             let pick = random::below(rng, rest.len());
@@ -344,8 +381,8 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         chosen
     }
 
-    /// Up to `k` distinct members (never the local node) for which `eligible`
-    /// holds, each, with probability `far_percent`%, uniformly chosen, and
+    /// Up to `k` distinct members (never the local node), heard from, for which
+    /// `eligible` holds, each, with probability `far_percent`%, uniformly chosen, and
     /// otherwise the nearest by `distance` of `candidates` drawn uniformly
     /// (unknown distances rank last). See
     /// [`PeerSelection::Nearby`](crate::PeerSelection::Nearby).
@@ -420,6 +457,26 @@ mod tests {
     use crate::testing::record;
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn hear_all<A>(t: &mut MemberTable<A>) {
+        t.heard.iter_mut().for_each(|heard| *heard = true);
+    }
+
+    #[test]
+    fn a_member_is_heard_once_a_datagram_comes_from_its_address_until_it_moves() {
+        let mut t = MemberTable::new(at("self", 0), 10, 0);
+        let (x, _) = t.insert(at("x", 7)).unwrap();
+        assert!(!t.heard_addr(&7));
+        t.heard_at(&7);
+        assert!(t.heard_addr(&7) && t.is_heard(x));
+        t.update(x, |m| m.addr = 8);
+        assert!(!t.is_heard(x), "a new address is not heard from yet");
+        let (y, _) = t.insert(at("y", 9)).unwrap();
+        t.heard_at(&9);
+        t.remove(x);
+        assert_eq!(t.find("y"), Some(x), "y moved from slot {y} into x's");
+        assert!(t.is_heard(x), "and is still heard");
+    }
 
     fn at(name: &str, addr: u32) -> Member<u32> {
         let mut member = record(name, MemberState::Alive, 0);
@@ -597,6 +654,11 @@ mod tests {
             t.insert(record(&alloc::format!("m{i}"), state, 0)).unwrap();
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        assert!(
+            t.sample(&mut rng, 3, |_| true).is_empty(),
+            "members only heard of are no partners"
+        );
+        hear_all(&mut t);
         for k in [0, 1, 3, 40, 100] {
             let s = t.sample(&mut rng, k, |m| m.state.is_live());
             assert_eq!(s.len(), k.min(40));
@@ -615,6 +677,7 @@ mod tests {
         for i in 0..100 {
             t.insert(at(&alloc::format!("m{i}"), i + 1)).unwrap();
         }
+        hear_all(&mut t);
         let distance = |m: &Member<u32>| match m.addr - 1 {
             0..10 => Some(0.001),
             99 => None,

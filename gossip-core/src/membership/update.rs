@@ -593,12 +593,9 @@ mod tests {
     #[test]
     fn a_failure_claim_about_an_unsuspected_member_opens_a_short_suspicion() {
         let mut n = node();
-        let members = [
-            update("x", 0, 0, alive(7)),
-            update("y", 0, 0, alive(8)),
-            update("z", 0, 0, alive(9)),
-        ];
-        gossip(&mut n, 0, &members);
+        for (name, addr) in [("x", 7), ("y", 8), ("z", 9)] {
+            crate::testing::announce(&mut n, name, addr);
+        }
         events(&mut n);
         gossip(&mut n, 10, &[update("x", 0, 0, Status::Failed)]);
         assert_eq!(state_of(&n, "x"), Some((0, 0, MemberState::Suspect)));
@@ -754,7 +751,7 @@ mod lifeguard_tests {
     use alloc::vec::Vec;
 
     use crate::Instant;
-    use crate::testing::{alive, datagram, drain_transmits, events, gossip, node, update};
+    use crate::testing::{datagram, drain_transmits, events, gossip, node, update};
     use crate::wire::{self, Message, Status};
 
     /// Every (suspect, suspected by) pair this node sends about `name` until `until`.
@@ -788,8 +785,9 @@ mod lifeguard_tests {
 
     fn cluster_with_x() -> crate::testing::TestNode {
         let mut n = node();
-        let members = ["x", "a", "b", "c", "d"].map(|name| update(name, 0, 0, alive(1)));
-        gossip(&mut n, 0, &members);
+        for (addr, name) in (1..).zip(["x", "a", "b", "c", "d"]) {
+            crate::testing::announce(&mut n, name, addr);
+        }
         events(&mut n);
         n
     }

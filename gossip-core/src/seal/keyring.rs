@@ -3,9 +3,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand_core::Rng;
+use rand_core::CryptoRng;
 
 /// Bytes in a key.
 pub const KEY_LEN: usize = 32;
@@ -71,7 +69,7 @@ impl Key {
     }
 
     /// A new key from `rng` (seed it from the operating system's entropy).
-    pub fn generate(rng: &mut impl Rng) -> Key {
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Key {
         let mut bytes = [0u8; KEY_LEN];
         rng.fill_bytes(&mut bytes);
         Key(bytes)
@@ -84,14 +82,7 @@ impl Key {
 
     /// The key's id.
     pub fn id(&self) -> KeyId {
-        let cipher = XChaCha20Poly1305::new(&self.0.into());
-        let nonce = XNonce::from(*b"gossip-core key id 00000");
-        let mut stream = [0u8; 4];
-        // Encrypting zeros yields the keystream; the tag is not needed.
-        let _tag = cipher
-            .encrypt_in_place_detached(&nonce, b"", &mut stream)
-            .expect("four bytes are within the cipher's limits");
-        KeyId(u32::from_le_bytes(stream))
+        KeyId(super::keyed_hash(&self.0, *b"gossip-core key id 00000") as u32)
     }
 }
 

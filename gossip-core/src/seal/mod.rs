@@ -1,6 +1,6 @@
 //! Authenticated encryption of every datagram: a pure transform between the
 //! node's plaintext datagrams and the wire, keyed by a [`Keyring`], with
-//! nonces drawn from the node's generator. No IO, no clock.
+//! replay protection. No IO, no clock.
 //!
 //! A sealed datagram is `"GE" | key id (4, LE) | nonce (24) | ciphertext |
 //! tag (16)`: [`SEAL_OVERHEAD`] = 46 bytes more than the plaintext one it
@@ -8,11 +8,23 @@
 //! XChaCha20-Poly1305; the cluster's label is its associated data, so a
 //! datagram of another cluster (or with another key) fails authentication
 //! before anything of it is decoded.
+//!
+//! The nonce is `session (12) | number (6, LE) | send time (6, LE)`: the
+//! sender's session (12 bytes from its secret generator, new each time a
+//! node starts), the number of the datagram in that session, and the
+//! sender's wall-clock send time in milliseconds. Authenticated with the rest,
+//! they let a receiver refuse replays ([`replay`]): each nonce is unique
+//! without a random draw per datagram.
 
 mod keyring;
+mod replay;
 mod sealer;
 
 use alloc::vec::Vec;
+use core::time::Duration;
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 pub use keyring::{KEY_LEN, Key, KeyError, KeyId, Keyring, KeyringError, MAX_KEYS};
 pub use sealer::{SEAL_MAGIC, SEAL_OVERHEAD, SealError};
@@ -21,8 +33,24 @@ pub(crate) use sealer::{Sealer, is_sealed};
 /// Longest cluster label.
 pub const MAX_LABEL_LEN: usize = 64;
 
-/// How a node encrypts: its keys, its cluster's label, and the two switches
-/// of a rolling upgrade from plaintext.
+/// A 64-bit pseudo-random function of `input` under `key`: the first bytes
+/// of XChaCha20's keystream with `input` as the nonce. Unpredictable without
+/// the key, whatever outputs an observer collects.
+pub(crate) fn keyed_hash(key: &[u8; 32], input: [u8; 24]) -> u64 {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let mut stream = [0u8; 8];
+    // Encrypting zeros yields the keystream; the tag is not needed.
+    let _tag = cipher
+        .encrypt_in_place_detached(&XNonce::from(input), b"", &mut stream)
+        .expect("eight bytes are within the cipher's limits");
+    u64::from_le_bytes(stream)
+}
+
+/// Default [`Encryption::max_datagram_age`].
+pub const DEFAULT_MAX_DATAGRAM_AGE: Duration = Duration::from_secs(120);
+
+/// How a node encrypts: its keys, its cluster's label, the two switches of a
+/// rolling upgrade from plaintext, and how old a datagram may be.
 ///
 /// ```
 /// use gossip_core::{Config, Encryption, Key, Keyring};
@@ -47,6 +75,12 @@ pub struct Encryption {
     /// Accept plaintext datagrams too (default off). On only during a
     /// rolling upgrade; each kind of datagram accepted is counted.
     pub accept_plaintext: bool,
+    /// A sealed datagram sent longer ago than this by its sender's wall
+    /// clock (or this far ahead of this node's) is refused as a replay
+    /// (default 2 minutes): what the replay windows forget is refused by
+    /// age. Members' clocks must agree to well within it (adapters pass the
+    /// system clock; see [`Node::set_wall_clock`](crate::Node::set_wall_clock)).
+    pub max_datagram_age: Duration,
 }
 
 impl Encryption {
@@ -57,7 +91,14 @@ impl Encryption {
             label: Vec::new(),
             encrypt_outgoing: true,
             accept_plaintext: false,
+            max_datagram_age: DEFAULT_MAX_DATAGRAM_AGE,
         }
+    }
+
+    /// With `max_datagram_age` (see the field).
+    pub fn with_max_datagram_age(mut self, max_datagram_age: Duration) -> Encryption {
+        self.max_datagram_age = max_datagram_age;
+        self
     }
 
     /// With the cluster label `label`.

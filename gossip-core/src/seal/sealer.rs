@@ -5,9 +5,11 @@ use core::fmt;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
-use rand_core::Rng;
+use rand_core::CryptoRng;
 
+use super::replay::{Origin, ReplayWindows, Session};
 use super::{Encryption, KeyId, Keyring, KeyringError};
+use crate::time::Instant;
 
 /// First bytes of a sealed datagram (a plaintext one starts `"GS"`).
 pub const SEAL_MAGIC: [u8; 2] = *b"GE";
@@ -20,6 +22,7 @@ pub const SEAL_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
 /// Why a datagram was not opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SealError {
     /// Tampered with, truncated, sealed with another cluster's label, or
     /// with another key of the same id.
@@ -30,6 +33,15 @@ pub enum SealError {
     PlaintextRefused,
     /// A sealed datagram, and this node has no keys.
     NotEncrypted,
+    /// Authentic, but accepted before (or older than its sender's replay
+    /// window): a replay.
+    Replayed,
+    /// Authentic, but sent longer than `max_datagram_age` before this node's
+    /// clock, or that far after it: a replay, or a clock far off.
+    Stale,
+    /// Authentic, from a sender this node has no room to remember: as many
+    /// others sent within twice `max_datagram_age` as the member table holds.
+    TooManySenders,
 }
 
 impl fmt::Display for SealError {
@@ -39,13 +51,22 @@ impl fmt::Display for SealError {
             SealError::UnknownKey(id) => write!(f, "datagram sealed with unknown key {id}"),
             SealError::PlaintextRefused => f.write_str("plaintext datagram refused"),
             SealError::NotEncrypted => f.write_str("sealed datagram, but encryption is off"),
+            SealError::Replayed => f.write_str("sealed datagram replayed"),
+            SealError::Stale => {
+                f.write_str("sealed datagram sent outside max_datagram_age of this node's clock")
+            }
+            SealError::TooManySenders => f.write_str("sealed datagram from one sender too many"),
         }
     }
 }
 
 impl core::error::Error for SealError {}
 
-/// The keyring with a cipher ready for each key.
+/// Largest sequence number and send time a nonce carries (48 bits each).
+const MAX_U48: u64 = (1 << 48) - 1;
+
+/// The keyring with a cipher ready for each key, this node's sending
+/// session, and every sender's replay window.
 pub(crate) struct Sealer {
     keyring: Keyring,
     /// In the keyring's order: the primary first.
@@ -53,16 +74,40 @@ pub(crate) struct Sealer {
     label: Vec<u8>,
     pub(crate) encrypt_outgoing: bool,
     pub(crate) accept_plaintext: bool,
+    /// Names this node's datagrams in their nonces; drawn from the secret
+    /// generator, so that nonces never repeat across nodes and restarts.
+    session: Session,
+    /// Number of the next datagram sealed in `session`.
+    next_seq: u64,
+    windows: ReplayWindows,
 }
 
 impl Sealer {
-    pub(crate) fn new(encryption: &Encryption) -> Sealer {
+    /// A sealer for `encryption` remembering at most `senders` senders at
+    /// once; its session and table keys are drawn from `secrets`.
+    pub(crate) fn new<S: CryptoRng + ?Sized>(
+        encryption: &Encryption,
+        senders: usize,
+        secrets: &mut S,
+        now: Instant,
+    ) -> Sealer {
+        let mut session = [0; 12];
+        secrets.fill_bytes(&mut session);
+        let windows = ReplayWindows::new(
+            encryption.max_datagram_age,
+            senders,
+            secrets.next_u64(),
+            now,
+        );
         let mut sealer = Sealer {
             keyring: encryption.keyring.clone(),
             ciphers: Vec::new(),
             label: encryption.label.clone(),
             encrypt_outgoing: encryption.encrypt_outgoing,
             accept_plaintext: encryption.accept_plaintext,
+            session,
+            next_seq: 0,
+            windows,
         };
         sealer.prepare();
         sealer
@@ -80,6 +125,11 @@ impl Sealer {
         &self.keyring
     }
 
+    /// Senders whose replay windows are kept.
+    pub(crate) fn senders(&self) -> usize {
+        self.windows.len()
+    }
+
     /// Changes the keyring with `change`, if it allows.
     pub(crate) fn change(
         &mut self,
@@ -90,11 +140,28 @@ impl Sealer {
         Ok(())
     }
 
-    /// `plaintext` sealed with the primary key into `out` (cleared first).
-    pub(crate) fn seal(&self, plaintext: &[u8], rng: &mut impl Rng, out: &mut Vec<u8>) {
+    /// `plaintext` sealed with the primary key into `out` (cleared first),
+    /// stamped with this node's session, the next number and `sent_ms`
+    /// (this node's wall clock, milliseconds since the Unix epoch).
+    pub(crate) fn seal(&mut self, plaintext: &[u8], sent_ms: u64, out: &mut Vec<u8>) {
+        if self.next_seq > MAX_U48 {
+            // 2⁴⁸ datagrams: go on in the next session (still unique).
+            for byte in &mut self.session {
+                *byte = byte.wrapping_add(1);
+                if *byte != 0 {
+                    break;
+                }
+            }
+            self.next_seq = 0;
+        }
+        let origin = Origin {
+            session: self.session,
+            seq: self.next_seq,
+            sent_ms: sent_ms.min(MAX_U48),
+        };
+        self.next_seq += 1;
+        let nonce = nonce_of(&origin);
         let (id, cipher) = &self.ciphers[0];
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
         out.clear();
         out.extend_from_slice(&SEAL_MAGIC);
         out.extend_from_slice(&id.0.to_le_bytes());
@@ -107,17 +174,19 @@ impl Sealer {
     }
 
     /// Opens the sealed datagram `sealed` into `out` (cleared first): the
-    /// plaintext datagram, authenticated.
-    pub(crate) fn open(&self, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+    /// plaintext datagram, authenticated, and where it says it comes from.
+    /// Whether it is fresh is [`check`](Self::check)'s question.
+    pub(crate) fn open(&self, sealed: &[u8], out: &mut Vec<u8>) -> Result<Origin, SealError> {
         if sealed.len() < SEAL_OVERHEAD || !is_sealed(sealed) {
             return Err(SealError::Unauthenticated);
         }
         let (header, rest) = sealed.split_at(HEADER_LEN);
         let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let id = KeyId(u32::from_le_bytes(
-            header[2..6].try_into().expect("four bytes"),
-        ));
-        let nonce = XNonce::from_slice(&header[6..]);
+        let mut id = [0; 4];
+        id.copy_from_slice(&header[2..6]);
+        let id = KeyId(u32::from_le_bytes(id));
+        let mut nonce = [0; NONCE_LEN];
+        nonce.copy_from_slice(&header[6..]);
         let (_, cipher) = self
             .ciphers
             .iter()
@@ -126,11 +195,48 @@ impl Sealer {
         out.clear();
         out.extend_from_slice(ciphertext);
         cipher
-            .decrypt_in_place_detached(nonce, &self.label, out, Tag::from_slice(tag))
+            .decrypt_in_place_detached(&XNonce::from(nonce), &self.label, out, Tag::from_slice(tag))
             .map_err(|_| {
                 out.clear();
                 SealError::Unauthenticated
-            })
+            })?;
+        Ok(origin_of(&nonce))
+    }
+
+    /// Whether an opened datagram from `origin` is fresh at `now_ms` on
+    /// this node's wall clock. Changes nothing.
+    pub(crate) fn check(&self, origin: &Origin, now_ms: u64) -> Result<(), SealError> {
+        self.windows.check(origin, now_ms)
+    }
+
+    /// Notes that the datagram from `origin` was accepted at `now`.
+    pub(crate) fn remember(&mut self, origin: &Origin, now: Instant) {
+        self.windows.remember(origin, now);
+    }
+}
+
+/// The nonce of a datagram from `origin`: session, number and send time,
+/// unique for every datagram any node seals (a session is 96 random bits).
+fn nonce_of(origin: &Origin) -> [u8; NONCE_LEN] {
+    let mut nonce = [0; NONCE_LEN];
+    nonce[..12].copy_from_slice(&origin.session);
+    nonce[12..18].copy_from_slice(&origin.seq.to_le_bytes()[..6]);
+    nonce[18..].copy_from_slice(&origin.sent_ms.to_le_bytes()[..6]);
+    nonce
+}
+
+fn origin_of(nonce: &[u8; NONCE_LEN]) -> Origin {
+    let u48 = |bytes: &[u8]| {
+        let mut wide = [0; 8];
+        wide[..6].copy_from_slice(bytes);
+        u64::from_le_bytes(wide)
+    };
+    let mut session = [0; 12];
+    session.copy_from_slice(&nonce[..12]);
+    Origin {
+        session,
+        seq: u48(&nonce[12..18]),
+        sent_ms: u48(&nonce[18..]),
     }
 }
 
@@ -141,39 +247,43 @@ pub(crate) fn is_sealed(datagram: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
-    use rand_xoshiro::Xoshiro256PlusPlus;
 
     use super::*;
     use crate::seal::Key;
 
-    fn sealer(key: u8, label: &str) -> Sealer {
+    fn sealer(key: u8, label: &str, secrets: u64) -> Sealer {
         let keyring = Keyring::new(Key::from_bytes([key; 32]));
-        Sealer::new(&Encryption::new(keyring).with_label(label))
+        let encryption = Encryption::new(keyring).with_label(label);
+        let mut secrets = ChaCha20Rng::seed_from_u64(secrets);
+        Sealer::new(&encryption, 16, &mut secrets, Instant::ZERO)
     }
 
     #[test]
     fn a_sealed_datagram_opens_with_the_same_key_and_label_only() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let (mut sealed, mut opened) = (Vec::new(), Vec::new());
-        let a = sealer(1, "prod");
-        a.seal(b"GS\x01\x00hello", &mut rng, &mut sealed);
+        let mut a = sealer(1, "prod", 1);
+        a.seal(b"GS\x01\x00hello", 1_000, &mut sealed);
         assert_eq!(sealed.len(), 9 + SEAL_OVERHEAD);
         assert!(is_sealed(&sealed));
-        a.open(&sealed, &mut opened).unwrap();
+        let origin = a.open(&sealed, &mut opened).unwrap();
         assert_eq!(opened, b"GS\x01\x00hello");
+        assert_eq!((origin.seq, origin.sent_ms), (0, 1_000));
 
         assert_eq!(
-            sealer(1, "test").open(&sealed, &mut opened),
+            sealer(1, "test", 2).open(&sealed, &mut opened),
             Err(SealError::Unauthenticated),
             "another label"
         );
         let sealed_with = Key::from_bytes([1; 32]).id();
         assert_eq!(
-            sealer(2, "prod").open(&sealed, &mut opened),
+            sealer(2, "prod", 2).open(&sealed, &mut opened),
             Err(SealError::UnknownKey(sealed_with))
         );
-        for at in [0, 7, 40, sealed.len() - 1] {
+        // Every byte is authenticated, the nonce's session, number and send
+        // time included.
+        for at in 0..sealed.len() {
             let mut tampered = sealed.clone();
             tampered[at] ^= 1;
             assert!(a.open(&tampered, &mut opened).is_err(), "byte {at} flipped");
@@ -185,12 +295,30 @@ mod tests {
     }
 
     #[test]
-    fn two_seals_of_one_datagram_differ() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    fn nonces_never_repeat_within_a_node_nor_across_nodes() {
         let (mut one, mut two) = (Vec::new(), Vec::new());
-        let a = sealer(1, "");
-        a.seal(b"same", &mut rng, &mut one);
-        a.seal(b"same", &mut rng, &mut two);
-        assert_ne!(one, two, "nonces repeat");
+        let mut a = sealer(1, "", 1);
+        a.seal(b"same", 5, &mut one);
+        a.seal(b"same", 5, &mut two);
+        assert_ne!(one[6..30], two[6..30], "a node's nonces repeat");
+        let mut b = sealer(1, "", 2);
+        b.seal(b"same", 5, &mut two);
+        let mut a_again = sealer(1, "", 1);
+        a_again.seal(b"same", 5, &mut one);
+        assert_ne!(one[6..18], two[6..18], "two nodes share a session");
+    }
+
+    #[test]
+    fn a_session_out_of_numbers_goes_on_in_the_next() {
+        let mut a = sealer(1, "", 1);
+        let (mut sealed, mut opened) = (Vec::new(), Vec::new());
+        a.next_seq = MAX_U48;
+        a.seal(b"x", 5, &mut sealed);
+        let last = a.open(&sealed, &mut opened).unwrap();
+        a.seal(b"x", 5, &mut sealed);
+        let next = a.open(&sealed, &mut opened).unwrap();
+        assert_eq!(last.seq, MAX_U48);
+        assert_eq!(next.seq, 0);
+        assert_ne!(last.session, next.session);
     }
 }

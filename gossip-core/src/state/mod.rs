@@ -8,7 +8,6 @@
 
 mod entry;
 mod hash;
-pub(crate) use hash::StableHasher;
 mod merkle;
 mod replica;
 mod store;

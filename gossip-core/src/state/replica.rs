@@ -20,7 +20,7 @@ use core::time::Duration;
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
-use rand_core::Rng;
+use rand_core::{CryptoRng, Rng};
 
 use super::KeyChange;
 use super::entry::Entry;
@@ -120,8 +120,6 @@ pub(crate) struct Replica<A> {
     id: ReplicaId,
     origin: NodeName,
     clock: HlcClock,
-    /// Added to `now` (in milliseconds) to read the wall clock for stamps.
-    wall_offset_ms: i64,
     store: Store,
     rumors: RumorQueue<Vec<u8>, ()>,
     next_sync: Instant,
@@ -139,11 +137,13 @@ pub(crate) struct Replica<A> {
 }
 
 impl<A: Address> Replica<A> {
-    pub(crate) fn new<R: Rng>(
+    /// Hash keys come from `secrets`, choices from `rng`.
+    pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
         config: &Config,
         identity: &Identity<A>,
         now: Instant,
         rng: &mut R,
+        secrets: &mut S,
     ) -> Self {
         let mut hasher = StableHasher::new(0x0072_6570_6c69_6361); // "replica"
         hasher.write_bytes(identity.name().as_bytes());
@@ -153,20 +153,19 @@ impl<A: Address> Replica<A> {
             config.state_tree_depth,
             config.max_keys,
             config.max_value_size,
-            rng.next_u64(),
+            secrets.next_u64(),
         );
         Replica {
             config: config.clone(),
             id: ReplicaId(hasher.finish()),
             origin: identity.name().clone(),
             clock: HlcClock::default(),
-            wall_offset_ms: 0,
             store,
-            rumors: RumorQueue::new(rng.next_u64()),
+            rumors: RumorQueue::new(secrets.next_u64()),
             // A random phase, so that members started together do not sync in lockstep.
             next_sync: now + random::duration_below(rng, config.state_sync_interval),
             next_collection: now + config.key_tombstone_retention / 16,
-            peer_roots: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
+            peer_roots: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
             converged: false,
             sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
             stopped: false,
@@ -316,7 +315,10 @@ impl<A: Address> Replica<A> {
                 }
                 for key in keys {
                     if let Some(entry) = self.store.entry(key) {
-                        let _ = write_entry::<A>(key, entry, writer, stats);
+                        if write_entry::<A>(key, entry, writer, stats).is_err() {
+                            // Cut to fit when queued; left to the next round.
+                            stats.state_sync_entries_unsent += 1;
+                        }
                     }
                 }
                 true
@@ -371,11 +373,14 @@ impl<A: Address> Replica<A> {
         if self.stopped {
             return;
         }
+        // Answered once the datagram's own entries are merged: the answer is
+        // cut into datagrams by the sizes of the entries it will carry.
+        let mut wanted = None;
         for message in packet.flatten() {
             match message {
                 Message::KeyEntry { key, entry } => {
                     let entry = Entry::from_record(&entry);
-                    let millis = self.wall_millis(env.now);
+                    let millis = env.wall.millis(env.now);
                     if !self.clock.observe_bounded(entry.stamp(), millis) {
                         env.stats.stamps_from_the_future += 1;
                     }
@@ -405,15 +410,18 @@ impl<A: Address> Replica<A> {
                     } else if depth != self.store.tree().depth() {
                         env.stats.state_syncs_mismatched += 1;
                     } else if !want.is_empty() {
-                        let leaves: Vec<u32> = want
-                            .chunks_exact(4)
-                            .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
-                            .collect();
-                        self.send_entries(env, from, Vec::new(), &leaves);
+                        wanted = Some(want);
                     }
                 }
                 _ => {}
             }
+        }
+        if let Some(want) = wanted {
+            let leaves: Vec<u32> = want
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            self.send_entries(env, from, Vec::new(), &leaves);
         }
     }
 
@@ -542,7 +550,7 @@ impl<A: Address> Replica<A> {
         }
         if self.next_collection <= env.now {
             self.next_collection = env.now + self.config.key_tombstone_retention / 16;
-            let horizon = self.tombstone_horizon(env.now);
+            let horizon = self.tombstone_horizon(env.wall.millis(env.now));
             for key in self.store.collect_tombstones(horizon) {
                 self.rumors.remove(&key);
                 env.stats.key_tombstones_collected += 1;
@@ -602,7 +610,7 @@ impl<A: Address> Replica<A> {
                 max: self.config.max_keys,
             });
         }
-        let stamp = self.clock.tick(self.wall_millis(env.now));
+        let stamp = self.clock.tick(env.wall.millis(env.now));
         let entry = Entry::write(
             previous,
             self.id,
@@ -620,30 +628,20 @@ impl<A: Address> Replica<A> {
         Ok(())
     }
 
-    pub(crate) fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
-        let wall = i64::try_from(since_unix_epoch.as_millis()).unwrap_or(i64::MAX);
-        let local = i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        self.wall_offset_ms = wall.saturating_sub(local);
-    }
-
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
-        self.rumors = RumorQueue::new(0);
+        self.rumors.clear();
         self.outbox.clear();
     }
 
     // ---- plumbing ------------------------------------------------------------
 
-    fn wall_millis(&self, now: Instant) -> u64 {
-        let local = i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        u64::try_from(local.saturating_add(self.wall_offset_ms)).unwrap_or(0)
-    }
-
-    /// Tombstones of deletes stamped before this millisecond are collected.
-    fn tombstone_horizon(&self, now: Instant) -> u64 {
+    /// Tombstones of deletes stamped before this millisecond are collected,
+    /// `wall_ms` being the wall clock now.
+    fn tombstone_horizon(&self, wall_ms: u64) -> u64 {
         let retention = self.config.key_tombstone_retention.as_millis();
         let retention = u64::try_from(retention).unwrap_or(u64::MAX);
-        self.wall_millis(now).saturating_sub(retention)
+        wall_ms.saturating_sub(retention)
     }
 
     /// Largest encoded entry: what a datagram holds besides its header and a
@@ -658,7 +656,7 @@ impl<A: Address> Replica<A> {
         if !local
             && entry.is_deleted()
             && self.store.entry(key).is_none()
-            && entry.stamp().millis < self.tombstone_horizon(env.now)
+            && entry.stamp().millis < self.tombstone_horizon(env.wall.millis(env.now))
         {
             // A tombstone this replica would collect at once: most likely one
             // it collected already, sent back by a member that collects later.

@@ -21,7 +21,8 @@ pub(crate) fn datagram(message: &Message<'_, u32>) -> Vec<u8> {
 pub(crate) fn quiet_node(members: u32) -> (QuietNode, Instant) {
     let identity = Identity::new("self", 0u32).unwrap();
     let rng = Xoshiro256PlusPlus::seed_from_u64(1);
-    let mut node = Node::new(Config::lan(), identity, rng, Instant::ZERO).unwrap();
+    let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let mut node = Node::new(Config::lan(), identity, rng, &mut secrets, Instant::ZERO).unwrap();
     for i in 1..=members {
         let name = format!("member-{i}");
         let alive = datagram(&Message::Update(Update {

@@ -164,6 +164,7 @@ impl Run {
             config(seed),
             identity,
             Xoshiro256PlusPlus::seed_from_u64(seed),
+            &mut rand_chacha::ChaCha20Rng::seed_from_u64(seed),
             Instant::ZERO,
         )
         .unwrap();
