@@ -41,7 +41,10 @@ pub(crate) fn event(event: &Event<SocketAddr>) -> String {
             ),
             None => format!("key {} deleted (by {})", text(&change.key), change.origin),
         },
-        Event::Converged(c) => format!("converged with {} of {} members", c.agreeing, c.members),
+        Event::Converged(c) => format!(
+            "converged with {} of {} live members",
+            c.agreeing, c.members
+        ),
         Event::Refuted { incarnation, .. } => format!("refuted (incarnation {incarnation})"),
         Event::NameConflict { addr, .. } => {
             format!("name conflict: another process announces this name from {addr}")

@@ -84,9 +84,11 @@ pub enum Event<A> {
     /// key this node holds no value of (never had, or deleted already) is no
     /// change to a reader and is not told.
     KeyChanged(KeyChange),
-    /// Every member is estimated to hold the same replicated state as this
-    /// node ("converged with k of n members", k = n). Emitted each time
-    /// agreement is reached again after a change; the estimate at any time is
+    /// Every live member is estimated to hold the same replicated state as
+    /// this node ("converged with k of n live members", k = n). Emitted each
+    /// time agreement is reached again after a change, from the digests heard:
+    /// not when it comes from a member that held another state failing or
+    /// leaving (nothing spread then). The estimate at any time is
     /// [`Node::convergence`](crate::Node::convergence).
     Converged(Convergence),
     /// The member table is full (`max_members`) of live members and a newcomer was
@@ -149,7 +151,7 @@ impl<A: fmt::Debug> fmt::Display for Event<A> {
             }
             Event::Converged(c) => write!(
                 f,
-                "replicated state converged with {} of {} members",
+                "replicated state converged with {} of {} live members",
                 c.agreeing, c.members
             ),
             Event::MemberLimitReached { max_members } => {

@@ -333,10 +333,10 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.replica.digest()
     }
 
-    /// How many members are estimated to share this node's replicated state,
-    /// from the latest digest of each member heard within three
+    /// How many live members are estimated to share this node's replicated
+    /// state, from the latest digest of each live member heard within three
     /// `state_sync_interval`s (piggybacked on probes, acks and gossip of keys).
-    /// [`Event::Converged`] reports when the estimate reaches every member.
+    /// [`Event::Converged`] reports when the estimate reaches every live member.
     pub fn convergence(&self) -> Convergence {
         let membership = &self.membership;
         self.replica

@@ -278,6 +278,95 @@ fn convergence_is_estimated_from_digests_on_probes_and_announced() {
     );
 }
 
+/// Agreement is claimed from the digests of every other live member in a
+/// small cluster, not from the first one heard ("4 of 4" after one digest),
+/// nor while a crashed member that is only suspected has merely gone quiet.
+#[test]
+fn convergence_is_claimed_from_every_member_of_a_small_cluster() {
+    let mut config = Config::lan();
+    // Long suspicions: a crashed member stays suspect (live) for a while.
+    config.suspicion_mult = 20;
+    let mut c = Cluster::new(4, &config);
+    c.run_for(Duration::from_secs(30));
+    for i in 0..4 {
+        for event in c.take_events(i) {
+            if let Event::Converged(convergence) = event {
+                assert_eq!(convergence.sampled, 3, "node {i}: {convergence:?}");
+            }
+        }
+    }
+    // n3 crashes, then a write spreads to the others only.
+    c.cut = |from, to, _| from == 3 || to == 3;
+    c.nodes[0].set(c.now, b"k", b"v").unwrap();
+    // Past the 15 s window of n3's last digest, before the suspicion ends.
+    c.run_for(Duration::from_secs(18));
+    for i in 0..3 {
+        let n3 = c.nodes[i].member("n3").unwrap().state();
+        assert_eq!(n3, crate::MemberState::Suspect, "node {i}");
+        let claims: Vec<_> = c
+            .take_events(i)
+            .into_iter()
+            .filter(|e| matches!(e, Event::Converged(_)))
+            .collect();
+        assert!(claims.is_empty(), "node {i}: {claims:?}");
+        assert!(!c.nodes[i].convergence().is_converged(), "node {i}");
+    }
+}
+
+#[test]
+fn a_member_that_fails_holding_another_state_is_counted_out_without_a_claim_of_convergence() {
+    let mut c = Cluster::new(4, &Config::lan());
+    c.run_for(Duration::from_secs(30));
+    for i in 0..4 {
+        c.take_events(i);
+    }
+    // n3 crashes, then n0 writes a key that n1 and n2 take and n3 never
+    // hears: n3's last digest, still within the window, disagrees.
+    c.cut = |from, to, _| from == 3 || to == 3;
+    c.run_for(Duration::from_millis(100));
+    c.nodes[0].set(c.now, b"k", b"v").unwrap();
+    c.run_for(Duration::from_secs(1));
+    for i in 0..3 {
+        let convergence = c.nodes[i].convergence();
+        let figures = (convergence.agreeing, convergence.members);
+        assert_eq!(figures, (3, 4), "node {i}: {convergence:?}");
+    }
+    // n3 is declared failed: the estimate no longer counts it, but nothing
+    // spread, so nothing is announced ("converged with 3 of 3 members" was).
+    c.run_for(Duration::from_secs(20));
+    for i in 0..3 {
+        let events = c.take_events(i);
+        let failed =
+            |e: &Event<u32>| matches!(e, Event::MemberFailed(m) if m.name().as_str() == "n3");
+        assert!(events.iter().any(failed), "node {i}: {events:?}");
+        let convergence = c.nodes[i].convergence();
+        let figures = (convergence.agreeing, convergence.members);
+        assert_eq!(figures, (3, 3), "node {i}: {convergence:?}");
+        let claims: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, Event::Converged(_)))
+            .map(alloc::string::ToString::to_string)
+            .collect();
+        assert!(claims.is_empty(), "node {i}: {claims:?}");
+    }
+    // A write seen to reach every live member is announced, of live members.
+    c.nodes[1].set(c.now, b"k", b"w").unwrap();
+    c.run_for(Duration::from_secs(20));
+    for i in 0..3 {
+        let claims: Vec<_> = c
+            .take_events(i)
+            .iter()
+            .filter(|e| matches!(e, Event::Converged(_)))
+            .map(alloc::string::ToString::to_string)
+            .collect();
+        assert_eq!(
+            claims,
+            ["replicated state converged with 3 of 3 live members"],
+            "node {i}"
+        );
+    }
+}
+
 #[test]
 fn tombstones_are_collected_after_their_retention() {
     let mut config = Config::lan();

@@ -74,16 +74,25 @@ pub struct Convergence {
     /// Estimated members whose replica has the same digest, this one included:
     /// the share of digests heard recently that match, times the members.
     pub agreeing: usize,
-    /// Live members, this one included.
+    /// Live (alive or suspect) members, this one included: failed and left
+    /// members are not counted.
     pub members: usize,
     /// Members whose digest was heard within the window the estimate uses.
     pub sampled: usize,
 }
 
 impl Convergence {
-    /// True if every member is estimated to hold the same state.
+    /// Fewest digests of other members a claim of convergence rests on:
+    /// every other member's in a cluster of up to nine, eight in a larger
+    /// one (where the sample is what a node hears in the window).
+    pub const MIN_SAMPLE: usize = 8;
+
+    /// True if every live member is estimated to hold the same state, from
+    /// at least [`MIN_SAMPLE`](Self::MIN_SAMPLE) digests (all of them in a
+    /// small cluster): one digest heard does not make "4 of 4".
     pub fn is_converged(&self) -> bool {
-        self.agreeing == self.members
+        let needed = self.members.saturating_sub(1).min(Self::MIN_SAMPLE);
+        self.agreeing == self.members && self.sampled >= needed
     }
 }
 
@@ -126,7 +135,9 @@ pub(crate) struct Replica<A> {
     next_collection: Instant,
     /// The latest digest heard from each member, and when.
     peer_roots: HashMap<A, (u64, Instant), FixedState>,
-    converged: bool,
+    /// The digest every live member was last found to share: a change of
+    /// this replica's state makes agreement a thing to reach again.
+    agreed: Option<u64>,
     /// Anti-entropy datagrams left to send in this sync interval.
     sync_budget: usize,
     stopped: bool,
@@ -166,7 +177,7 @@ impl<A: Address> Replica<A> {
             next_sync: now + random::duration_below(rng, config.state_sync_interval),
             next_collection: now + config.key_tombstone_retention / 16,
             peer_roots: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
-            converged: false,
+            agreed: None,
             sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
             stopped: false,
             outbox: VecDeque::new(),
@@ -522,20 +533,32 @@ impl<A: Address> Replica<A> {
         self.peer_roots.insert(from.clone(), (root, env.now));
         // Only a root that could change the verdict is worth a count: one that
         // matches while not converged, or differs while converged.
-        if (root == self.digest()) != self.converged {
+        let digest = self.digest();
+        if (root == digest) != (self.agreed == Some(digest)) {
             self.check_convergence(env.now, live);
         }
     }
 
     /// Emits [`Convergence`] when every member comes to share this state.
+    ///
+    /// Members that failed or left since the last check are forgotten here.
+    /// If one of them held another state, agreement reached now is the others
+    /// counting it out, not a state that spread: it is noted, not announced.
     pub(crate) fn check_convergence(&mut self, now: Instant, live: &Live<'_, A>) {
+        let digest = self.digest();
+        let mut counted_out = false;
+        self.peer_roots.retain(|addr, &mut (root, _)| {
+            let is_live = (live.is_live)(addr);
+            counted_out |= !is_live && root != digest;
+            is_live
+        });
         let convergence = self.convergence(now, live.members, live.is_live);
         let converged = convergence.is_converged() && convergence.sampled > 0;
-        if converged && !self.converged {
+        if converged && self.agreed != Some(digest) && !counted_out {
             let max = self.config.max_pending_events;
             push_dropping_oldest(&mut self.convergence_events, convergence, max);
         }
-        self.converged = converged;
+        self.agreed = converged.then_some(digest);
     }
 
     /// The sync round and the tombstone collection, when due.
