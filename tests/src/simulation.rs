@@ -616,8 +616,10 @@ impl Simulation {
     pub fn bootstrap_converged(&mut self) {
         let everyone: Vec<NodeId> = self.running().collect();
         let datagrams = self.state_datagrams(&everyone);
+        let announcements = self.announcements();
         for &id in &everyone {
             self.deliver_state(id, everyone.len(), &datagrams);
+            self.hear_from(id, &everyone, &announcements);
         }
     }
 
@@ -625,6 +627,7 @@ impl Simulation {
     /// partial view, for clusters too large for every node to know every other.
     pub fn bootstrap_sparse(&mut self, k: usize) {
         let everyone: Vec<NodeId> = self.running().collect();
+        let announcements = self.announcements();
         let n = everyone.len();
         for &id in &everyone {
             let mut known = Vec::with_capacity(k);
@@ -636,7 +639,54 @@ impl Simulation {
             }
             let datagrams = self.state_datagrams(&known);
             self.deliver_state(id, known.len(), &datagrams);
+            self.hear_from(id, &known, &announcements);
         }
+    }
+
+    /// Every node's announcement of itself, alive at its incarnation 0, by id.
+    fn announcements(&self) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; self.config.max_packet_size];
+        (0..self.slots.len() as NodeId)
+            .map(|id| {
+                let name = Self::name(id);
+                let update: Message<'_, NodeId> = Message::Update(Update {
+                    name: &name,
+                    generation: self.generation[id as usize],
+                    incarnation: 0,
+                    status: Status::Alive {
+                        addr: id,
+                        metadata: b"",
+                    },
+                });
+                let mut writer = PacketWriter::new(&mut buf, self.config.cluster_id);
+                writer.push(&update).expect("an announcement fits");
+                let len = writer.len();
+                buf[..len].to_vec()
+            })
+            .collect()
+    }
+
+    /// Each of `known` announces itself to node `id` from its own address,
+    /// as a cluster that has run a while has: a node gossips only to members
+    /// it has heard from, not merely heard of. What `id` already knew, it
+    /// counts as an update that changed nothing.
+    fn hear_from(&mut self, id: NodeId, known: &[NodeId], announcements: &[Vec<u8>]) {
+        let now = self.now;
+        for &from in known {
+            if from == id {
+                continue;
+            }
+            let Some(node) = self.slots[id as usize].node.as_mut() else {
+                return;
+            };
+            if node
+                .handle_message(now, from, &announcements[from as usize])
+                .is_err()
+            {
+                self.trace.rejected += 1;
+            }
+        }
+        self.drain(id);
     }
 
     /// A settled (not to be re-gossiped) member table of `nodes`, alive in their

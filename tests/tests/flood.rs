@@ -309,3 +309,63 @@ fn no_forged_request_draws_more_than_itself() {
         );
     }
 }
+
+/// Not a node either: someone else's address, named in a forged announcement.
+const VICTIM: NodeId = 2_000;
+
+/// One forged alive announcement naming a third party's address made every
+/// member of a 30-member plaintext cluster send it, over two minutes, 177
+/// times what the attacker sent (probes carrying gossip, gossip rounds,
+/// push-pull requests). A member never heard from now gets bare pings only,
+/// one per probe round, until it is declared failed: what each member sends
+/// there is bounded, and the whole cluster's is a small multiple of the
+/// forgery (printed; about one ping per member).
+#[test]
+fn a_forged_announcement_draws_only_bare_pings_to_the_address_it_names() {
+    let mut sim = common::formed_cluster(NODES, Config::lan(), 5, Duration::from_secs(10));
+    let to_victim = Rc::new(Cell::new((0u64, 0u64)));
+    let tap = to_victim.clone();
+    sim.set_tap(Box::new(move |_, _, to, bytes, _| {
+        if to == VICTIM {
+            let (datagrams, total) = tap.get();
+            tap.set((datagrams + 1, total + bytes.len() as u64));
+        }
+    }));
+    let mut buf = [0u8; 128];
+    let mut writer = PacketWriter::new(&mut buf, 0);
+    writer
+        .push::<NodeId>(&Message::Update(Update {
+            name: "ghost",
+            generation: 1,
+            incarnation: 0,
+            status: Status::Alive {
+                addr: VICTIM,
+                metadata: b"",
+            },
+        }))
+        .unwrap();
+    let len = writer.len();
+    let forged = buf[..len].to_vec();
+    sim.inject(ATTACKER, 0, forged.clone());
+    sim.run_for(Duration::from_secs(120));
+    let (datagrams, bytes) = to_victim.get();
+    let amplification = bytes as f64 / forged.len() as f64;
+    println!(
+        "{datagrams} datagrams, {bytes} bytes to the named address for one forged announcement of \
+         {} bytes: {amplification:.1}x",
+        forged.len()
+    );
+    let believed = sim
+        .running()
+        .filter(|&id| sim.node(id).unwrap().member("ghost").is_some())
+        .count();
+    assert!(believed > NODES / 2, "the announcement spread: {believed}");
+    for id in sim.running() {
+        let ghost = sim.node(id).unwrap().member("ghost").map(|m| m.state());
+        assert_ne!(ghost, Some(gossip_core::MemberState::Alive), "node {id}");
+    }
+    // Each member sends at most two bare pings (a probe round, and one
+    // more should the ghost come up again in its order before failing).
+    assert!(datagrams <= 2 * NODES as u64, "{datagrams} datagrams");
+    assert!(bytes <= datagrams * 40, "{bytes} bytes: pings carried more");
+}

@@ -988,13 +988,23 @@ impl<A: Address> Membership<A> {
 
     /// Open a state exchange with a random member. Failed members are candidates
     /// while their tombstones last: that is how the two sides of a healed
-    /// partition find each other again.
+    /// partition find each other again. Members only heard of (a restarted
+    /// node's tombstones, learned from another's table) are candidates one
+    /// round in [`ANY_PARTNER`], or when no member heard from is: enough to
+    /// heal, and one small request now and then to an address a forged
+    /// announcement named.
     fn push_pull_round<R: Rng>(&mut self, env: &mut Env<'_, R>) {
         self.timers
             .set(Timer::PushPull, env.now + self.config.push_pull_interval);
-        let partner = self
-            .table
-            .sample(env.rng, 1, |m| m.state != MemberState::Left);
+        let candidate = |m: &Member<A>| m.state != MemberState::Left;
+        let mut partner = if random::below(env.rng, ANY_PARTNER) == 0 {
+            self.table.sample_any(env.rng, 1, candidate)
+        } else {
+            self.table.sample(env.rng, 1, candidate)
+        };
+        if partner.is_empty() {
+            partner = self.table.sample_any(env.rng, 1, candidate);
+        }
         let Some(&partner) = partner.first() else {
             return;
         };
@@ -1296,6 +1306,10 @@ impl<A: Address> Membership<A> {
         }
     }
 }
+
+/// A push-pull round in this many picks its partner among every member,
+/// those only heard of included.
+const ANY_PARTNER: usize = 16;
 
 /// Queues `event`, dropping (and counting) the oldest if `max_pending_events`
 /// are waiting to be drained.

@@ -326,8 +326,28 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         k: usize,
         eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
+        self.sample_among(rng, k, true, eligible)
+    }
+
+    /// [`sample`](Self::sample), members only heard of included.
+    pub(crate) fn sample_any<R: Rng>(
+        &self,
+        rng: &mut R,
+        k: usize,
+        eligible: impl FnMut(&Member<A>) -> bool,
+    ) -> Sample {
+        self.sample_among(rng, k, false, eligible)
+    }
+
+    fn sample_among<R: Rng>(
+        &self,
+        rng: &mut R,
+        k: usize,
+        heard_only: bool,
+        eligible: impl FnMut(&Member<A>) -> bool,
+    ) -> Sample {
         let others = self.members.len().saturating_sub(1);
-        self.draw(rng, k, eligible, |rng, usable| {
+        self.draw(rng, k, heard_only, eligible, |rng, usable| {
             let i = 1 + random::below(rng, others);
             usable(i).then_some(i)
         })
@@ -342,6 +362,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
+        heard_only: bool,
         mut eligible: impl FnMut(&Member<A>) -> bool,
         mut draw_one: impl FnMut(&mut R, &mut dyn FnMut(usize) -> bool) -> Option<usize>,
     ) -> Sample {
@@ -353,13 +374,14 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             if chosen.len() == k {
                 return chosen;
             }
-            let mut usable =
-                |i: usize| !chosen.contains(&i) && self.heard[i] && eligible(&self.members[i]);
+            let mut usable = |i: usize| {
+                !chosen.contains(&i) && (self.heard[i] || !heard_only) && eligible(&self.members[i])
+            };
             if let Some(i) = draw_one(rng, &mut usable) {
                 chosen.push(i);
             }
         }
-        self.fill_by_scan(rng, k, chosen, eligible)
+        self.fill_by_scan(rng, k, chosen, heard_only, eligible)
     }
 
     /// Completes `chosen` to `k` members uniformly from a scan of the table,
@@ -369,10 +391,13 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         rng: &mut R,
         k: usize,
         mut chosen: Sample,
+        heard_only: bool,
         mut eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
         let mut rest: Vec<usize> = (1..self.members.len())
-            .filter(|i| !chosen.contains(i) && self.heard[*i] && eligible(&self.members[*i]))
+            .filter(|&i| {
+                !chosen.contains(&i) && (self.heard[i] || !heard_only) && eligible(&self.members[i])
+            })
             .collect();
         while chosen.len() < k && !rest.is_empty() {
             let pick = random::below(rng, rest.len());
@@ -396,7 +421,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         mut distance: impl FnMut(&Member<A>) -> Option<f64>,
     ) -> Sample {
         let others = self.members.len().saturating_sub(1);
-        self.draw(rng, k, eligible, |rng, usable| {
+        self.draw(rng, k, true, eligible, |rng, usable| {
             let draws = if random::below(rng, 100) < far_percent {
                 1
             } else {

@@ -227,6 +227,8 @@ impl Run {
         let now = self.now;
         let config = node.config();
         if let Input::Timeout { .. } = input {
+            // The node's time stops a nanosecond short of `Instant::MAX`.
+            let now = node.now();
             ensure(node.poll_timeout().is_none_or(|next| next > now), || {
                 format!(
                     "after handle_timeout({now}), poll_timeout() = {:?}",
@@ -349,8 +351,14 @@ fn input(u: &mut Unstructured<'_>) -> Result<Input> {
             from: from(u)?,
             bytes: datagram(u)?,
         },
+        // Now and then to the end of time (`Instant::MAX`), which must
+        // return, and after which nothing is due at once again.
         7..=10 => Input::Timeout {
-            after_ms: u.int_in_range(0..=2_999)?,
+            after_ms: if u.ratio(1, 64)? {
+                u64::MAX
+            } else {
+                u.int_in_range(0..=2_999)?
+            },
         },
         11 => Input::Join {
             seeds: (0..u.int_in_range(0..=2)?)
