@@ -310,3 +310,34 @@ fn a_restarted_member_starts_a_new_window() {
     assert_eq!(c.nodes[0].stats().rejected.total(), 0);
     assert_eq!(c.nodes[0].live_members(), 3);
 }
+
+/// The cookie node `self` (protocol seed `protocol`, secrets `secrets`)
+/// gives a stranger at address 77 asking for its table.
+fn cookie_for_a_stranger(protocol: u64, secrets: u64) -> u64 {
+    let identity = Identity::new("self", 0u32).unwrap();
+    let rng = Xoshiro256PlusPlus::seed_from_u64(protocol);
+    let mut secrets = crate::testing::secrets(secrets);
+    let mut n = Node::new(Config::lan(), identity, rng, &mut secrets, Instant::ZERO).unwrap();
+    let request = datagram(&[crate::wire::Message::PushPull {
+        session: 1,
+        digest: 0,
+        join: true,
+        cookie: 0,
+        padding: &[0; crate::wire::MIN_STRANGER_PADDING],
+    }]);
+    n.handle_message(Instant::ZERO, 77, &request).unwrap();
+    let sent = crate::testing::messages(crate::testing::drain_transmits(&mut n));
+    match sent[..] {
+        [(77, crate::wire::Message::Cookie { cookie, .. })] => cookie,
+        _ => panic!("{sent:?}"),
+    }
+}
+
+/// Cookies (and the other secrets) come from the secret generator only:
+/// nodes given one protocol seed, as reproducible tests give them, issue
+/// different cookies; the protocol seed has no part in them.
+#[test]
+fn cookies_follow_the_secret_generator_not_the_protocol_seed() {
+    assert_ne!(cookie_for_a_stranger(1, 10), cookie_for_a_stranger(1, 11));
+    assert_eq!(cookie_for_a_stranger(1, 10), cookie_for_a_stranger(2, 10));
+}
