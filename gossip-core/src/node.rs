@@ -376,6 +376,9 @@ impl<A: Address, R: Rng> Node<A, R> {
             });
         }
         let sealed = seal::is_sealed(datagram);
+        if let Some(sealer) = self.sealer.as_mut().filter(|_| sealed) {
+            sealer.expire(self.now);
+        }
         match &self.sealer {
             None if sealed => Err(MessageError::Seal(SealError::NotEncrypted)),
             None => self.accept_plaintext(from, datagram),

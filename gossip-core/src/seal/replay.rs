@@ -148,7 +148,7 @@ impl ReplayWindows {
 
     /// Notes that a datagram from `origin` was accepted at `now`.
     pub(crate) fn remember(&mut self, origin: &Origin, now: Instant) {
-        self.rotate(now);
+        self.expire(now);
         let window = match self.previous.remove(&origin.session) {
             Some(window) => self.current.entry(origin.session).insert(window).into_mut(),
             None => self
@@ -161,14 +161,22 @@ impl ReplayWindows {
 
     /// Drops the windows untouched for a whole generation (twice the maximum
     /// age): whatever they accepted is older than the maximum age by now.
-    fn rotate(&mut self, now: Instant) {
-        if now - self.since < self.max_age * 2 {
+    /// Called before every check, so that a full table makes room in time.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let generation = self.max_age * 2;
+        let elapsed = now - self.since;
+        if elapsed < generation {
             return;
         }
         // Last touched before `since`: sent at most `max_age` after it (later
         // ones are refused), so older than `max_age` now.
         self.previous.clear();
         core::mem::swap(&mut self.previous, &mut self.current);
+        if elapsed >= generation * 2 {
+            // Untouched since a generation ago too (a touch would have
+            // rotated): every window is covered by the age bound.
+            self.previous.clear();
+        }
         self.since = now;
     }
 
@@ -194,9 +202,10 @@ mod tests {
         ReplayWindows::new(Duration::from_secs(60), 4, 1, Instant::ZERO)
     }
 
-    /// `check`, then `remember` if fresh.
+    /// `check`, then `remember` if fresh, as the node does.
     fn take(w: &mut ReplayWindows, o: Origin, now_s: u64) -> Result<(), SealError> {
         let now = Instant::from_secs(now_s);
+        w.expire(now);
         w.check(&o, now_s * 1000)?;
         w.remember(&o, now);
         Ok(())
@@ -297,5 +306,14 @@ mod tests {
         take(&mut w, origin(0, 3, 130_000), 130).unwrap();
         take(&mut w, origin(0, 4, 260_000), 260).unwrap();
         assert_eq!(take(&mut w, origin(9, 1, 260_000), 260), Ok(()));
+        // A full table of senders that all went silent makes room by itself.
+        for session in 20..22 {
+            take(&mut w, origin(session, 1, 260_000), 260).unwrap();
+        }
+        assert_eq!(
+            take(&mut w, origin(30, 1, 261_000), 261),
+            Err(SealError::TooManySenders)
+        );
+        assert_eq!(take(&mut w, origin(30, 1, 800_000), 800), Ok(()));
     }
 }

@@ -203,6 +203,11 @@ impl Sealer {
         Ok(origin_of(&nonce))
     }
 
+    /// Forgets the replay windows that the age bound now covers.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.windows.expire(now);
+    }
+
     /// Whether an opened datagram from `origin` is fresh at `now_ms` on
     /// this node's wall clock. Changes nothing.
     pub(crate) fn check(&self, origin: &Origin, now_ms: u64) -> Result<(), SealError> {
