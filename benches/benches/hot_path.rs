@@ -1,11 +1,11 @@
 //! The hot path of failure detection: decode a ping, handle it, encode the ack.
 //!
-//! `cargo bench -p gossip-core --bench hot_path`
+//! `cargo bench -p gossip-bench --bench hot_path`
 
 // criterion's macros define public functions without docs.
 #![allow(missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../gossip-core/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
