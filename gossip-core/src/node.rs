@@ -755,15 +755,20 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     /// Writes `outgoing` into the scratch buffer with what rides along: to a
-    /// member heard from, piggybacked updates, the state's root, key rumors
-    /// and broadcasts; to any other address (a seed, a stranger's ping, a
-    /// member only heard of, perhaps from a forged announcement), the one
-    /// message only, so that what a forged datagram draws is no larger than
-    /// itself. Returns the length, `None` if there was nothing to say.
+    /// member heard from (and in gossip), piggybacked updates, the state's
+    /// root, key rumors and broadcasts; to any other address (a seed, a
+    /// stranger's ping, a probe of a member only heard of, perhaps from a
+    /// forged announcement), the one message only, so that what a forged
+    /// datagram draws is no larger than itself. Returns the length, `None` if
+    /// there was nothing to say.
     fn write_membership(&mut self, outgoing: &Outgoing<A>, members: usize) -> Option<usize> {
         let cluster_id = self.membership.config().cluster_id;
         let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-        let heard = self.membership.heard_addr(outgoing.to());
+        // Gossip goes only to members heard from or, while alive, only heard
+        // of (chosen so): it is nothing but what rides along.
+        let heard = self.membership.heard_addr(outgoing.to())
+            || (matches!(outgoing, Outgoing::Gossip { .. })
+                && self.membership.knows_addr(outgoing.to()));
         let wrote = self
             .membership
             .write(outgoing, &mut writer, &mut self.stats, heard);

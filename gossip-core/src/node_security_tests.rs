@@ -341,3 +341,40 @@ fn cookies_follow_the_secret_generator_not_the_protocol_seed() {
     assert_ne!(cookie_for_a_stranger(1, 10), cookie_for_a_stranger(1, 11));
     assert_eq!(cookie_for_a_stranger(1, 10), cookie_for_a_stranger(2, 10));
 }
+
+/// A member only heard of (here from someone else's gossip) gets gossip while
+/// alive, so that a joiner hears the news, and bare pings; once suspected,
+/// pings only: nothing rides along, no helpers probe it.
+#[test]
+fn a_member_only_heard_of_gets_gossip_while_alive_and_bare_pings_once_suspected() {
+    let mut n = crate::testing::with_three_members(Config::lan());
+    // "x" at address 9, announced by someone else.
+    crate::testing::gossip(&mut n, 0, &[update("x", 0, 0, alive(9))]);
+    let to_x = |sent: Vec<(u32, Vec<u8>)>| -> Vec<Vec<crate::wire::MessageKind>> {
+        sent.into_iter()
+            .filter(|(to, _)| *to == 9)
+            .map(|(_, bytes)| {
+                crate::wire::decode::<u32>(&bytes, 0)
+                    .unwrap()
+                    .map(|m| m.unwrap().kind())
+                    .collect()
+            })
+            .collect()
+    };
+    let sent = to_x(crate::testing::run_until(&mut n, Instant::from_secs(8)));
+    use crate::wire::MessageKind::{IndirectPing, Ping};
+    assert!(sent.iter().any(|kinds| !kinds.contains(&Ping)), "gossip: {sent:?}");
+    for kinds in sent.iter().filter(|kinds| kinds.contains(&Ping)) {
+        assert_eq!(kinds, &[Ping], "a ping to it carries nothing");
+    }
+    assert!(!sent.iter().flatten().any(|k| *k == IndirectPing));
+    // Suspected (nobody answered for it): pings only from now on.
+    crate::testing::gossip(
+        &mut n,
+        8,
+        &[update("x", 0, 0, crate::wire::Status::Suspect { by: "a" })],
+    );
+    n.set(Instant::from_secs(8), b"k", b"news to gossip").unwrap();
+    let later = to_x(crate::testing::run_until(&mut n, Instant::from_secs(20)));
+    assert!(later.iter().all(|kinds| kinds == &[Ping]), "{later:?}");
+}

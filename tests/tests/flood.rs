@@ -316,10 +316,10 @@ const VICTIM: NodeId = 2_000;
 /// One forged alive announcement naming a third party's address made every
 /// member of a 30-member plaintext cluster send it, over two minutes, 177
 /// times what the attacker sent (probes carrying gossip, gossip rounds,
-/// push-pull requests). A member never heard from now gets bare pings only,
-/// one per probe round, until it is declared failed: what each member sends
-/// there is bounded, and the whole cluster's is a small multiple of the
-/// forgery (printed; about one ping per member).
+/// push-pull requests). A member never heard from now gets bare pings, one
+/// per probe round, and its share of gossip only until its first unanswered
+/// probe gets it suspected: what each member sends there is bounded, and the
+/// whole cluster's is a small multiple of the forgery (printed).
 #[test]
 fn a_forged_announcement_draws_only_bare_pings_to_the_address_it_names() {
     let mut sim = common::formed_cluster(NODES, Config::lan(), 5, Duration::from_secs(10));
@@ -364,8 +364,9 @@ fn a_forged_announcement_draws_only_bare_pings_to_the_address_it_names() {
         let ghost = sim.node(id).unwrap().member("ghost").map(|m| m.state());
         assert_ne!(ghost, Some(gossip_core::MemberState::Alive), "node {id}");
     }
-    // Each member sends at most two bare pings (a probe round, and one
-    // more should the ghost come up again in its order before failing).
+    // Each member sends a bare ping or two (a probe round, and one more
+    // should the ghost come up again in its order before failing) and
+    // rarely a gossip datagram: a few hundred bytes in all, not kilobytes.
     assert!(datagrams <= 2 * NODES as u64, "{datagrams} datagrams");
-    assert!(bytes <= datagrams * 40, "{bytes} bytes: pings carried more");
+    assert!(bytes <= 25 * forged.len() as u64, "{bytes} bytes");
 }

@@ -331,7 +331,7 @@ impl<A: Address> Membership<A> {
     /// Addresses of up to `count` live gossip partners (this node excluded),
     /// chosen as `peer_selection` says.
     pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
-        self.partners(rng, count, |m| m.state.is_live())
+        self.partners(rng, count, |m, heard| heard && m.state.is_live())
             .into_iter()
             .map(|index| self.table.get(index).addr.clone())
             .collect()
@@ -343,7 +343,7 @@ impl<A: Address> Membership<A> {
         &self,
         rng: &mut R,
         count: usize,
-        eligible: impl FnMut(&Member<A>) -> bool,
+        eligible: impl FnMut(&Member<A>, bool) -> bool,
     ) -> table::Sample {
         match (self.config.peer_selection, &self.vivaldi) {
             (
@@ -360,7 +360,7 @@ impl<A: Address> Membership<A> {
                 eligible,
                 |m| vivaldi.distance_to(m.name.as_str()),
             ),
-            _ => self.table.sample(rng, count, eligible),
+            _ => self.table.sample_where(rng, count, eligible),
         }
     }
 
@@ -976,9 +976,15 @@ impl<A: Address> Membership<A> {
             return;
         }
         let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);
-        let targets = self.partners(env.rng, self.config.gossip_fanout, |m| {
-            m.state.is_live()
-                || (m.state == MemberState::Failed && now - m.state_changed < to_the_dead)
+        // A member only heard of gets gossip while alive: a joiner needs the
+        // news before it has spoken to everyone. Once suspected (a forged
+        // announcement is, at its first unanswered probe) it gets nothing
+        // but bare pings.
+        let targets = self.partners(env.rng, self.config.gossip_fanout, |m, heard| {
+            m.state == MemberState::Alive
+                || heard
+                    && (m.state == MemberState::Suspect
+                        || (m.state == MemberState::Failed && now - m.state_changed < to_the_dead))
         });
         for target in targets {
             let to = self.table.get(target).addr.clone();

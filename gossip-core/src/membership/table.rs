@@ -324,9 +324,9 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
-        eligible: impl FnMut(&Member<A>) -> bool,
+        mut eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
-        self.sample_among(rng, k, true, eligible)
+        self.sample_where(rng, k, |m, heard| heard && eligible(m))
     }
 
     /// [`sample`](Self::sample), members only heard of included.
@@ -334,20 +334,21 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
-        eligible: impl FnMut(&Member<A>) -> bool,
+        mut eligible: impl FnMut(&Member<A>) -> bool,
     ) -> Sample {
-        self.sample_among(rng, k, false, eligible)
+        self.sample_where(rng, k, |m, _| eligible(m))
     }
 
-    fn sample_among<R: Rng>(
+    /// Up to `k` distinct random members (never the local node) for which
+    /// `eligible(member, heard from)` holds, uniformly chosen.
+    pub(crate) fn sample_where<R: Rng>(
         &self,
         rng: &mut R,
         k: usize,
-        heard_only: bool,
-        eligible: impl FnMut(&Member<A>) -> bool,
+        eligible: impl FnMut(&Member<A>, bool) -> bool,
     ) -> Sample {
         let others = self.members.len().saturating_sub(1);
-        self.draw(rng, k, heard_only, eligible, |rng, usable| {
+        self.draw(rng, k, eligible, |rng, usable| {
             let i = 1 + random::below(rng, others);
             usable(i).then_some(i)
         })
@@ -362,8 +363,7 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         &self,
         rng: &mut R,
         k: usize,
-        heard_only: bool,
-        mut eligible: impl FnMut(&Member<A>) -> bool,
+        mut eligible: impl FnMut(&Member<A>, bool) -> bool,
         mut draw_one: impl FnMut(&mut R, &mut dyn FnMut(usize) -> bool) -> Option<usize>,
     ) -> Sample {
         let mut chosen = Sample::new();
@@ -374,14 +374,13 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
             if chosen.len() == k {
                 return chosen;
             }
-            let mut usable = |i: usize| {
-                !chosen.contains(&i) && (self.heard[i] || !heard_only) && eligible(&self.members[i])
-            };
+            let mut usable =
+                |i: usize| !chosen.contains(&i) && eligible(&self.members[i], self.heard[i]);
             if let Some(i) = draw_one(rng, &mut usable) {
                 chosen.push(i);
             }
         }
-        self.fill_by_scan(rng, k, chosen, heard_only, eligible)
+        self.fill_by_scan(rng, k, chosen, eligible)
     }
 
     /// Completes `chosen` to `k` members uniformly from a scan of the table,
@@ -391,13 +390,10 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         rng: &mut R,
         k: usize,
         mut chosen: Sample,
-        heard_only: bool,
-        mut eligible: impl FnMut(&Member<A>) -> bool,
+        mut eligible: impl FnMut(&Member<A>, bool) -> bool,
     ) -> Sample {
         let mut rest: Vec<usize> = (1..self.members.len())
-            .filter(|&i| {
-                !chosen.contains(&i) && (self.heard[i] || !heard_only) && eligible(&self.members[i])
-            })
+            .filter(|&i| !chosen.contains(&i) && eligible(&self.members[i], self.heard[i]))
             .collect();
         while chosen.len() < k && !rest.is_empty() {
             let pick = random::below(rng, rest.len());
@@ -417,11 +413,11 @@ impl<A: Clone + Eq + Hash> MemberTable<A> {
         k: usize,
         candidates: usize,
         far_percent: usize,
-        eligible: impl FnMut(&Member<A>) -> bool,
+        eligible: impl FnMut(&Member<A>, bool) -> bool,
         mut distance: impl FnMut(&Member<A>) -> Option<f64>,
     ) -> Sample {
         let others = self.members.len().saturating_sub(1);
-        self.draw(rng, k, true, eligible, |rng, usable| {
+        self.draw(rng, k, eligible, |rng, usable| {
             let draws = if random::below(rng, 100) < far_percent {
                 1
             } else {
@@ -719,8 +715,14 @@ mod tests {
             let draws = 20_000;
             let near = (0..draws)
                 .filter(|_| {
-                    let s =
-                        t.sample_nearby(&mut rng, 1, candidates, far_percent, |_| true, &distance);
+                    let s = t.sample_nearby(
+                        &mut rng,
+                        1,
+                        candidates,
+                        far_percent,
+                        |_, _| true,
+                        &distance,
+                    );
                     distance(t.get(s[0])) == Some(0.001)
                 })
                 .count() as f64
@@ -741,7 +743,7 @@ mod tests {
         let (t, distance) = near_and_far();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
         for k in [0, 1, 3, 12, 100, 150] {
-            let s = t.sample_nearby(&mut rng, k, 16, 10, |m| m.addr % 2 == 1, &distance);
+            let s = t.sample_nearby(&mut rng, k, 16, 10, |m, _| m.addr % 2 == 1, &distance);
             assert_eq!(s.len(), k.min(50));
             let mut unique = s.to_vec();
             unique.sort_unstable();
@@ -749,7 +751,7 @@ mod tests {
             assert_eq!(unique.len(), s.len());
             assert!(s.iter().all(|&i| i != LOCAL && t.get(i).addr % 2 == 1));
         }
-        let only_far_and_unknown = |m: &Member<u32>| m.addr > 90;
+        let only_far_and_unknown = |m: &Member<u32>, _| m.addr > 90;
         let picks = (0..2_000)
             .filter(|_| {
                 let s = t.sample_nearby(&mut rng, 1, 64, 1, only_far_and_unknown, &distance);
