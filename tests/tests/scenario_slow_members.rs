@@ -53,7 +53,7 @@ impl Outcome {
             false_alarms_about_healthy: fp.count - fp.about_slow_nodes,
             false_alarms_about_slow: fp.about_slow_nodes,
             suspicions: fp.suspicions,
-            median_all_know_s: report.failures.all_know_s.median,
+            median_all_know_s: report.failures.all_know_s.expect("known by all").median,
         }
     }
 }

@@ -79,15 +79,14 @@ fn compare_modes(scenario: Scenario, outputs: Outputs) -> ExitCode {
     );
     for (mode, report) in &runs {
         let b = &report.broadcasts;
-        let (mean, max) = if scenario.rounds {
-            (b.all_reached_rounds.mean, b.all_reached_rounds.max)
+        let reached = if scenario.rounds {
+            b.all_reached_rounds
         } else {
-            (b.all_reached_s.mean, b.all_reached_s.max)
+            b.all_reached_s
         };
-        let reach = if b.reached_all == b.count {
-            format!("{mean:.1}, {max:.1}")
-        } else {
-            format!("{} of {} never did", b.count - b.reached_all, b.count)
+        let reach = match reached {
+            Some(s) if b.reached_all == b.count => format!("{:.1}, {:.1}", s.mean, s.max),
+            _ => format!("{} of {} never did", b.count - b.reached_all, b.count),
         };
         table += &format!(
             "| {mode} | {reach} | {:.2} | {:.4} |\n",
