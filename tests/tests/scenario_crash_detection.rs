@@ -4,18 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_sim::{Fault, Scenario};
-
-fn scenario() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(60));
-    scenario.faults.push(Fault::Crash {
-        count: 10,
-        at: Duration::from_secs(20),
-    });
-    scenario
-}
+use common::suite::crash_detection as scenario;
 
 fn check(report: &gossip_sim::Report) {
     let f = &report.failures;
