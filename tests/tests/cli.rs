@@ -415,6 +415,18 @@ fn figures_of_what_never_happened_are_never_and_null() {
 }
 
 #[test]
+fn a_dry_run_checks_the_scenario_and_runs_nothing() {
+    let svg = scratch("dry-run").join("never.svg");
+    let output = succeeds(&small(&["--dry-run", "--svg", svg.to_str().unwrap()]));
+    assert!(output.stdout.is_empty() && output.stderr.is_empty());
+    assert!(!svg.exists(), "a dry run writes nothing");
+    assert!(refused(&["--loss", "0.2", "--new-loss", "2", "--dry-run"]).contains("--new-loss"));
+    let file = scenario_file("five_datacenters.toml");
+    succeeds(&["--scenario", &file, "--dry-run"]);
+    refused(&["--scenario", "missing.toml", "--dry-run"]);
+}
+
+#[test]
 fn bad_broadcast_settings_are_refused() {
     assert!(refused(&["--mode", "shout"]).contains("--mode"));
     assert!(refused(&["--termination", "feedback:many"]).contains("--termination"));

@@ -37,6 +37,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(status) => return status,
     };
+    if cli.output.dry_run {
+        return match cli.scenario() {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(message) => fail(INVALID_INPUT, &message),
+        };
+    }
     let prepared = cli.scenario().and_then(|s| Ok((s, cli.output.open()?)));
     let (scenario, outputs) = match prepared {
         Ok(prepared) => prepared,
@@ -515,6 +521,10 @@ struct OutputFlags {
     /// print one table comparing them; --svg then draws their infection curves
     #[arg(long)]
     compare_modes: bool,
+    /// Check the flags and the scenario file, then exit without running or
+    /// writing anything (status 0 if the scenario can run)
+    #[arg(long)]
+    dry_run: bool,
 }
 
 impl Cli {
