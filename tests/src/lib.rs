@@ -37,6 +37,7 @@
 //! println!("{report}"); // the CLI's table; `Report` is also `Serialize`
 //! ```
 
+pub mod demo;
 pub mod fuzzing;
 mod geometry;
 mod metrics;

@@ -12,7 +12,9 @@ use crate::scenario::Scenario;
 use crate::simulation::Simulation;
 use crate::topology::RttPrediction;
 
-/// Summary of a set of durations, in seconds.
+/// Summary of a set of durations, in seconds. There is none of an empty set:
+/// a figure of events that never happened is `None` (`never` in the table,
+/// `null` in JSON), not zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// How many.
@@ -30,21 +32,21 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarises `values` (in any order).
-    pub fn of(mut values: Vec<f64>) -> Self {
+    /// Summarises `values` (in any order); `None` if there are none.
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
         if values.is_empty() {
-            return Summary::default();
+            return None;
         }
         values.sort_by(f64::total_cmp);
         let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-        Summary {
+        Some(Summary {
             count: values.len(),
             mean: values.iter().sum::<f64>() / values.len() as f64,
             median: at(0.5),
             p90: at(0.9),
             min: values[0],
             max: values[values.len() - 1],
-        }
+        })
     }
 }
 
@@ -76,14 +78,17 @@ pub struct FailureReport {
     pub detected: usize,
     /// Crashes every running node learned of.
     pub known_by_all: usize,
-    /// Time from crash to first declaration of failure.
-    pub detection_s: Summary,
-    /// Time from crash until every running node knew.
-    pub all_know_s: Summary,
-    /// Time from the first declaration until every running node knew.
-    pub spread_s: Summary,
+    /// Time from crash to first declaration of failure, over the crashes
+    /// detected (`detected` of them); `None` if none was.
+    pub detection_s: Option<Summary>,
+    /// Time from crash until every running node knew, over the crashes known
+    /// by all (`known_by_all` of them); `None` if none was.
+    pub all_know_s: Option<Summary>,
+    /// Time from the first declaration until every running node knew, over
+    /// the crashes known by all; `None` if none was.
+    pub spread_s: Option<Summary>,
     /// The same in gossip rounds (`gossip_interval`).
-    pub spread_rounds: Summary,
+    pub spread_rounds: Option<Summary>,
     /// SWIM's expectation for detection: e/(e−1) protocol periods to the first
     /// failed probe, plus the suspicion timeout.
     pub expected_detection_s: f64,
@@ -162,12 +167,12 @@ pub struct BroadcastReport {
     /// Mean share of the nodes running at the end that a broadcast never
     /// reached (Demers' residue).
     pub residue: f64,
-    /// Time from sending until the last running node delivered it, for those
-    /// that reached all.
-    pub all_reached_s: Summary,
+    /// Time from sending until the last running node delivered it, over the
+    /// broadcasts that reached all (`reached_all` of them); `None` if none did.
+    pub all_reached_s: Option<Summary>,
     /// The same in rounds: synchronous rounds in rounds mode, gossip intervals
     /// otherwise.
-    pub all_reached_rounds: Summary,
+    pub all_reached_rounds: Option<Summary>,
     /// Copies of a broadcast sent per node (pushes and pull answers), averaged
     /// over broadcasts: Demers' traffic m.
     pub messages_per_node: f64,
@@ -667,6 +672,16 @@ fn opt_s(value: Option<f64>) -> String {
     value.map_or_else(|| "never".into(), |v| format!("{v:.1} s"))
 }
 
+/// `figures` of a summary of the events that happened, `never` if none did,
+/// and how many of `of` never happened if some did not.
+fn happened(summary: Option<&Summary>, of: usize, figures: impl Fn(&Summary) -> String) -> String {
+    match summary {
+        None => "never".into(),
+        Some(s) if s.count < of => format!("{} ({} of {of} never)", figures(s), of - s.count),
+        Some(s) => figures(s),
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.scenario;
@@ -724,10 +739,9 @@ impl fmt::Display for Report {
             row(
                 f,
                 "first detection (mean, median, max)",
-                format!(
-                    "{:.2} s, {:.2} s, {:.2} s",
-                    fr.detection_s.mean, fr.detection_s.median, fr.detection_s.max
-                ),
+                happened(fr.detection_s.as_ref(), fr.count, |d| {
+                    format!("{:.2} s, {:.2} s, {:.2} s", d.mean, d.median, d.max)
+                }),
             )?;
             row(
                 f,
@@ -740,15 +754,21 @@ impl fmt::Display for Report {
             row(
                 f,
                 "all live nodes know (mean, max)",
-                format!("{:.2} s, {:.2} s", fr.all_know_s.mean, fr.all_know_s.max),
+                happened(fr.all_know_s.as_ref(), fr.count, |a| {
+                    format!("{:.2} s, {:.2} s", a.mean, a.max)
+                }),
             )?;
+            let spread = fr.spread_s.zip(fr.spread_rounds);
             row(
                 f,
                 "spread after detection (mean, max)",
-                format!(
-                    "{:.2} s, {:.2} s ({:.1} / {:.1} gossip rounds)",
-                    fr.spread_s.mean, fr.spread_s.max, fr.spread_rounds.mean, fr.spread_rounds.max
-                ),
+                match spread {
+                    Some((s, r)) => format!(
+                        "{:.2} s, {:.2} s ({:.1} / {:.1} gossip rounds)",
+                        s.mean, s.max, r.mean, r.max
+                    ),
+                    None => "never".into(),
+                },
             )?;
         }
         writeln!(f, "false alarms")?;
@@ -847,13 +867,14 @@ impl fmt::Display for Report {
             row(
                 f,
                 "time to reach all (mean, max)",
-                format!(
-                    "{:.2} s, {:.2} s ({:.1} / {:.1} {unit})",
-                    b.all_reached_s.mean,
-                    b.all_reached_s.max,
-                    b.all_reached_rounds.mean,
-                    b.all_reached_rounds.max
-                ),
+                happened(b.all_reached_s.as_ref(), b.count, |s| {
+                    // Of the same broadcasts as `all_reached_s`.
+                    let r = b.all_reached_rounds.unwrap_or_default();
+                    format!(
+                        "{:.2} s, {:.2} s ({:.1} / {:.1} {unit})",
+                        s.mean, s.max, r.mean, r.max
+                    )
+                }),
             )?;
             row(
                 f,

@@ -69,14 +69,15 @@ impl RttPrediction {
                 .count();
         }
         let inside_ranked_nearest = ranked_nearest as f64 / inside_pairs.max(1) as f64;
-        let all = Summary::of(inside.iter().chain(&between).copied().collect());
+        // No pairs at all: `pairs` is 0, which callers filter out.
+        let all = Summary::of(inside.iter().chain(&between).copied().collect()).unwrap_or_default();
         Some(RttPrediction {
             pairs: all.count,
             unknown,
             median: all.median,
             p90: all.p90,
-            median_inside: Summary::of(inside).median,
-            median_between: Summary::of(between).median,
+            median_inside: Summary::of(inside).map_or(0.0, |s| s.median),
+            median_between: Summary::of(between).map_or(0.0, |s| s.median),
             inside_ranked_nearest,
             mean_error_estimate: error_estimates / running.len().max(1) as f64,
         })

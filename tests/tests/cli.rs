@@ -351,6 +351,81 @@ fn broadcasts_are_reported_and_modes_compared() {
     assert!(plot.contains("how a broadcast spreads") && plot.contains("push-pull"));
 }
 
+/// A crash too late to be detected and a broadcast sent behind a partition
+/// that never heals: their times are `never` in the table and `null` in JSON,
+/// not 0. The first broadcast (before the split) reached all; its figures
+/// stand and the table says how many never did.
+#[test]
+fn figures_of_what_never_happened_are_never_and_null() {
+    let args: Vec<&str> = "--nodes 30 --duration 20 --seed 3 --kill 2 --kill-at 19s \
+         --partition 0.5 --partition-at 3s --partition-for 1h \
+         --broadcasts 2 --broadcast-at 1s --broadcast-every 4s"
+        .split_whitespace()
+        .collect();
+    let table = stdout(&succeeds(&args));
+    let line = |name: &str| {
+        let line = table.lines().find(|l| l.trim_start().starts_with(name));
+        let line = line.unwrap_or_else(|| panic!("no line {name:?} in\n{table}"));
+        line.trim_start()[name.len()..].trim().to_string()
+    };
+    let counts = line("crashes / detected / known by all");
+    assert!(
+        counts.starts_with("2 / ") && counts.ends_with(" / 0"),
+        "{counts}"
+    );
+    // The side cut off may declare a crashed node failed before it crashed
+    // (it suspected it already): some crashes count as detected.
+    let detection = line("first detection (mean, median, max)");
+    assert!(
+        detection == "never" || detection.ends_with(" of 2 never)"),
+        "{detection}"
+    );
+    assert_eq!(line("all live nodes know (mean, max)"), "never");
+    assert_eq!(line("spread after detection (mean, max)"), "never");
+    assert_eq!(line("sent / reached every node"), "2 / 1");
+    let reach = line("time to reach all (mean, max)");
+    assert!(reach.ends_with("(1 of 2 never)"), "{reach}");
+    assert!(!reach.starts_with("0.00 s"), "{reach}");
+
+    let json = succeeds(&[&args[..], &["--json"]].concat());
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    for figure in ["all_know_s", "spread_s", "spread_rounds"] {
+        assert_eq!(report["failures"][figure], Value::Null, "failures.{figure}");
+    }
+    let detected = &report["failures"]["detection_s"];
+    assert!(detected.is_null() || detected["count"].as_u64() < Some(2));
+    assert_eq!(report["broadcasts"]["all_reached_s"]["count"], 1);
+
+    // No broadcast reaches all: null there too.
+    let mut alone = args.clone();
+    alone.splice(
+        alone.len() - 6..,
+        ["--broadcasts", "1", "--broadcast-at", "5s", "--json"],
+    );
+    let report: Value = serde_json::from_slice(&succeeds(&alone).stdout).unwrap();
+    assert_eq!(report["broadcasts"]["reached_all"], 0);
+    assert_eq!(report["broadcasts"]["all_reached_s"], Value::Null);
+    assert_eq!(report["broadcasts"]["all_reached_rounds"], Value::Null);
+    alone.pop();
+    let table = stdout(&succeeds(&alone));
+    assert!(
+        table.contains("time to reach all (mean, max)      never\n"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_dry_run_checks_the_scenario_and_runs_nothing() {
+    let svg = scratch("dry-run").join("never.svg");
+    let output = succeeds(&small(&["--dry-run", "--svg", svg.to_str().unwrap()]));
+    assert!(output.stdout.is_empty() && output.stderr.is_empty());
+    assert!(!svg.exists(), "a dry run writes nothing");
+    assert!(refused(&["--loss", "0.2", "--new-loss", "2", "--dry-run"]).contains("--new-loss"));
+    let file = scenario_file("five_datacenters.toml");
+    succeeds(&["--scenario", &file, "--dry-run"]);
+    refused(&["--scenario", "missing.toml", "--dry-run"]);
+}
+
 #[test]
 fn bad_broadcast_settings_are_refused() {
     assert!(refused(&["--mode", "shout"]).contains("--mode"));

@@ -9,34 +9,17 @@ use gossip_sim::Simulation;
 
 #[test]
 fn a_crashed_node_is_declared_failed_by_every_live_node() {
-    let mut sim = Simulation::builder()
-        .nodes(8)
-        .seed(common::seed(11))
-        .build();
-    sim.join_all_through(0);
-    sim.run_for(Duration::from_secs(5));
-    assert!(sim.converged());
-
-    let crash_at = sim.now();
-    sim.crash(5);
-    sim.run_for(Duration::from_secs(20));
+    let (sim, crash_at) = common::suite::eight_nodes_one_crash(common::seed(11));
 
     let live: Vec<_> = sim.running().collect();
     let reporters = common::reporters(common::about(&sim, 5, common::is_failed));
     assert_eq!(reporters, live, "every live node reports n5 failed");
-    let last = common::about(&sim, 5, common::is_failed)
-        .map(|r| r.at)
-        .max()
-        .unwrap();
+    let took = common::suite::all_declared_failed_after(&sim, crash_at);
     // One protocol period to notice, then the suspicion timeout of
     // 4 · max(1, log10 8) · 1 s = 4 s, plus a little dissemination.
     let timeout = Duration::from_secs(4);
-    println!("all know after {:?}", last - crash_at);
-    assert!(
-        last - crash_at <= Duration::from_secs(8) + timeout,
-        "took {:?}",
-        last - crash_at
-    );
+    println!("all know after {took:?}");
+    assert!(took <= Duration::from_secs(8) + timeout, "took {took:?}");
     assert!(sim.converged(), "n5 is no longer counted as live");
 
     for id in live {

@@ -9,16 +9,7 @@ use gossip_sim::Simulation;
 
 #[test]
 fn both_sides_of_a_healed_partition_find_each_other_again() {
-    let mut sim = Simulation::builder()
-        .nodes(8)
-        .seed(common::seed(51))
-        .build();
-    sim.join_all_through(0);
-    sim.run_for(Duration::from_secs(5));
-    assert!(sim.converged());
-
-    sim.partition(&[&[0, 1, 2, 3], &[4, 5, 6, 7]]);
-    sim.run_for(Duration::from_secs(60));
+    let mut sim = common::suite::eight_nodes_split(common::seed(51));
     for id in 0..8u32 {
         let node = sim.node(id).unwrap();
         assert_eq!(node.live_members(), 4, "n{id} sees only its side");
@@ -30,13 +21,10 @@ fn both_sides_of_a_healed_partition_find_each_other_again() {
         );
     }
 
-    let healed_at = sim.now();
-    sim.heal();
+    let took = common::suite::heal_until_converged(&mut sim).expect("converged after the heal");
+    println!("converged {took:?} after the heal");
     let push_pull = gossip_core::Config::lan().push_pull_interval;
-    let at = common::run_until(&mut sim, healed_at + push_pull * 4, Simulation::converged);
-    let at = at.expect("converged after the heal");
-    println!("converged {:?} after the heal", at - healed_at);
-    assert!(at - healed_at <= push_pull * 2, "took {:?}", at - healed_at);
+    assert!(took <= push_pull * 2, "took {took:?}");
 }
 
 /// Found by the `cluster` fuzz target: two members restart while a partition

@@ -4,14 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_sim::Scenario;
-
 fn bytes_per_node_per_second(nodes: usize) -> f64 {
-    let mut scenario = Scenario::new(nodes, Duration::from_secs(60));
-    scenario.network.loss = 0.01;
-    let report = common::run_scenario(scenario, 7);
+    let report = common::run_scenario(common::suite::bandwidth(nodes), 7);
     assert_eq!(report.false_positives.count, 0);
     report.traffic.bytes_per_node_per_s
 }

@@ -9,19 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use gossip_sim::{BroadcastLoad, Fault, Mode, Report, Scenario, Simulation, TerminationSpec};
-
-/// One broadcast (or `count`) sent half a round in, spread in synchronous rounds.
-fn rounds(nodes: usize, mode: Mode, count: usize) -> Scenario {
-    let mut scenario = Scenario::new(nodes, Duration::from_secs(40));
-    scenario.rounds = true;
-    scenario.protocol.mode = Some(mode);
-    scenario.broadcasts = Some(BroadcastLoad {
-        count,
-        ..BroadcastLoad::default()
-    });
-    scenario
-}
+use common::suite::{
+    BROADCAST_PARTITION_HEALS, DEMERS_TABLE_1, duplicated_broadcasts, feedback_counter,
+    late_joiner, lossy_broadcasts as lossy, partitioned_broadcasts, rounds,
+};
+use gossip_sim::{Mode, Report, Scenario};
 
 /// Runs and returns the most rounds any broadcast took to reach every node,
 /// after checking that each node delivered each broadcast exactly once.
@@ -30,7 +22,7 @@ fn rounds_to_all(scenario: Scenario, seed: u64) -> f64 {
     let b = &report.broadcasts;
     assert_eq!(b.reached_all, b.count, "every broadcast reaches every node");
     assert_eq!(b.duplicates, 0);
-    b.all_reached_rounds.max
+    b.all_reached_rounds.expect("reached all").max
 }
 
 fn check_against_theory(n: usize) {
@@ -71,37 +63,6 @@ fn synchronous_rounds_at_ten_thousand_nodes_match_the_theory() {
     check_against_theory(10_000);
 }
 
-/// Demers et al. 1987, Table 1: residue s and traffic m of push rumor
-/// mongering with feedback and counter at 1,000 sites.
-const DEMERS_TABLE_1: [(u32, f64, f64); 5] = [
-    (1, 0.18, 1.7),
-    (2, 0.037, 3.3),
-    (3, 0.011, 4.5),
-    (4, 0.0036, 5.6),
-    (5, 0.0012, 6.7),
-];
-
-/// Mean residue and traffic over `seeds` runs of 20 concurrent broadcasts
-/// (each spreads as the paper's single update does: contacts are uniform and
-/// each broadcast has its own counter).
-fn feedback_counter(k: u32, seeds: u64) -> (f64, f64) {
-    let (mut s, mut m) = (0.0, 0.0);
-    for seed in 0..seeds {
-        let mut scenario = rounds(1_000, Mode::Push, 20);
-        scenario.duration = Duration::from_secs(60);
-        scenario.protocol.termination =
-            Some(TerminationSpec(gossip_core::Termination::FeedbackCounter {
-                k,
-            }));
-        scenario.seed = seed;
-        let report = scenario.run(None);
-        assert_eq!(report.broadcasts.duplicates, 0);
-        s += report.broadcasts.residue;
-        m += report.broadcasts.messages_per_node;
-    }
-    (s / seeds as f64, m / seeds as f64)
-}
-
 /// Traffic within 15% for every k; residue within 15% for k = 1..3 and
 /// `high_k_residue` for k = 4, 5. There the residue is 1 to 4 nodes in 1,000,
 /// and the 20 broadcasts of a run share its contacts (a node few contact is
@@ -133,20 +94,6 @@ fn sweep_feedback_and_counter_against_demers_table_1() {
     check_table_1(100, 0.15);
 }
 
-fn lossy(mode: Mode, termination: &str) -> Scenario {
-    let mut scenario = Scenario::new(500, Duration::from_secs(60));
-    scenario.network.loss = 0.2;
-    scenario.protocol.mode = Some(mode);
-    scenario.protocol.termination = Some(termination.parse().unwrap());
-    scenario.broadcasts = Some(BroadcastLoad {
-        count: 20,
-        at: Duration::from_secs(5),
-        every: Duration::from_secs(1),
-        ..BroadcastLoad::default()
-    });
-    scenario
-}
-
 /// Rumor mongering that gives up early (feedback and counter, k = 1) misses
 /// nodes under 20% loss; pulls find every one of them.
 #[test]
@@ -159,31 +106,22 @@ fn under_20_percent_loss_pulls_recover_what_pushes_miss() {
     let recovered = common::run_scenario(lossy(Mode::PushPull, "feedback:1"), 3);
     let b = &recovered.broadcasts;
     assert_eq!((b.reached_all, b.duplicates), (b.count, 0));
+    let slowest = b.all_reached_s.expect("reached all").max;
     println!(
-        "pushes alone: residue {:.4}; with pulls: all reached in {:.1} s at most",
-        pushed.broadcasts.residue, b.all_reached_s.max
+        "pushes alone: residue {:.4}; with pulls: all reached in {slowest:.1} s at most",
+        pushed.broadcasts.residue
     );
     // Measured 8.6 s at most on seeds 1..2 (pull interval 1 s, 20% loss each way).
-    assert!(b.all_reached_s.max <= 15.0, "{:.1} s", b.all_reached_s.max);
+    assert!(slowest <= 15.0, "{slowest:.1} s");
     // The default (retransmit limit, push-pull) needs no recovery at all here.
     let default = common::run_scenario(lossy(Mode::PushPull, "limit"), 3);
     assert_eq!(default.broadcasts.reached_all, 20);
-    assert!(default.broadcasts.all_reached_s.max <= 3.0);
+    assert!(default.broadcasts.all_reached_s.expect("reached all").max <= 3.0);
 }
 
 #[test]
 fn each_node_delivers_each_broadcast_once_despite_duplication_and_reordering() {
-    let mut scenario = Scenario::new(200, Duration::from_secs(30));
-    scenario.network.loss = 0.05;
-    scenario.network.duplicate = 0.3;
-    scenario.network.reorder = 0.3;
-    scenario.broadcasts = Some(BroadcastLoad {
-        count: 50,
-        at: Duration::from_secs(1),
-        every: Duration::from_millis(100),
-        ..BroadcastLoad::default()
-    });
-    let report = common::run_scenario(scenario, 4);
+    let report = common::run_scenario(duplicated_broadcasts(), 4);
     let b = &report.broadcasts;
     assert_eq!(b.count, 50);
     assert_eq!(b.reached_all, 50);
@@ -192,47 +130,22 @@ fn each_node_delivers_each_broadcast_once_despite_duplication_and_reordering() {
 
 #[test]
 fn a_broadcast_sent_during_a_partition_reaches_the_other_side_after_the_heal() {
-    let mut scenario = Scenario::new(200, Duration::from_secs(60));
-    scenario.faults.push(Fault::Partition {
-        fraction: 0.5,
-        at: Duration::from_secs(5),
-        lasting: Duration::from_secs(20),
-    });
-    scenario.broadcasts = Some(BroadcastLoad {
-        count: 5,
-        at: Duration::from_secs(10),
-        every: Duration::from_secs(1),
-        ..BroadcastLoad::default()
-    });
-    let report: Report = common::run_scenario(scenario, 5);
+    let report: Report = common::run_scenario(partitioned_broadcasts(), 5);
     let b = &report.broadcasts;
     assert_eq!(b.reached_all, 5);
+    let reached = b.all_reached_s.expect("reached all");
     // Sent 10–14 s in, healed at 25 s: the far side pulls them within seconds.
-    println!(
-        "reached all at most {:.1} s after sending",
-        b.all_reached_s.max
+    println!("reached all at most {:.1} s after sending", reached.max);
+    assert!(reached.max <= 15.0 + 5.0);
+    assert!(
+        reached.min >= BROADCAST_PARTITION_HEALS - 14.0,
+        "crossed the partition?"
     );
-    assert!(b.all_reached_s.max <= 15.0 + 5.0);
-    assert!(b.all_reached_s.min >= 25.0 - 14.0, "crossed the partition?");
 }
 
 #[test]
 fn a_late_joiner_pulls_the_broadcasts_it_missed() {
-    let mut sim = Simulation::builder()
-        .nodes(50)
-        .seed(common::seed(6))
-        .build();
-    sim.bootstrap_converged();
-    sim.crash(49);
-    sim.run_for(Duration::from_secs(1));
-    sim.broadcast(3, b"before you came").expect("running");
-    sim.run_for(Duration::from_secs(10));
-    sim.restart(49, &[0]);
-    let joined = sim.now();
-    let got = common::run_until(&mut sim, joined + Duration::from_secs(10), |sim| {
-        sim.metrics().broadcasts()[0].reached(49)
-    });
-    let got = got.expect("the late joiner never got the broadcast");
-    println!("the late joiner had it {:?} after joining", got - joined);
-    assert!(got - joined <= Duration::from_secs(5));
+    let got = late_joiner(common::seed(6)).expect("the late joiner never got the broadcast");
+    println!("the late joiner had it {got:?} after joining");
+    assert!(got <= Duration::from_secs(5));
 }

@@ -6,19 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use gossip_sim::{Fault, Scenario};
-
-fn scenario(downtime: Duration) -> Scenario {
-    let mut scenario = Scenario::new(500, Duration::from_secs(11 * 60 + 60));
-    scenario.faults.push(Fault::Churn {
-        fraction: 0.1,
-        downtime,
-        every: Duration::from_secs(60),
-        from: Duration::from_secs(60),
-        until: Duration::from_secs(600),
-    });
-    scenario
-}
+use common::suite::churn as scenario;
 
 fn check(report: &gossip_sim::Report) {
     assert_eq!(

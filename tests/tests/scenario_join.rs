@@ -3,15 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_sim::{Scenario, Start};
-
-fn scenario() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(40));
-    scenario.start = Start::Join;
-    scenario
-}
+use common::suite::join_through_one as scenario;
 
 fn check(report: &gossip_sim::Report) {
     let full = report

@@ -3,15 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_sim::Scenario;
-
-fn scenario() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(300));
-    scenario.network.loss = 0.1;
-    scenario
-}
+use common::suite::lossy_network as scenario;
 
 fn check(report: &gossip_sim::Report) {
     assert_eq!(

@@ -3,22 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_sim::{Fault, Scenario};
-
-const AT: u64 = 20;
-const LASTING: u64 = 60;
-
-fn scenario() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(AT + LASTING + 90));
-    scenario.faults.push(Fault::Partition {
-        fraction: 0.5,
-        at: Duration::from_secs(AT),
-        lasting: Duration::from_secs(LASTING),
-    });
-    scenario
-}
+use common::suite::{PARTITION_AT as AT, PARTITION_LASTING as LASTING, partition as scenario};
 
 fn check(report: &gossip_sim::Report) {
     let healed = (AT + LASTING) as f64;
@@ -53,16 +38,11 @@ fn check(report: &gossip_sim::Report) {
 fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
     let report = common::run_scenario(scenario(), 4);
     check(&report);
-    let healed = (AT + LASTING) as f64;
-    let split_seen = report
-        .series
-        .iter()
-        .find(|p| p.t > AT as f64 && (p.mean_live_view - 500.0).abs() < 1.0)
-        .map(|p| p.t - AT as f64);
+    let (split_seen, rejoined) = common::suite::partition_figures(&report);
     println!(
         "each side saw the other failed {split_seen:?} s after the split; full membership {:.1} s \
          after the heal; false alarms during the heal: {} reports about {} nodes",
-        report.membership.full_since_s.unwrap() - healed,
+        rejoined.unwrap(),
         report.false_positives.count,
         report.false_positives.distinct_nodes
     );
@@ -92,14 +72,7 @@ fn partition_heal_across_seeds() {
 /// counted apart: those members had failed to answer.
 #[test]
 fn stale_failure_rumors_after_a_heal_raise_no_false_alarms() {
-    let mut scenario = Scenario::new(200, Duration::from_secs(150));
-    scenario.network.loss = 0.05;
-    scenario.faults.push(Fault::Partition {
-        fraction: 0.3,
-        at: Duration::from_secs(30),
-        lasting: Duration::from_secs(60),
-    });
-    let report = common::run_scenario(scenario, 3);
+    let report = common::run_scenario(common::suite::stale_failures(), 3);
     let fp = &report.false_positives;
     assert!(fp.count <= 2, "{} false alarms", fp.count);
     assert!(

@@ -7,31 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use gossip_sim::{Fault, Report, Scenario, WriteLoad};
+use common::suite::{cut_off_during_writes, issue_6};
+use gossip_sim::Report;
 
-/// Issue 6: 200 nodes write 10,000 times (10% deletes) to 500 keys over a
-/// minute, under 10% loss, and the cluster splits in half for 30 s of it.
-fn issue_6() -> Scenario {
-    let mut scenario = Scenario::new(200, Duration::from_secs(150));
-    scenario.network.loss = 0.1;
-    scenario.writes = Some(WriteLoad {
-        count: 10_000,
-        at: Duration::from_secs(5),
-        over: Duration::from_secs(60),
-        keys: 500,
-        size: 32,
-        delete_fraction: 0.1,
-    });
-    scenario.faults.push(Fault::Partition {
-        fraction: 0.5,
-        at: Duration::from_secs(20),
-        lasting: Duration::from_secs(30),
-    });
-    scenario
-}
-
-/// Asserts that the replicas converged and hold what the writes call for;
-/// returns the time to convergence in seconds.
 fn converged_correctly(report: &Report) -> f64 {
     let state = &report.state;
     assert!(state.converged_at_end, "the replicas disagree at the end");
@@ -103,25 +81,6 @@ fn sweep_two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partit
 
 /// 20 nodes; one (picked by the seed) is cut off from 1 s to 16 s while 200
 /// writes are made from 2 s to 5 s, whose rumors have run out by the heal.
-fn cut_off_during_writes(sync_interval: Option<Duration>) -> Scenario {
-    let mut scenario = Scenario::new(20, Duration::from_secs(60));
-    scenario.protocol.state_sync_interval = sync_interval;
-    scenario.writes = Some(WriteLoad {
-        count: 200,
-        at: Duration::from_secs(2),
-        over: Duration::from_secs(3),
-        keys: 50,
-        delete_fraction: 0.1,
-        ..WriteLoad::default()
-    });
-    scenario.faults.push(Fault::Partition {
-        fraction: 0.05,
-        at: Duration::from_secs(1),
-        lasting: Duration::from_secs(15),
-    });
-    scenario
-}
-
 #[test]
 fn a_replica_the_rumors_missed_catches_up_through_anti_entropy_alone() {
     let report = common::run_scenario(cut_off_during_writes(None), 2);

@@ -6,28 +6,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_core::{Config, PeerSelection};
-use gossip_sim::{Action, Geometry, Network, RttPrediction, Simulation};
-
-const MINUTE: Duration = Duration::from_secs(60);
-
-/// `nodes` converged nodes with `config` over the five datacentres.
-fn five_datacenters(nodes: usize, config: Config, seed: u64) -> Simulation {
-    let mut sim = Simulation::builder()
-        .nodes(nodes)
-        .config(config)
-        .network(
-            Network::default()
-                .jitter(Duration::ZERO)
-                .geometry(Geometry::five_datacenters()),
-        )
-        .seed(seed)
-        .build();
-    sim.bootstrap_converged();
-    sim
-}
+use common::suite::{coordinates_over_time, near_partners as run};
+use gossip_core::PeerSelection;
 
 #[test]
 fn coordinates_predict_round_trips_within_twenty_percent() {
@@ -50,11 +30,9 @@ fn topology_across_seeds() {
 }
 
 fn coordinates_predict_round_trips(seed: u64) {
-    let mut sim = five_datacenters(100, Config::wan(), seed);
     // About 350 probes per node with the WAN preset's 5 s probe interval;
     // coordinates settle after about 250 (see the README's table).
-    sim.run_for(30 * MINUTE);
-    let p = RttPrediction::measure(&sim).unwrap();
+    let p = coordinates_over_time(seed, &[30]).remove(0);
     println!("after 30 minutes: {p:?}");
     assert_eq!(p.unknown, 0, "every member's coordinate is known");
     assert!(p.median <= 0.20, "median relative error {}", p.median);
@@ -82,63 +60,6 @@ fn coordinates_predict_round_trips(seed: u64) {
         "the nodes' own error estimates settled: {}",
         p.mean_error_estimate
     );
-}
-
-/// What a 250-node cluster did with `selection`: bytes between datacentres
-/// and in all while 20 broadcasts spread, the mean and most gossip rounds a
-/// broadcast took to reach every node, and how long until every node knew
-/// of a crash.
-struct Run {
-    cross_bytes: u64,
-    bytes: u64,
-    mean_rounds: f64,
-    max_rounds: f64,
-    crash_known_by_all: Duration,
-}
-
-fn run(selection: PeerSelection, seed: u64) -> Run {
-    let mut config = Config::wan();
-    config.peer_selection = selection;
-    let nodes = 250;
-    let mut sim = five_datacenters(nodes, config.clone(), seed);
-    // Coordinates settle first (see the test above); uniform runs the same
-    // time so that both measure the same window.
-    sim.run_for(20 * MINUTE);
-    let (cross_before, bytes_before) = (sim.metrics().cross_dc_bytes(), total_bytes(&sim));
-    for i in 0..20u32 {
-        sim.broadcast((i * 37) % nodes as u32, &[7; 256]);
-        sim.run_for(Duration::from_secs(5));
-    }
-    sim.run_for(MINUTE);
-    let cross_bytes = sim.metrics().cross_dc_bytes() - cross_before;
-    let bytes = total_bytes(&sim) - bytes_before;
-    let rounds: Vec<f64> = sim
-        .metrics()
-        .broadcasts()
-        .iter()
-        .map(|spread| {
-            let at = spread
-                .all_reached_at(sim.running())
-                .expect("every broadcast reaches every node");
-            (at - spread.sent_at).as_secs_f64() / config.gossip_interval.as_secs_f64()
-        })
-        .collect();
-    sim.apply(Action::Crash(7));
-    sim.run_for(2 * MINUTE);
-    let crash_known_by_all = sim.metrics().failures()[0]
-        .all_know()
-        .expect("every node learns of the crash");
-    Run {
-        cross_bytes,
-        bytes,
-        mean_rounds: rounds.iter().sum::<f64>() / rounds.len() as f64,
-        max_rounds: rounds.iter().copied().fold(0.0, f64::max),
-        crash_known_by_all,
-    }
-}
-
-fn total_bytes(sim: &Simulation) -> u64 {
-    sim.metrics().traffic().map(|(_, bytes)| bytes).sum()
 }
 
 fn near_partners_cut_cross_datacentre_bytes(seed: u64) {

@@ -4,28 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use gossip_core::Instant;
-use gossip_sim::{Network, Simulation};
-
-/// Seconds until 10 nodes joining through one seed have full membership.
-fn time_to_converge(seed: u64, loss: f64) -> f64 {
-    let mut sim = Simulation::builder()
-        .nodes(10)
-        .network(Network::default().loss(loss))
-        .seed(seed)
-        .record_events(false)
-        .build();
-    sim.join_all_through(0);
-    while sim.now() < Instant::from_secs(120) {
-        if sim.converged() {
-            return sim.now().since_epoch().as_secs_f64();
-        }
-        sim.run_for(Duration::from_millis(100));
-    }
-    f64::INFINITY
-}
+use common::suite::ten_nodes_join as time_to_converge;
 
 #[test]
 #[ignore = "a sweep over 100 seeds; run it with --ignored"]

@@ -37,6 +37,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(status) => return status,
     };
+    if cli.output.dry_run {
+        return match cli.scenario() {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(message) => fail(INVALID_INPUT, &message),
+        };
+    }
     let prepared = cli.scenario().and_then(|s| Ok((s, cli.output.open()?)));
     let (scenario, outputs) = match prepared {
         Ok(prepared) => prepared,
@@ -79,15 +85,14 @@ fn compare_modes(scenario: Scenario, outputs: Outputs) -> ExitCode {
     );
     for (mode, report) in &runs {
         let b = &report.broadcasts;
-        let (mean, max) = if scenario.rounds {
-            (b.all_reached_rounds.mean, b.all_reached_rounds.max)
+        let reached = if scenario.rounds {
+            b.all_reached_rounds
         } else {
-            (b.all_reached_s.mean, b.all_reached_s.max)
+            b.all_reached_s
         };
-        let reach = if b.reached_all == b.count {
-            format!("{mean:.1}, {max:.1}")
-        } else {
-            format!("{} of {} never did", b.count - b.reached_all, b.count)
+        let reach = match reached {
+            Some(s) if b.reached_all == b.count => format!("{:.1}, {:.1}", s.mean, s.max),
+            _ => format!("{} of {} never did", b.count - b.reached_all, b.count),
         };
         table += &format!(
             "| {mode} | {reach} | {:.2} | {:.4} |\n",
@@ -516,6 +521,10 @@ struct OutputFlags {
     /// print one table comparing them; --svg then draws their infection curves
     #[arg(long)]
     compare_modes: bool,
+    /// Check the flags and the scenario file, then exit without running or
+    /// writing anything (status 0 if the scenario can run)
+    #[arg(long)]
+    dry_run: bool,
 }
 
 impl Cli {

@@ -1,6 +1,8 @@
 //! Helpers shared by the scenario tests.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub(crate) mod suite;
+
 use gossip_core::{Event, Instant};
 use gossip_sim::{NodeId, Recorded, Simulation};
 
