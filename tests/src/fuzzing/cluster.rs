@@ -18,8 +18,9 @@ const MAX_FAULTS: usize = 16;
 /// How long the cluster has to converge after the last fault. Most runs
 /// converge within a minute; the slowest wait for a push-pull with a failed
 /// member to pick the right one (one member alone, knowing the others only as
-/// failed, picks one of them at random every 30 s with `Config::lan()`), so the
-/// bound is far beyond what a run needs rather than what most take.
+/// failed, picks one of them at random every 30 s with `Config::lan()`; a
+/// member it knows only from others' tables, one round in 8), so the bound is
+/// far beyond what a run needs rather than what most take.
 const QUIET: Duration = Duration::from_secs(1_800);
 /// How often convergence is looked at during the quiet period.
 const LOOK: Duration = Duration::from_secs(5);
