@@ -1,5 +1,8 @@
 //! Scenario 4: a 50/50 partition for 60 s. Each side declares the other failed;
 //! after the heal, membership is full everywhere within two push-pull intervals.
+//! The default test splits 200 nodes, the sweep and
+//! `cargo test -p gossip-sim --test scenario_partition -- --ignored full_size`
+//! split 1,000.
 
 mod common;
 
@@ -9,9 +12,13 @@ use gossip_sim::{Fault, Scenario};
 
 const AT: u64 = 20;
 const LASTING: u64 = 60;
+/// The default test's cluster.
+const SMALL: usize = 200;
+/// The sweep's.
+const FULL: usize = 1_000;
 
-fn scenario() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(AT + LASTING + 90));
+fn scenario(nodes: usize) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(AT + LASTING + 90));
     scenario.faults.push(Fault::Partition {
         fraction: 0.5,
         at: Duration::from_secs(AT),
@@ -22,6 +29,7 @@ fn scenario() -> Scenario {
 
 fn check(report: &gossip_sim::Report) {
     let healed = (AT + LASTING) as f64;
+    let side = report.scenario.nodes as f64 / 2.0;
     // Each side declared the other failed before the heal. (With Lifeguard this
     // takes 40-50 s rather than 15: half of every node's probes fail, which its
     // local health reads as possibly its own fault, so it probes more slowly.)
@@ -29,7 +37,7 @@ fn check(report: &gossip_sim::Report) {
         .series
         .iter()
         .filter(|p| p.t > healed - 10.0 && p.t < healed)
-        .all(|p| p.full_membership == 0 && (p.mean_live_view - 500.0).abs() < 1.0);
+        .all(|p| p.full_membership == 0 && (p.mean_live_view - side).abs() < 1.0);
     assert!(cut, "by the heal each node counts only its own side");
     let push_pull = report
         .scenario
@@ -49,15 +57,15 @@ fn check(report: &gossip_sim::Report) {
     );
 }
 
-#[test]
-fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
-    let report = common::run_scenario(scenario(), 4);
+fn halves_rejoin(nodes: usize) {
+    let report = common::run_scenario(scenario(nodes), 4);
     check(&report);
     let healed = (AT + LASTING) as f64;
+    let side = nodes as f64 / 2.0;
     let split_seen = report
         .series
         .iter()
-        .find(|p| p.t > AT as f64 && (p.mean_live_view - 500.0).abs() < 1.0)
+        .find(|p| p.t > AT as f64 && (p.mean_live_view - side).abs() < 1.0)
         .map(|p| p.t - AT as f64);
     println!(
         "each side saw the other failed {split_seen:?} s after the split; full membership {:.1} s \
@@ -69,10 +77,21 @@ fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals()
 }
 
 #[test]
+fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
+    halves_rejoin(SMALL);
+}
+
+#[test]
+#[ignore = "1,000 nodes: about 50 s in the test profile"]
+fn full_size_after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
+    halves_rejoin(FULL);
+}
+
+#[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn partition_heal_across_seeds() {
     common::sweep(
-        scenario,
+        || scenario(FULL),
         |r| {
             let heal = (AT + LASTING) as f64;
             format!(
