@@ -1,7 +1,6 @@
 //! Scenario 6: SWIM's load per member does not grow with the cluster: bytes per
 //! node per second at 100 and at 10,000 nodes stay within 1.5× of each other.
-//! The 10,000-node run keeps 10⁸ member records: about 8.5 GB and a minute and
-//! a half, so the default test spans the same two decades lower, 10 to 1,000
+//! The 10,000-node run keeps 10⁸ member records: about 8.5 GB and 80 s, so the default test spans the same two decades lower, 10 to 1,000
 //! nodes; `cargo test -p gossip-sim --test scenario_bandwidth -- --ignored
 //! full_size` runs 100 against 10,000.
 
@@ -41,7 +40,7 @@ fn load_per_member_is_the_same_at_ten_a_hundred_and_a_thousand_nodes() {
 }
 
 #[test]
-#[ignore = "10,000 nodes: 8.5 GB and about 90 s in the test profile"]
+#[ignore = "10,000 nodes: 8.5 GB and about 80 s in the test profile"]
 fn full_size_load_per_member_is_the_same_at_a_hundred_and_ten_thousand_nodes() {
     same_load_per_member(&[100, 10_000]);
 }

@@ -50,7 +50,7 @@ fn ten_crashes_among_three_hundred_are_detected_in_swim_time_without_false_alarm
 }
 
 #[test]
-#[ignore = "1,000 nodes: about 3 s in the test profile"]
+#[ignore = "1,000 nodes: about 2 s in the test profile"]
 fn full_size_ten_crashes_among_a_thousand_are_detected_in_swim_time_without_false_alarms() {
     check(&common::run_scenario(scenario(1_000), 2));
 }

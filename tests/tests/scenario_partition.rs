@@ -82,7 +82,7 @@ fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals()
 }
 
 #[test]
-#[ignore = "1,000 nodes: about 50 s in the test profile"]
+#[ignore = "1,000 nodes: about 40 s in the test profile"]
 fn full_size_after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
     halves_rejoin(FULL);
 }

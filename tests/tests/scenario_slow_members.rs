@@ -169,7 +169,7 @@ fn lifeguard_raises_no_false_alarm_where_plain_swim_does() {
 }
 
 #[test]
-#[ignore = "1,000 nodes for 300 s, two seeds: about 6 minutes in the test profile on 2 cores"]
+#[ignore = "1,000 nodes for 300 s, two seeds: 6 to 8 minutes in the test profile on 2 cores"]
 fn full_size_lifeguard_raises_no_false_alarm_where_plain_swim_does() {
     no_false_alarm_where_plain_swim_raises_some(FULL, &[common::seed(1), common::seed(1) + 1]);
 }

@@ -85,7 +85,7 @@ fn fifty_replicas_converge_after_ten_thousand_writes_across_a_partition() {
 }
 
 #[test]
-#[ignore = "200 nodes: about 30 s in the test profile"]
+#[ignore = "200 nodes: about 25 s in the test profile"]
 fn full_size_two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() {
     replicas_converge_after_ten_thousand_writes_across_a_partition(200);
 }
