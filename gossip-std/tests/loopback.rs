@@ -11,18 +11,39 @@ use gossip_std::{Builder, CommandError, Event, Events, Gossip, JoinError, LeaveE
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// `n` nodes with `Config::local()`, all joined through the first: they
+/// converge as the join rumors spread (a member one missed is learnt when it
+/// next probes, within seconds).
 fn cluster(n: usize) -> Vec<Gossip> {
-    cluster_with(n, &Config::local())
+    cluster_with(n, &Config::local(), Seeds::First)
 }
 
-fn cluster_with(n: usize, config: &Config) -> Vec<Gossip> {
+/// `n` nodes, each joined through every node started before it, for the
+/// tests whose subject comes after convergence: the joins reach each member
+/// directly, so these tests seldom wait seconds for a probe to repair a
+/// missed join rumor.
+fn meshed(n: usize, config: &Config) -> Vec<Gossip> {
+    cluster_with(n, config, Seeds::AllBefore)
+}
+
+/// Whom a new node joins through.
+#[derive(Clone, Copy)]
+enum Seeds {
+    First,
+    AllBefore,
+}
+
+fn cluster_with(n: usize, config: &Config, seeds: Seeds) -> Vec<Gossip> {
     let first = Gossip::start(Builder::new("n0").config(config.clone())).unwrap();
-    let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
+        let before = nodes.iter().map(Gossip::advertise_addr);
         let builder = Builder::new(format!("n{i}"))
             .config(config.clone())
-            .seeds([seed]);
+            .seeds(match seeds {
+                Seeds::First => before.take(1).collect::<Vec<_>>(),
+                Seeds::AllBefore => before.collect(),
+            });
         nodes.push(Gossip::start(builder).unwrap());
     }
     nodes
@@ -87,7 +108,7 @@ fn ten_nodes_converge_and_detect_a_stopped_one() {
 
 #[test]
 fn a_graceful_leave_is_seen_as_left_by_all() {
-    let nodes = cluster(5);
+    let nodes = meshed(5, &Config::local());
     until_all(&nodes, "sees 5 live", |n| live(n) == 5);
     let (leaver, rest) = nodes.split_last().unwrap();
     leaver.leave().unwrap();
@@ -107,7 +128,7 @@ fn a_graceful_leave_is_seen_as_left_by_all() {
 fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
     let config = Config::lan();
     for n in [3, 10] {
-        let nodes = cluster_with(n, &config);
+        let nodes = meshed(n, &config);
         until_all(&nodes, "sees every node live", |node| live(node) == n);
         let (leaver, rest) = nodes.split_last().unwrap();
         let started = Instant::now();
@@ -126,7 +147,7 @@ fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
 
 #[test]
 fn a_broadcast_and_a_key_reach_every_node() {
-    let nodes = cluster(10);
+    let nodes = meshed(10, &Config::local());
     until_all(&nodes, "sees 10 live", |n| live(n) == 10);
     let subscriptions: Vec<_> = nodes.iter().map(Gossip::events).collect();
 

@@ -10,20 +10,41 @@ use tokio::time::{Instant, sleep};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// `n` nodes with `Config::local()`, all joined through the first: they
+/// converge as the join rumors spread (a member one missed is learnt when it
+/// next probes, within seconds).
 async fn cluster(n: usize) -> Vec<Gossip> {
-    cluster_with(n, &Config::local()).await
+    cluster_with(n, &Config::local(), Seeds::First).await
 }
 
-async fn cluster_with(n: usize, config: &Config) -> Vec<Gossip> {
+/// `n` nodes, each joined through every node started before it, for the
+/// tests whose subject comes after convergence: the joins reach each member
+/// directly, so these tests seldom wait seconds for a probe to repair a
+/// missed join rumor.
+async fn meshed(n: usize, config: &Config) -> Vec<Gossip> {
+    cluster_with(n, config, Seeds::AllBefore).await
+}
+
+/// Whom a new node joins through.
+#[derive(Clone, Copy)]
+enum Seeds {
+    First,
+    AllBefore,
+}
+
+async fn cluster_with(n: usize, config: &Config, seeds: Seeds) -> Vec<Gossip> {
     let first = Gossip::start(Builder::new("n0").config(config.clone()))
         .await
         .unwrap();
-    let seed = first.advertise_addr();
     let mut nodes = vec![first];
     for i in 1..n {
+        let before = nodes.iter().map(Gossip::advertise_addr);
         let builder = Builder::new(format!("n{i}"))
             .config(config.clone())
-            .seeds([seed]);
+            .seeds(match seeds {
+                Seeds::First => before.take(1).collect::<Vec<_>>(),
+                Seeds::AllBefore => before.collect(),
+            });
         nodes.push(Gossip::start(builder).await.unwrap());
     }
     nodes
@@ -82,7 +103,7 @@ async fn ten_nodes_converge_and_detect_a_stopped_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_leave_is_seen_as_left_by_all() {
-    let nodes = cluster(5).await;
+    let nodes = meshed(5, &Config::local()).await;
     until_all(&nodes, "sees 5 live", async |n| live(n).await == 5).await;
     let (leaver, rest) = nodes.split_last().unwrap();
     leaver.leave().await.unwrap();
@@ -103,7 +124,7 @@ async fn a_graceful_leave_is_seen_as_left_by_all() {
 async fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
     let config = Config::lan();
     for n in [3, 10] {
-        let nodes = cluster_with(n, &config).await;
+        let nodes = meshed(n, &config).await;
         until_all(&nodes, "sees every node live", async |node| {
             live(node).await == n
         })
@@ -126,7 +147,7 @@ async fn a_leave_returns_within_two_probe_intervals_with_three_and_ten_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_and_a_key_reach_every_node() {
-    let nodes = cluster(10).await;
+    let nodes = meshed(10, &Config::local()).await;
     until_all(&nodes, "sees 10 live", async |n| live(n).await == 10).await;
     let mut subscriptions: Vec<_> = nodes.iter().map(Gossip::events).collect();
 

@@ -37,11 +37,12 @@ fn the_same_seed_gives_byte_identical_runs() {
 }
 
 /// Scenario 7: a whole scenario, faults and all, run twice: the same hash over
-/// every delivered datagram.
+/// every delivered datagram: 100 nodes joining through one for 60 s, with
+/// loss, duplicates, reordering, crashes and a partition.
 #[test]
 fn a_scenario_run_twice_delivers_the_same_datagrams() {
     use gossip_sim::{Fault, Scenario, Start};
-    let mut scenario = Scenario::new(200, Duration::from_secs(60));
+    let mut scenario = Scenario::new(100, Duration::from_secs(60));
     scenario.seed = common::seed(72);
     scenario.start = Start::Join;
     scenario.network.loss = 0.05;

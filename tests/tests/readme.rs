@@ -144,14 +144,14 @@ const RUNS: &[Run] = &[
     Run {
         id: "demers",
         commands: &[
-            "cargo test --release -p gossip-sim --test scenario_broadcast -- --ignored --nocapture",
+            "cargo test --release -p gossip-sim --test scenario_broadcast -- --ignored sweep_feedback --nocapture",
         ],
         default: false,
     },
     Run {
         id: "lifeguard",
         commands: &[
-            "cargo test --release -p gossip-sim --test scenario_slow_members -- --ignored --nocapture",
+            "cargo test --release -p gossip-sim --test scenario_slow_members -- --ignored across_seeds --nocapture",
         ],
         default: false,
     },
@@ -748,7 +748,7 @@ fn bandwidth_at_ten_thousand_nodes() {
 #[ignore = "40 runs of 1,000 nodes for 300 s: about 10 minutes on 2 cores"]
 fn lifeguard() {
     let seeds: Vec<u64> = common::sweep_seeds().collect();
-    let results = suite::compare_lifeguard(&seeds);
+    let results = suite::compare_lifeguard(suite::SLOW_FULL, &seeds);
     let sum = |f: fn(&suite::SlowOutcome) -> f64, lifeguard: bool| -> f64 {
         results
             .iter()
@@ -806,7 +806,7 @@ fn demers_table_1() {
 #[ignore = "three runs of 500 nodes at 20% loss: about a minute"]
 fn broadcasts_under_loss() {
     let run = |mode, termination| {
-        let mut scenario = suite::lossy_broadcasts(mode, termination);
+        let mut scenario = suite::lossy_broadcasts(500, Duration::from_secs(60), mode, termination);
         scenario.seed = 3;
         scenario.run(None).broadcasts
     };
@@ -887,7 +887,7 @@ fn sweep(scenario: fn() -> gossip_sim::Scenario) -> Vec<gossip_sim::Report> {
 #[test]
 #[ignore = "20 seeds of 1,000 nodes joining: a few minutes"]
 fn suite_join() {
-    let full: Vec<f64> = sweep(suite::join_through_one)
+    let full: Vec<f64> = sweep(|| suite::join_through_one(1_000))
         .iter()
         .map(|r| r.membership.first_full_s.expect("full membership"))
         .collect();
@@ -901,7 +901,7 @@ fn suite_join() {
 #[test]
 #[ignore = "20 seeds of 1,000 nodes for 60 s: a few minutes"]
 fn suite_crash() {
-    let reports = sweep(suite::crash_detection);
+    let reports = sweep(|| suite::crash_detection(1_000));
     let detection: Vec<f64> = reports
         .iter()
         .map(|r| r.failures.detection_s.expect("detected").mean)
@@ -925,7 +925,7 @@ fn suite_crash() {
 #[test]
 #[ignore = "20 seeds of 1,000 nodes at 10% loss for 300 s: half an hour or more"]
 fn suite_lossy() {
-    let reports = sweep(suite::lossy_network);
+    let reports = sweep(|| suite::lossy_network(1_000));
     let suspicions: Vec<f64> = reports
         .iter()
         .map(|r| r.false_positives.suspicions as f64)
@@ -942,7 +942,7 @@ fn suite_lossy() {
 #[test]
 #[ignore = "20 seeds of 1,000 nodes for 170 s: several minutes"]
 fn suite_partition() {
-    let reports = sweep(suite::partition);
+    let reports = sweep(|| suite::partition(1_000));
     let (seen, rejoined): (Vec<f64>, Vec<f64>) = reports
         .iter()
         .map(|r| {
@@ -978,7 +978,7 @@ fn stale_failures() {
 #[ignore = "two runs of 500 nodes for 12 minutes: a minute or two"]
 fn churn() {
     let settled = |downtime: u64, seed: u64| {
-        let mut scenario = suite::churn(Duration::from_secs(downtime));
+        let mut scenario = suite::churn(500, Duration::from_secs(downtime));
         scenario.seed = seed;
         scenario.run(None).membership.full_since_s.expect("settled")
     };
@@ -992,7 +992,7 @@ fn churn() {
 #[test]
 #[ignore = "20 seeds of 200 nodes writing 10,000 times: about 10 minutes"]
 fn state_sweep() {
-    let reports = sweep(suite::issue_6);
+    let reports = sweep(|| suite::issue_6(200));
     let states: Vec<&gossip_sim::StateReport> = reports.iter().map(|r| &r.state).collect();
     let converged: Vec<f64> = states
         .iter()

@@ -1,6 +1,10 @@
 //! Scenario 2: 10 of 1,000 nodes crash. The first detection comes close to SWIM's
 //! e/(e−1) protocol periods plus the suspicion timeout, every live node knows all
 //! 10 within the suspicion timeout + 10 s, and nobody is wrongly declared failed.
+//! The default test crashes 10 of 300, against the same rule at that size (the
+//! suspicion timeout is 4 × log10 n periods: 9.9 s instead of 12 s, so 11.49 s
+//! expected and 19.9 s for all to know); `cargo test -p gossip-sim --test
+//! scenario_crash_detection -- --ignored full_size` runs 1,000.
 
 mod common;
 
@@ -31,15 +35,21 @@ fn check(report: &gossip_sim::Report) {
 }
 
 #[test]
-fn ten_crashes_among_a_thousand_are_detected_in_swim_time_without_false_alarms() {
-    check(&common::run_scenario(scenario(), 2));
+fn ten_crashes_among_three_hundred_are_detected_in_swim_time_without_false_alarms() {
+    check(&common::run_scenario(scenario(300), 2));
+}
+
+#[test]
+#[ignore = "1,000 nodes: about 2 s in the test profile"]
+fn full_size_ten_crashes_among_a_thousand_are_detected_in_swim_time_without_false_alarms() {
+    check(&common::run_scenario(scenario(1_000), 2));
 }
 
 #[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn crash_detection_across_seeds() {
     common::sweep(
-        scenario,
+        || scenario(1_000),
         |r| {
             let never = |s: Option<gossip_sim::Summary>, f: fn(&gossip_sim::Summary) -> f64| {
                 s.as_ref()

@@ -1,5 +1,7 @@
 //! Scenario 1: 1,000 nodes join through one seed and reach full membership
-//! within 30 simulated seconds.
+//! within 30 simulated seconds. The default test joins 300 the same way;
+//! `cargo test -p gossip-sim --test scenario_join -- --ignored full_size` joins
+//! 1,000.
 
 mod common;
 
@@ -16,15 +18,21 @@ fn check(report: &gossip_sim::Report) {
 }
 
 #[test]
-fn a_thousand_nodes_joining_through_one_seed_have_full_membership_within_30_seconds() {
-    check(&common::run_scenario(scenario(), 1));
+fn three_hundred_nodes_joining_through_one_seed_have_full_membership_within_30_seconds() {
+    check(&common::run_scenario(scenario(300), 1));
+}
+
+#[test]
+#[ignore = "1,000 nodes: about 12 s in the test profile"]
+fn full_size_a_thousand_nodes_joining_through_one_seed_have_full_membership_within_30_seconds() {
+    check(&common::run_scenario(scenario(1_000), 1));
 }
 
 #[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn joining_across_seeds() {
     common::sweep(
-        scenario,
+        || scenario(1_000),
         |r| format!("full membership at {:?} s", r.membership.first_full_s),
         check,
     );

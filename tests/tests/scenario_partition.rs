@@ -1,12 +1,21 @@
 //! Scenario 4: a 50/50 partition for 60 s. Each side declares the other failed;
 //! after the heal, membership is full everywhere within two push-pull intervals.
+//! The default test splits 200 nodes, the sweep and
+//! `cargo test -p gossip-sim --test scenario_partition -- --ignored full_size`
+//! split 1,000.
 
 mod common;
 
 use common::suite::{PARTITION_AT as AT, PARTITION_LASTING as LASTING, partition as scenario};
 
+/// The default test's cluster.
+const SMALL: usize = 200;
+/// The sweep's.
+const FULL: usize = 1_000;
+
 fn check(report: &gossip_sim::Report) {
     let healed = (AT + LASTING) as f64;
+    let side = report.scenario.nodes as f64 / 2.0;
     // Each side declared the other failed before the heal. (With Lifeguard this
     // takes 40-50 s rather than 15: half of every node's probes fail, which its
     // local health reads as possibly its own fault, so it probes more slowly.)
@@ -14,7 +23,7 @@ fn check(report: &gossip_sim::Report) {
         .series
         .iter()
         .filter(|p| p.t > healed - 10.0 && p.t < healed)
-        .all(|p| p.full_membership == 0 && (p.mean_live_view - 500.0).abs() < 1.0);
+        .all(|p| p.full_membership == 0 && (p.mean_live_view - side).abs() < 1.0);
     assert!(cut, "by the heal each node counts only its own side");
     let push_pull = report
         .scenario
@@ -34,9 +43,8 @@ fn check(report: &gossip_sim::Report) {
     );
 }
 
-#[test]
-fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
-    let report = common::run_scenario(scenario(), 4);
+fn halves_rejoin(nodes: usize) {
+    let report = common::run_scenario(scenario(nodes), 4);
     check(&report);
     let (split_seen, rejoined) = common::suite::partition_figures(&report);
     println!(
@@ -49,10 +57,21 @@ fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals()
 }
 
 #[test]
+fn after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
+    halves_rejoin(SMALL);
+}
+
+#[test]
+#[ignore = "1,000 nodes: about 40 s in the test profile"]
+fn full_size_after_a_minute_long_split_both_halves_rejoin_within_two_push_pull_intervals() {
+    halves_rejoin(FULL);
+}
+
+#[test]
 #[ignore = "seed sweep; run with --ignored (GOSSIP_SIM_SEEDS sets the count)"]
 fn partition_heal_across_seeds() {
     common::sweep(
-        scenario,
+        || scenario(FULL),
         |r| {
             let heal = (AT + LASTING) as f64;
             format!(

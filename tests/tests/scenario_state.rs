@@ -10,6 +10,8 @@ use std::time::Duration;
 use common::suite::{cut_off_during_writes, issue_6};
 use gossip_sim::Report;
 
+/// Asserts that the replicas converged and hold what the writes call for;
+/// returns the time to convergence in seconds.
 fn converged_correctly(report: &Report) -> f64 {
     let state = &report.state;
     assert!(state.converged_at_end, "the replicas disagree at the end");
@@ -20,9 +22,9 @@ fn converged_correctly(report: &Report) -> f64 {
     state.time_to_converge_s.expect("converged")
 }
 
-#[test]
-fn two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() {
-    let report = common::run_scenario(issue_6(), 1);
+/// Issue 6 on `nodes` nodes, seed 1.
+fn replicas_converge_after_ten_thousand_writes_across_a_partition(nodes: usize) {
+    let report = common::run_scenario(issue_6(nodes), 1);
     let state = &report.state;
     assert_eq!((state.writes, state.refused), (10_000, 0));
     assert!(state.deletes > 800, "{} deletes", state.deletes);
@@ -33,9 +35,11 @@ fn two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() 
     // value (or absence) every replica must end with.
     assert!(state.check.ordered_keys > 300, "{:?}", state.check);
     let converged = converged_correctly(&report);
-    // Measured 31.5 to 44.0 s after the last write (at 65 s) on seeds 0-19: the rumors of 500 hot keys fill every node's gossip (about
-    // 23 KB of KeyEntry per node per second), so the last changes wait their
-    // turn, and anti-entropy, one member every 5 s, repairs what they miss.
+    // Measured 31.5 to 44.0 s after the last write (at 65 s) on seeds 0-19
+    // with 200 nodes, 22.4 to 30.7 s on seeds 0-5 with 50: the rumors of 500
+    // hot keys fill every node's gossip (about 23 KB of KeyEntry per node per
+    // second), so the last changes wait their turn, and anti-entropy, one
+    // member every 5 s, repairs what they miss.
     assert!(
         converged <= 60.0,
         "converged {converged:.1} s after the last write"
@@ -46,18 +50,30 @@ fn two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() 
     // 15 s) after they did. It is a sample: with one straggler left, a node
     // that heard no digest of it claims early. Over seeds 0-19: median lag
     // 3.0-11.7 s, max 15.2 s; early claims after the writes and the heal 0 on
-    // 16 seeds, 1 to 34 of 200 nodes on the others.
+    // 16 seeds, 1 to 34 of 200 nodes on the others (a fifth at most). With 50
+    // nodes, seeds 0-5: median lag 5.6-7.7 s, max 15.7 s, no early claim.
     let claims = &state.claims;
-    assert_eq!(claims.claimed, 200, "{claims:?}");
-    assert!(claims.premature <= 40, "{claims:?}");
+    assert_eq!(claims.claimed, nodes, "{claims:?}");
+    assert!(claims.premature <= nodes / 5, "{claims:?}");
     assert!(claims.lag_max_s.unwrap() <= 16.0, "{claims:?}");
+}
+
+#[test]
+fn fifty_replicas_converge_after_ten_thousand_writes_across_a_partition() {
+    replicas_converge_after_ten_thousand_writes_across_a_partition(50);
+}
+
+#[test]
+#[ignore = "200 nodes: about 25 s in the test profile"]
+fn full_size_two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() {
+    replicas_converge_after_ten_thousand_writes_across_a_partition(200);
 }
 
 #[test]
 #[ignore = "a sweep over 20 seeds, about 6 minutes in release"]
 fn sweep_two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partition() {
     common::sweep(
-        issue_6,
+        || issue_6(200),
         |report| {
             let state = &report.state;
             format!(
@@ -79,8 +95,6 @@ fn sweep_two_hundred_replicas_converge_after_ten_thousand_writes_across_a_partit
     );
 }
 
-/// 20 nodes; one (picked by the seed) is cut off from 1 s to 16 s while 200
-/// writes are made from 2 s to 5 s, whose rumors have run out by the heal.
 #[test]
 fn a_replica_the_rumors_missed_catches_up_through_anti_entropy_alone() {
     let report = common::run_scenario(cut_off_during_writes(None), 2);

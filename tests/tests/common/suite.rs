@@ -12,16 +12,16 @@ use gossip_sim::{
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Scenario 1: 1,000 nodes join through one seed.
-pub(crate) fn join_through_one() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(40));
+/// Scenario 1: `nodes` nodes (1,000 in the README) join through one seed.
+pub(crate) fn join_through_one(nodes: usize) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(40));
     scenario.start = Start::Join;
     scenario
 }
 
-/// Scenario 2: 10 of 1,000 nodes crash at 20 s.
-pub(crate) fn crash_detection() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(60));
+/// Scenario 2: 10 of `nodes` nodes (1,000 in the README) crash at 20 s.
+pub(crate) fn crash_detection(nodes: usize) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(60));
     scenario.faults.push(Fault::Crash {
         count: 10,
         at: Duration::from_secs(20),
@@ -29,9 +29,9 @@ pub(crate) fn crash_detection() -> Scenario {
     scenario
 }
 
-/// Scenario 3: 1,000 nodes, 10% uniform loss, 300 s.
-pub(crate) fn lossy_network() -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(300));
+/// Scenario 3: `nodes` nodes (1,000 in the README), 10% uniform loss, 300 s.
+pub(crate) fn lossy_network(nodes: usize) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(300));
     scenario.network.loss = 0.1;
     scenario
 }
@@ -41,10 +41,11 @@ pub(crate) const PARTITION_AT: u64 = 20;
 /// How long it lasts, in seconds.
 pub(crate) const PARTITION_LASTING: u64 = 60;
 
-/// Scenario 4: a 50/50 partition of 1,000 nodes for 60 s.
-pub(crate) fn partition() -> Scenario {
+/// Scenario 4: a 50/50 partition of `nodes` nodes (1,000 in the README) for
+/// 60 s.
+pub(crate) fn partition(nodes: usize) -> Scenario {
     let mut scenario = Scenario::new(
-        1_000,
+        nodes,
         Duration::from_secs(PARTITION_AT + PARTITION_LASTING + 90),
     );
     scenario.faults.push(Fault::Partition {
@@ -56,17 +57,18 @@ pub(crate) fn partition() -> Scenario {
 }
 
 /// Seconds after the split until every node counted only its own side (the
-/// first sample at which the mean live view is 500), and seconds after the
-/// heal until membership was full again.
+/// first sample at which the mean live view is half the nodes), and seconds
+/// after the heal until membership was full again.
 pub(crate) fn partition_figures(report: &Report) -> (Option<f64>, Option<f64>) {
     let (at, healed) = (
         PARTITION_AT as f64,
         (PARTITION_AT + PARTITION_LASTING) as f64,
     );
+    let side = report.scenario.nodes as f64 / 2.0;
     let split_seen = report
         .series
         .iter()
-        .find(|p| p.t > at && (p.mean_live_view - 500.0).abs() < 1.0)
+        .find(|p| p.t > at && (p.mean_live_view - side).abs() < 1.0)
         .map(|p| p.t - at);
     let rejoined = report.membership.full_since_s.map(|t| t - healed);
     (split_seen, rejoined)
@@ -85,10 +87,10 @@ pub(crate) fn stale_failures() -> Scenario {
     scenario
 }
 
-/// Scenario 5: 10% of 500 nodes restart every minute for ten minutes, down
-/// for `downtime` each time.
-pub(crate) fn churn(downtime: Duration) -> Scenario {
-    let mut scenario = Scenario::new(500, Duration::from_secs(11 * 60 + 60));
+/// Scenario 5: 10% of `nodes` nodes (500 in the README) restart every minute
+/// for ten minutes, down for `downtime` each time.
+pub(crate) fn churn(nodes: usize, downtime: Duration) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(11 * 60 + 60));
     scenario.faults.push(Fault::Churn {
         fraction: 0.1,
         downtime,
@@ -107,23 +109,53 @@ pub(crate) fn bandwidth(nodes: usize) -> Scenario {
     scenario
 }
 
-/// 1,000 nodes for 300 s, 2% of them slow (datagrams handled 2–4 s late in
-/// 30 s spells, one a minute), 10 crashes at 100 s; with Lifeguard or plain
-/// SWIM.
-pub(crate) fn slow_members(lifeguard: bool, seed: u64) -> Scenario {
-    let mut scenario = Scenario::new(1_000, Duration::from_secs(300));
+/// One instance of the slow-members comparison.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlowSize {
+    pub(crate) nodes: usize,
+    pub(crate) duration: Duration,
+    /// Share of the nodes that are slow in spells.
+    pub(crate) slow: f64,
+    pub(crate) crashes: usize,
+    pub(crate) crash_at: Duration,
+}
+
+/// The default test's instance: 100 nodes for 150 s, 10 of them slow, 5
+/// crashes at 50 s.
+pub(crate) const SLOW_SMALL: SlowSize = SlowSize {
+    nodes: 100,
+    duration: Duration::from_secs(150),
+    slow: 0.1,
+    crashes: 5,
+    crash_at: Duration::from_secs(50),
+};
+
+/// The published instance (the Lifeguard paper's benchmark), which the
+/// README quotes: 1,000 nodes for 300 s, 20 of them slow, 10 crashes at 100 s.
+pub(crate) const SLOW_FULL: SlowSize = SlowSize {
+    nodes: 1_000,
+    duration: Duration::from_secs(300),
+    slow: 0.02,
+    crashes: 10,
+    crash_at: Duration::from_secs(100),
+};
+
+/// `size`'s nodes, some slow (datagrams handled 2–4 s late in 30 s spells,
+/// one a minute), some crashing; with Lifeguard or plain SWIM.
+pub(crate) fn slow_members(size: SlowSize, lifeguard: bool, seed: u64) -> Scenario {
+    let mut scenario = Scenario::new(size.nodes, size.duration);
     scenario.seed = seed;
     scenario.protocol.lifeguard = Some(lifeguard);
     scenario.faults.push(Fault::Slow {
-        fraction: 0.02,
+        fraction: size.slow,
         min_delay: Duration::from_secs(2),
         max_delay: Duration::from_secs(4),
         spell: Duration::from_secs(30),
         period: MINUTE,
     });
     scenario.faults.push(Fault::Crash {
-        count: 10,
-        at: Duration::from_secs(100),
+        count: size.crashes,
+        at: size.crash_at,
     });
     scenario
 }
@@ -139,9 +171,12 @@ pub(crate) struct SlowOutcome {
 }
 
 impl SlowOutcome {
-    pub(crate) fn of(report: &Report) -> Self {
+    pub(crate) fn of(report: &Report, size: SlowSize) -> Self {
         let fp = &report.false_positives;
-        assert_eq!(report.failures.known_by_all, 10, "every crash became known");
+        assert_eq!(
+            report.failures.known_by_all, size.crashes,
+            "every crash became known"
+        );
         SlowOutcome {
             false_alarms_about_healthy: fp.count - fp.about_slow_nodes,
             false_alarms_about_slow: fp.about_slow_nodes,
@@ -153,7 +188,10 @@ impl SlowOutcome {
 
 /// Runs [`slow_members`] with and without Lifeguard on each seed, two seeds
 /// at a time; returns the outcomes seed by seed.
-pub(crate) fn compare_lifeguard(seeds: &[u64]) -> Vec<(u64, SlowOutcome, SlowOutcome)> {
+pub(crate) fn compare_lifeguard(
+    size: SlowSize,
+    seeds: &[u64],
+) -> Vec<(u64, SlowOutcome, SlowOutcome)> {
     let mut results = Vec::new();
     for pair in seeds.chunks(2) {
         std::thread::scope(|scope| {
@@ -161,9 +199,11 @@ pub(crate) fn compare_lifeguard(seeds: &[u64]) -> Vec<(u64, SlowOutcome, SlowOut
                 .iter()
                 .map(|&seed| {
                     scope.spawn(move || {
-                        let with = SlowOutcome::of(&slow_members(true, seed).run(None));
-                        let without = SlowOutcome::of(&slow_members(false, seed).run(None));
-                        (seed, with, without)
+                        let run = |lifeguard| {
+                            let report = slow_members(size, lifeguard, seed).run(None);
+                            SlowOutcome::of(&report, size)
+                        };
+                        (seed, run(true), run(false))
                     })
                 })
                 .collect();
@@ -228,10 +268,16 @@ pub(crate) fn feedback_counter(k: u32, seeds: u64) -> (f64, f64) {
     (s / seeds as f64, m / seeds as f64)
 }
 
-/// 500 nodes at 20% loss, 20 broadcasts one a second from 5 s, spread by
-/// `mode` and stopped by `termination`.
-pub(crate) fn lossy_broadcasts(mode: Mode, termination: &str) -> Scenario {
-    let mut scenario = Scenario::new(500, MINUTE);
+/// `nodes` nodes (500 in the README, for a minute) at 20% loss, 20
+/// broadcasts one a second from 5 s, spread by `mode` and stopped by
+/// `termination`.
+pub(crate) fn lossy_broadcasts(
+    nodes: usize,
+    duration: Duration,
+    mode: Mode,
+    termination: &str,
+) -> Scenario {
+    let mut scenario = Scenario::new(nodes, duration);
     scenario.network.loss = 0.2;
     scenario.protocol.mode = Some(mode);
     scenario.protocol.termination = Some(termination.parse().expect("a termination"));
@@ -297,10 +343,11 @@ pub(crate) fn late_joiner(seed: u64) -> Option<Duration> {
     got.map(|at| at - joined)
 }
 
-/// Issue 6: 200 nodes write 10,000 times (10% deletes) to 500 keys over a
-/// minute at 10% loss, split 50/50 from 20 to 50 s.
-pub(crate) fn issue_6() -> Scenario {
-    let mut scenario = Scenario::new(200, Duration::from_secs(150));
+/// Issue 6: `nodes` nodes (200 in the README) write 10,000 times (10%
+/// deletes) to 500 keys over a minute at 10% loss, split 50/50 from 20 to
+/// 50 s.
+pub(crate) fn issue_6(nodes: usize) -> Scenario {
+    let mut scenario = Scenario::new(nodes, Duration::from_secs(150));
     scenario.network.loss = 0.1;
     scenario.writes = Some(WriteLoad {
         count: 10_000,
