@@ -198,6 +198,26 @@ fn buddy_suspicions(sent: Vec<(u32, Vec<u8>)>, to: u32, name: &str) -> usize {
     count
 }
 
+/// Runs `n` until `until`, every member acking every ping at once; returns
+/// what it sent (the acks' answers aside), each datagram with its time.
+fn answering_probes_until(n: &mut TestNode, until: Instant) -> Vec<(Instant, (u32, Vec<u8>))> {
+    let mut sent = Vec::new();
+    while n.now() < until {
+        let at = n.poll_timeout().unwrap();
+        n.handle_timeout(at);
+        let datagrams = drain_transmits(n);
+        for (to, message) in messages(datagrams.clone()) {
+            if let Message::Ping { seq, .. } = message {
+                n.handle_message(at, to, &datagram(&[Message::Ack { seq }]))
+                    .unwrap();
+            }
+        }
+        drain_transmits(n);
+        sent.extend(datagrams.into_iter().map(|d| (at, d)));
+    }
+    sent
+}
+
 #[test]
 fn a_probe_of_a_suspect_carries_the_suspicion_to_it() {
     for buddy in [true, false] {
@@ -221,23 +241,12 @@ fn a_probe_of_a_suspect_carries_the_suspicion_to_it() {
         drain_transmits(&mut n);
         // Everyone answers, so nothing else is suspected and this node never
         // confirms the suspicion; "a" stays suspect (24 s for a lone suspecter).
-        let mut late = Vec::new();
-        while n.now() < Instant::from_secs(12) {
-            let at = n.poll_timeout().unwrap();
-            n.handle_timeout(at);
-            let sent = drain_transmits(&mut n);
-            for (to, message) in messages(sent.clone()) {
-                if let Message::Ping { seq, .. } = message {
-                    n.handle_message(at, to, &datagram(&[Message::Ack { seq }]))
-                        .unwrap();
-                }
-            }
-            drain_transmits(&mut n);
-            // By 6 s the rumor has used up its 4 retransmissions.
-            if at >= Instant::from_secs(6) {
-                late.extend(sent);
-            }
-        }
+        // By 6 s the rumor has used up its 4 retransmissions.
+        let late = answering_probes_until(&mut n, Instant::from_secs(12))
+            .into_iter()
+            .filter(|(at, _)| *at >= Instant::from_secs(6))
+            .map(|(_, sent)| sent)
+            .collect();
         assert_eq!(n.member("a").unwrap().state(), crate::MemberState::Suspect);
         assert_eq!(
             buddy_suspicions(late, 1, "a") > 0,
@@ -245,6 +254,72 @@ fn a_probe_of_a_suspect_carries_the_suspicion_to_it() {
             "buddy system {buddy}"
         );
         assert_eq!(n.stats().buddy_suspicions > 0, buddy);
+    }
+}
+
+/// The buddy system reaches a suspect on every datagram sent to it, not only
+/// on probes: local health can slow probes so much that a suspect goes
+/// unprobed for its whole suspicion (a 200-node simulation, seed 3, buried a
+/// live member that way after a partition healed), while gossip and acks
+/// still reach it.
+#[test]
+fn gossip_and_acks_to_a_suspect_carry_the_suspicion_to_it() {
+    for buddy in [true, false] {
+        let mut config = Config::lan();
+        config.buddy_system = buddy;
+        // Every member gets every gossip round.
+        config.gossip_fanout = 8;
+        let mut n = node_with(config);
+        for (name, addr) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
+            crate::testing::announce(&mut n, name, addr);
+        }
+        gossip(&mut n, 0, &[update("a", 0, 0, Status::Suspect { by: "b" })]);
+        // Every probe is answered, so the suspicion stays open; by 6 s its
+        // rumor has used up its retransmissions.
+        answering_probes_until(&mut n, Instant::from_secs(6));
+        let now = n.now();
+        // "a" pings this node, and news of a newcomer makes a gossip round.
+        n.handle_message(
+            now,
+            1,
+            &datagram(&[Message::Ping {
+                seq: 9,
+                target: "self",
+            }]),
+        )
+        .unwrap();
+        gossip(&mut n, 6, &[update("e", 0, 0, alive(5))]);
+        let mut sent = drain_transmits(&mut n);
+        sent.extend(run_until(&mut n, now + Duration::from_millis(500)));
+        // The datagrams to "a", each as its messages.
+        let to_a: Vec<Vec<Message<'_, u32>>> = sent
+            .iter()
+            .filter(|(to, _)| *to == 1)
+            .map(|(_, bytes)| crate::wire::decode(bytes, 0).unwrap().flatten().collect())
+            .collect();
+        let suspicion = |m: &Message<'_, u32>| {
+            matches!(m, Message::Update(u) if u.name == "a"
+                && matches!(u.status, Status::Suspect { .. }))
+        };
+        let ack = to_a
+            .iter()
+            .find(|d| matches!(d[0], Message::Ack { seq: 9 }))
+            .expect("an ack to a");
+        let gossip = to_a
+            .iter()
+            .find(|d| matches!(d[0], Message::Update(_)))
+            .unwrap_or_else(|| panic!("gossip to a: {sent:?}"));
+        assert_eq!(n.member("a").unwrap().state(), crate::MemberState::Suspect);
+        assert_eq!(
+            ack.iter().any(suspicion),
+            buddy,
+            "ack, buddy {buddy}: {ack:?}"
+        );
+        assert_eq!(
+            gossip.iter().any(suspicion),
+            buddy,
+            "gossip, buddy {buddy}: {gossip:?}"
+        );
     }
 }
 

@@ -297,10 +297,12 @@ impl<A: Address> Membership<A> {
                 .local_message()
                 .write(writer, &mut stats.messages_out);
         }
-        let buddy = match outgoing {
-            Outgoing::Ping { target, .. } => self.write_buddy_suspicion(target, writer, stats),
-            _ => false,
+        let suspect = match outgoing {
+            Outgoing::Ping { target, .. } => self.table.find(target).map(|i| self.table.get(i)),
+            Outgoing::Gossip { to } | Outgoing::Ack { to, .. } => self.table.at_addr(to),
+            _ => None,
         };
+        let buddy = suspect.is_some_and(|member| self.write_buddy_suspicion(member, writer, stats));
         let rumors = self.write_rumors(writer, stats);
         if self.departing && self.rumors.is_empty() {
             // The departure has now been sent as often as any rumor.
@@ -383,26 +385,24 @@ impl<A: Address> Membership<A> {
 
     /// Lifeguard's buddy system: a ping to a member this node suspects carries
     /// the suspicion, so the member hears it first-hand and refutes in its ack,
-    /// instead of waiting for the rumor to find it among many others. True if
-    /// the suspicion was written.
+    /// instead of waiting for the rumor to find it among many others. Gossip
+    /// and acks to it carry it too: probes of a member come seldom when local
+    /// health slows them (a member on the small side of a partition went 33 s
+    /// suspected and unprobed, while its peers' gossip reached it and their
+    /// rumor of its suspicion did not, until a stale failure from the other
+    /// side buried it). True if the suspicion was written.
     fn write_buddy_suspicion(
         &self,
-        target: &NodeName,
+        member: &Member<A>,
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
     ) -> bool {
-        if !self.config.buddy_system {
-            return false;
-        }
-        let Some(member) = self.table.find(target).map(|i| self.table.get(i)) else {
-            return false;
-        };
-        if member.state != MemberState::Suspect {
+        if !self.config.buddy_system || member.state != MemberState::Suspect {
             return false;
         }
         let by = self
             .suspicions
-            .first_suspecter(target)
+            .first_suspecter(member.name.as_str())
             .unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
         let before = writer.len();
