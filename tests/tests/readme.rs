@@ -864,23 +864,11 @@ fn max(values: &[f64]) -> f64 {
 /// Runs `scenario` on every sweep seed, two at a time.
 fn sweep(scenario: fn() -> gossip_sim::Scenario) -> Vec<gossip_sim::Report> {
     let seeds: Vec<u64> = common::sweep_seeds().collect();
-    let mut reports = Vec::new();
-    for pair in seeds.chunks(2) {
-        std::thread::scope(|s| {
-            let runs: Vec<_> = pair
-                .iter()
-                .map(|&seed| {
-                    s.spawn(move || {
-                        let mut scenario = scenario();
-                        scenario.seed = seed;
-                        scenario.run(None)
-                    })
-                })
-                .collect();
-            reports.extend(runs.into_iter().map(|r| r.join().unwrap()));
-        });
-    }
-    reports
+    common::two_seeds_at_a_time(&seeds, |seed| {
+        let mut scenario = scenario();
+        scenario.seed = seed;
+        scenario.run(None)
+    })
 }
 
 /// The scenario suite: 1,000 nodes joining through one seed, 20 seeds.

@@ -192,29 +192,15 @@ pub(crate) fn compare_lifeguard(
     size: SlowSize,
     seeds: &[u64],
 ) -> Vec<(u64, SlowOutcome, SlowOutcome)> {
-    let mut results = Vec::new();
-    for pair in seeds.chunks(2) {
-        std::thread::scope(|scope| {
-            let runs: Vec<_> = pair
-                .iter()
-                .map(|&seed| {
-                    scope.spawn(move || {
-                        let run = |lifeguard| {
-                            let report = slow_members(size, lifeguard, seed).run(None);
-                            SlowOutcome::of(&report, size)
-                        };
-                        (seed, run(true), run(false))
-                    })
-                })
-                .collect();
-            for run in runs {
-                let (seed, with, without) = run.join().expect("a run panicked");
-                println!("seed {seed}: Lifeguard {with:?}\n        plain SWIM {without:?}");
-                results.push((seed, with, without));
-            }
-        });
-    }
-    results
+    super::two_seeds_at_a_time(seeds, |seed| {
+        let run = |lifeguard| {
+            let report = slow_members(size, lifeguard, seed).run(None);
+            SlowOutcome::of(&report, size)
+        };
+        let (with, without) = (run(true), run(false));
+        println!("seed {seed}: Lifeguard {with:?}\n        plain SWIM {without:?}");
+        (seed, with, without)
+    })
 }
 
 /// The median of `values` (the upper one of an even count).
