@@ -1278,6 +1278,62 @@ mod tests {
         assert_eq!(out[0].0, 4);
     }
 
+    /// The join requests `sent` carries to `seed`, as (session, cookie).
+    fn join_requests(sent: Vec<(u32, Vec<u8>)>, seed: u32) -> Vec<(u32, u64)> {
+        crate::testing::messages(sent)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::PushPull {
+                    session,
+                    join: true,
+                    cookie,
+                    ..
+                } if to == seed => Some((session, cookie)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A seed that answers with a cookie is up: if the exchange is then lost,
+    /// the joiner tries again after the initial interval rather than the
+    /// doubled backoff meant for seeds that do not answer (at 10% loss a
+    /// joiner whose every attempt got a cookie waited 61 s for its seventh).
+    #[test]
+    fn a_join_answered_with_a_cookie_retries_after_the_initial_interval() {
+        let mut n = node();
+        n.join(Instant::ZERO, &[4]).unwrap();
+        let first = join_requests(drain_transmits(&mut n), 4);
+        let [(session, 0)] = first[..] else {
+            panic!("{first:?}")
+        };
+        // Unanswered: attempts at 1 s, then 3 s.
+        assert_eq!(
+            join_requests(crate::testing::run_until(&mut n, Instant::from_secs(1)), 4).len(),
+            1
+        );
+        let cookie = datagram(&[Message::Cookie {
+            session,
+            cookie: 77,
+        }]);
+        n.handle_message(Instant::from_millis(1_100), 4, &cookie)
+            .unwrap();
+        assert_eq!(join_requests(drain_transmits(&mut n), 4), [(session, 77)]);
+        // The answer to that is lost: the next attempt 1 s after the cookie,
+        // then doubling again while the seed stays silent.
+        for (until, attempts) in [
+            (2_099, 0),
+            (2_100, 1),
+            (3_099, 0),
+            (3_100, 1),
+            (5_099, 0),
+            (5_100, 1),
+        ] {
+            let sent = crate::testing::run_until(&mut n, Instant::from_millis(until));
+            assert_eq!(join_requests(sent, 4).len(), attempts, "by {until} ms");
+        }
+        assert!(n.is_joining());
+    }
+
     #[test]
     fn every_datagram_fits_the_packet_size_even_with_many_rumors() {
         let mut n = node();

@@ -216,9 +216,13 @@ pub struct Stats {
     pub nacks_missed: u64,
     /// Protocol periods stretched because the local health score was above 0.
     pub probes_degraded: u64,
-    /// Suspicions sent to the suspect itself with a probe (Lifeguard's buddy
+    /// Suspicions sent to the suspect itself with a probe, gossip or ack, and
+    /// failures in acks to a member this node holds failed (Lifeguard's buddy
     /// system).
     pub buddy_suspicions: u64,
+    /// This node's alive record sent first-hand to a member heard claiming it
+    /// suspect or failed at an incarnation it had already refuted.
+    pub stale_claims_corrected: u64,
 
     /// Members this node began to suspect (its own probes and gossip heard).
     pub suspicions: u64,

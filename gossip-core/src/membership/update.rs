@@ -85,11 +85,12 @@ impl<A: Address> Membership<A> {
     pub(crate) fn apply<R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
+        from: &A,
         update: &Update<'_, A>,
         source: Source,
     ) {
         if update.name == self.local().name.as_str() {
-            return self.claim_about_self(env, update);
+            return self.claim_about_self(env, from, update);
         }
         let claim = Claim::of(&update.status, source);
         let Some(index) = self.table.find(update.name) else {
@@ -171,7 +172,7 @@ impl<A: Address> Membership<A> {
 
     /// Someone says something about this node. It never changes this node's own
     /// status; a claim that contradicts it is refuted.
-    fn claim_about_self<R>(&mut self, env: &mut Env<'_, R>, update: &Update<'_, A>) {
+    fn claim_about_self<R>(&mut self, env: &mut Env<'_, R>, from: &A, update: &Update<'_, A>) {
         let local = self.local();
         if update.generation < local.generation {
             // About a former life of ours; our alive announcements supersede it.
@@ -209,6 +210,10 @@ impl<A: Address> Membership<A> {
             self.refute(env, update.incarnation);
         } else {
             env.stats.updates_ignored += 1;
+            if !matches!(update.status, Status::Alive { .. }) {
+                // The sender missed the refutation: tell it first-hand.
+                self.heard_stale_claim(from);
+            }
         }
     }
 
