@@ -162,11 +162,14 @@ pub struct Config {
     /// push-pull partners so that both sides of a healed partition meet again.
     pub tombstone_timeout: Duration,
 
-    /// First delay between join attempts; it doubles after every unanswered attempt.
+    /// First delay between join attempts; it doubles after every attempt no seed
+    /// answered, and the next attempt after a seed's answer (a cookie) comes
+    /// this long after it again: the seed is up, the exchange was lost.
     pub join_retry_initial: Duration,
     /// Longest delay between join attempts.
     pub join_retry_max: Duration,
-    /// Give up joining after this many unanswered attempts (`None`: never give up).
+    /// Give up joining after this many attempts without a member list (`None`:
+    /// never give up).
     pub join_max_attempts: Option<u32>,
 
     /// No datagram the node sends exceeds this, and larger ones are rejected.

@@ -745,7 +745,7 @@ fn bandwidth_at_ten_thousand_nodes() {
 /// The Lifeguard table: 20 seeds of 1,000 nodes for 300 s, each with and
 /// without Lifeguard.
 #[test]
-#[ignore = "40 runs of 1,000 nodes for 300 s: about 10 minutes on 2 cores"]
+#[ignore = "40 runs of 1,000 nodes for 300 s: about 30 minutes in release on 2 cores"]
 fn lifeguard() {
     let seeds: Vec<u64> = common::sweep_seeds().collect();
     let results = suite::compare_lifeguard(suite::SLOW_FULL, &seeds);
