@@ -1297,7 +1297,8 @@ mod tests {
     /// A seed that answers with a cookie is up: if the exchange is then lost,
     /// the joiner tries again after the initial interval rather than the
     /// doubled backoff meant for seeds that do not answer (at 10% loss a
-    /// joiner whose every attempt got a cookie waited 61 s for its seventh).
+    /// joiner that got its seed's cookie at 31 s and lost the rest of the
+    /// exchange waited until 61 s for its seventh attempt).
     #[test]
     fn a_join_answered_with_a_cookie_retries_after_the_initial_interval() {
         let mut n = node();

@@ -789,8 +789,8 @@ impl<A: Address> Membership<A> {
                 // The seed is up: if this exchange is lost now, that is loss,
                 // not a seed that is down, and the next attempt comes after
                 // the initial interval instead of a doubled one (a joiner at
-                // 10% loss waited 61 s for its seventh attempt, every one
-                // answered with a cookie).
+                // 10% loss got its seed's cookie at 31 s, lost the rest of the
+                // exchange and waited 30 s more for its seventh attempt).
                 joining.unanswered = 0;
                 let retry = env.now + self.config.join_retry_initial;
                 if self
