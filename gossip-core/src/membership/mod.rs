@@ -421,11 +421,9 @@ impl<A: Address> Membership<A> {
             .first_suspecter(member.name.as_str())
             .unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
-        let before = writer.len();
-        if writer.push(&message).is_err() {
+        if writer.push_counted(&message, stats).is_err() {
             return false;
         }
-        stats.messages_out[message.kind()].record(writer.len() - before);
         stats.buddy_suspicions += 1;
         true
     }
@@ -448,11 +446,9 @@ impl<A: Address> Membership<A> {
             return false;
         };
         let message = Message::Update(update_of(self.table.local(), ""));
-        let before = writer.len();
-        if writer.push(&message).is_err() {
+        if writer.push_counted(&message, stats).is_err() {
             return false;
         }
-        stats.messages_out[message.kind()].record(writer.len() - before);
         stats.stale_claims_corrected += 1;
         self.stale_viewers.remove(at);
         true
