@@ -29,7 +29,7 @@
 //! times, and periodic push-pull state exchange (gated by a membership digest, so
 //! members that agree exchange one small datagram). A node restarted under the
 //! same name comes back with a larger [`Generation`] and never inherits its old
-//! self's death. [`wire`] documents the datagram format.
+//! self's death. The README's "Wire format" section documents the datagrams.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -66,7 +66,11 @@ mod stats;
 mod testing;
 mod time;
 mod topology;
+#[cfg(feature = "unstable-wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "unstable-wire")))]
 pub mod wire;
+#[cfg(not(feature = "unstable-wire"))]
+mod wire;
 
 pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
 pub use dissemination::{Broadcast, BroadcastId, Dissemination, Termination};
@@ -90,8 +94,8 @@ pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
 pub use time::Instant;
 pub use topology::{
     Coordinate, DIMENSIONS, FAR_PERCENT, MAX_ERROR, NEAR_CANDIDATES, PeerSelection, WIRE_UNIT_SECS,
-    WireCoordinate,
 };
+pub use wire::MessageKind;
 
 /// `core::time::Duration`, re-exported for convenience.
 pub use core::time::Duration;

@@ -422,7 +422,8 @@ impl<A: Address, R: Rng> Node<A, R> {
         // Check everything before changing anything, and note the kinds seen:
         // a sub-machine a datagram has nothing for does not decode it again.
         let mut kinds = wire::KindSet::default();
-        for message in packet.clone() {
+        let mut checked = packet.clone();
+        for message in &mut checked {
             let message = message?;
             kinds.insert(message.kind());
             match message {
@@ -449,6 +450,7 @@ impl<A: Address, R: Rng> Node<A, R> {
                 _ => {}
             }
         }
+        self.stats.unknown_messages += checked.unknown() as u64;
         if self.membership.has_left() {
             self.stats.ignored_after_leave += 1;
             return Ok(());
@@ -910,20 +912,26 @@ mod tests {
                 MessageError::Decode(DecodeError::BadMagic)
             ),
             (
-                alloc::vec![b'G', b'S', 9, 0, 1],
+                alloc::vec![b'G', b'S', 9, 9, 0, 1],
                 MessageError::Decode(DecodeError::UnsupportedVersion { found: 9 })
             ),
             (
-                alloc::vec![b'G', b'S', 1, 5, 1],
+                alloc::vec![b'G', b'S', 2, 2, 5, 1],
                 MessageError::Decode(DecodeError::WrongCluster { found: 5 })
             ),
             (
-                alloc::vec![b'G', b'S', 1, 0],
+                alloc::vec![b'G', b'S', 2, 2, 0],
                 MessageError::Decode(DecodeError::Empty)
             ),
             (
-                alloc::vec![b'G', b'S', 1, 0, 200],
+                // An unknown tag without the length of its body.
+                alloc::vec![b'G', b'S', 2, 2, 0, 200],
                 MessageError::Decode(DecodeError::Malformed)
+            ),
+            (
+                // Version 1, the untagged format.
+                alloc::vec![b'G', b'S', 1, 1, 0, 2, 1],
+                MessageError::Decode(DecodeError::UnsupportedVersion { found: 1 })
             ),
             (
                 ping[..ping.len() - 1].to_vec(),

@@ -6,7 +6,7 @@ use core::time::Duration;
 use crate::testing::{Cluster, Union, datagram, messages, node, run_until, with_three_members};
 use crate::wire::{EntryRecord, Message, SiblingRecord};
 use crate::{
-    Causality, Config, Conflicts, Event, Hlc, Instant, KeyChange, MessageError, StateError,
+    Causality, Config, Conflicts, Event, Instant, KeyChange, MessageError, StateError,
     VersionVector,
 };
 
@@ -186,14 +186,18 @@ fn record<'a>(siblings: Vec<SiblingRecord<'a>>) -> EntryRecord<'a> {
             version.increment(crate::ReplicaId(s.replica));
         }
     }
-    EntryRecord { version, siblings }
+    EntryRecord {
+        version: version.iter().map(|(r, c)| (r.0, c)).collect(),
+        siblings,
+    }
 }
 
 fn sibling(replica: u64, counter: u64, value: &[u8]) -> SiblingRecord<'_> {
     SiblingRecord {
         replica,
         counter,
-        hlc: Hlc::default(),
+        millis: 0,
+        logical: 0,
         origin: "x",
         value: Some(value),
     }

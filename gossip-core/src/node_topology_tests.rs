@@ -7,7 +7,8 @@ use core::time::Duration;
 use crate::testing::{
     TestNode, datagram, drain_transmits, messages, run_until, with_three_members,
 };
-use crate::topology::{Coordinate, WireCoordinate};
+use crate::topology::Coordinate;
+use crate::wire::CoordinateRecord;
 use crate::wire::Message;
 use crate::{Config, Instant};
 
@@ -35,7 +36,7 @@ fn first_probe(n: &mut TestNode) -> (u32, u32) {
 }
 
 /// A member 40 ms away, sure of its place.
-fn settled() -> WireCoordinate {
+fn settled() -> CoordinateRecord {
     let mut coordinate = Coordinate::default();
     coordinate.vector[0] = 0.02;
     coordinate.error = 0.1;
@@ -114,7 +115,7 @@ fn relayed_late_and_stranger_acks_are_no_samples() {
     let (_, seq) = first_probe(&mut n);
     let stranger = datagram(&[Message::Ack { seq }, Message::Coordinate(settled())]);
     n.handle_message(n.now(), 42, &stranger).unwrap();
-    let insane = WireCoordinate {
+    let insane = CoordinateRecord {
         error: 60_000,
         ..settled()
     };

@@ -185,6 +185,9 @@ pub struct Stats {
     pub messages_out: TrafficByKind,
     /// Datagrams rejected, by reason.
     pub rejected: Rejected,
+    /// Messages skipped in accepted datagrams because this version does not
+    /// know their kind: sent by a newer node (see the README's upgrade rules).
+    pub unknown_messages: u64,
     /// Sealed datagrams opened (authenticated and decrypted).
     pub datagrams_opened: u64,
     /// Plaintext datagrams taken while encryption is on (`accept_plaintext`,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant as WallClock};
 use gossip_core::wire::{
     EntryRecord, Message, PacketWriter, SiblingRecord, decode, encode_message,
 };
-use gossip_core::{Config, Hlc, Identity, Instant, Node, ReplicaId, VersionVector};
+use gossip_core::{Config, Hlc, Identity, Instant, Node};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -102,18 +102,15 @@ impl Write {
     }
 
     fn message(&self) -> Message<'_, u32> {
-        let mut version = VersionVector::new();
-        for _ in 0..self.counter {
-            version.increment(ReplicaId(WRITER));
-        }
         Message::KeyEntry {
             key: &self.key,
             entry: EntryRecord {
-                version,
+                version: [(WRITER, self.counter)].into_iter().collect(),
                 siblings: vec![SiblingRecord {
                     replica: WRITER,
                     counter: self.counter,
-                    hlc: self.hlc,
+                    millis: self.hlc.millis,
+                    logical: self.hlc.logical,
                     origin: "w",
                     value: Some(&self.value),
                 }],

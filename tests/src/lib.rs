@@ -65,7 +65,8 @@ pub use scenario::{
     Preset, Protocol, ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
-    Action, Filter, Recorded, SecretRng, SimNode, SimRng, Simulation, SimulationBuilder, Tap, Trace,
+    Action, Filter, Recorded, Rewrite, SecretRng, SimNode, SimRng, Simulation, SimulationBuilder,
+    Tap, Trace,
 };
 pub use spread::Spread;
 pub use topology::RttPrediction;

@@ -245,6 +245,7 @@ impl SimulationBuilder {
             trace: Trace::default(),
             tap: None,
             filter: None,
+            rewrite: None,
             metrics: Metrics::new(self.nodes, self.track_views),
             sample_interval: self.sample_interval,
             round: self.round,
@@ -301,6 +302,9 @@ impl Trace {
 pub type Tap = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8], bool)>;
 /// Decides whether the network delivers a datagram: `(sent at, from, to, bytes)`.
 pub type Filter = Box<dyn FnMut(Instant, NodeId, NodeId, &[u8]) -> bool>;
+/// Changes a datagram as it is sent: `(from, to, bytes)`. Plays a sender that
+/// writes what this build would not (a newer version's messages).
+pub type Rewrite = Box<dyn FnMut(NodeId, NodeId, &mut Vec<u8>)>;
 
 /// A cluster of [`gossip_core::Node`]s on a simulated network, in virtual time.
 ///
@@ -324,6 +328,7 @@ pub struct Simulation {
     trace: Trace,
     tap: Option<Tap>,
     filter: Option<Filter>,
+    rewrite: Option<Rewrite>,
     metrics: Metrics,
     sample_interval: Duration,
     round: Option<Duration>,
@@ -429,6 +434,12 @@ impl Simulation {
     /// Removes the filter.
     pub fn clear_filter(&mut self) {
         self.filter = None;
+    }
+
+    /// Passes every datagram sent from now on through `rewrite` before the
+    /// filter, the tap and the network see it.
+    pub fn set_rewrite(&mut self, rewrite: Rewrite) {
+        self.rewrite = Some(rewrite);
     }
 
     /// Schedules `action` at `at` (at once if `at` is not in the future).
@@ -986,22 +997,30 @@ impl Simulation {
         else {
             return;
         };
+        let mut rewritten = Vec::new();
         while let Some(transmit) = node.poll_transmit() {
             let to = transmit.to;
+            let mut payload = transmit.payload;
+            if let Some(rewrite) = self.rewrite.as_mut() {
+                rewritten.clear();
+                rewritten.extend_from_slice(payload);
+                rewrite(id, to, &mut rewritten);
+                payload = &rewritten;
+            }
             let mut arrivals = self.network.transit(&mut self.rng, id, to);
             if let Some(filter) = self.filter.as_mut() {
-                if !filter(now, id, to, transmit.payload) {
+                if !filter(now, id, to, payload) {
                     arrivals = Default::default();
                 }
             }
             if let Some(tap) = self.tap.as_mut() {
-                tap(now, id, to, transmit.payload, !arrivals.is_empty());
+                tap(now, id, to, payload, !arrivals.is_empty());
             }
             let crosses_dc = self
                 .network
                 .geometry_ref()
                 .is_some_and(|geometry| geometry.crosses(id, to));
-            self.metrics.sent(id, transmit.payload.len(), crosses_dc);
+            self.metrics.sent(id, payload.len(), crosses_dc);
             if arrivals.is_empty() {
                 self.trace.lost += 1;
             }
@@ -1009,7 +1028,7 @@ impl Simulation {
                 let task = Task::Deliver {
                     from: id,
                     to,
-                    payload: transmit.payload.to_vec(),
+                    payload: payload.to_vec(),
                     late: false,
                 };
                 self.next_seq += 1;

@@ -227,12 +227,12 @@ mod tests {
         let mut queue = RumorQueue::new(0);
         push(&mut queue, 1, &Message::Ack { seq: 1 });
         // Room for exactly one rumor per datagram.
-        assert_eq!(fill_one(&mut queue, 4 + 3, 10), ack(1));
+        assert_eq!(fill_one(&mut queue, 5 + 3, 10), ack(1));
         push(&mut queue, 2, &Message::Ack { seq: 2 });
         push(&mut queue, 3, &Message::Ack { seq: 3 });
-        assert_eq!(fill_one(&mut queue, 4 + 3, 10), ack(3));
-        assert_eq!(fill_one(&mut queue, 4 + 3, 10), ack(2));
-        assert_eq!(fill_one(&mut queue, 4 + 3, 10), ack(3));
+        assert_eq!(fill_one(&mut queue, 5 + 3, 10), ack(3));
+        assert_eq!(fill_one(&mut queue, 5 + 3, 10), ack(2));
+        assert_eq!(fill_one(&mut queue, 5 + 3, 10), ack(3));
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
                 // passing a suspicion on is not confirming it independently.
                 let by = suspecter(&record.name).unwrap_or(&local);
                 let update = Message::Update(update_of(record, by));
-                let Ok(encoded) = postcard::to_slice(&update, &mut buf) else {
+                let Ok(encoded) = crate::wire::encode_into(&update, &mut buf) else {
                     break;
                 };
                 if messages == MAX_MESSAGES_PER_PACKET || body.len() + encoded.len() > room {

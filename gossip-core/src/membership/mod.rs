@@ -42,9 +42,7 @@ use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
-use crate::topology::{
-    Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi, WireCoordinate,
-};
+use crate::topology::{Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi};
 use crate::wire::{MIN_STRANGER_PADDING, Message, Packet, PacketWriter};
 
 /// What a sub-machine borrows from its node for one input: the time, the
@@ -686,7 +684,7 @@ impl<A: Address> Membership<A> {
         &mut self,
         env: &mut Env<'_, R>,
         from: &A,
-        wire: &WireCoordinate,
+        wire: &crate::wire::CoordinateRecord,
         rtt: Option<Duration>,
     ) {
         let Some(vivaldi) = self.vivaldi.as_mut() else {

@@ -21,7 +21,7 @@ use crate::wire::{EntryRecord, SiblingRecord};
 
 /// Most concurrent values a key keeps (under the `Siblings` and `Merge`
 /// policies); beyond it, those with the oldest stamps are dropped.
-pub const MAX_SIBLINGS: usize = 8;
+pub const MAX_SIBLINGS: usize = crate::wire::MAX_SIBLINGS;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Sibling {
@@ -48,7 +48,8 @@ impl Sibling {
         SiblingRecord {
             replica: self.replica,
             counter: self.counter,
-            hlc: self.hlc,
+            millis: self.hlc.millis,
+            logical: self.hlc.logical,
             origin: self.origin.as_str(),
             value: self.value.as_deref(),
         }
@@ -95,21 +96,24 @@ impl Entry {
                 Some(Sibling {
                     replica: s.replica,
                     counter: s.counter,
-                    hlc: s.hlc,
+                    hlc: Hlc {
+                        millis: s.millis,
+                        logical: s.logical,
+                    },
                     origin: NodeName::new(s.origin).ok()?,
                     value: s.value.map(<[u8]>::to_vec),
                 })
             })
             .collect();
         Entry {
-            version: record.version.clone(),
+            version: VersionVector::from_record(&record.version),
             siblings,
         }
     }
 
     pub(crate) fn record(&self) -> EntryRecord<'_> {
         EntryRecord {
-            version: self.version.clone(),
+            version: self.version.record(),
             siblings: self.siblings.iter().map(Sibling::record).collect(),
         }
     }
@@ -244,7 +248,7 @@ impl Entry {
             key,
             entry: self.record(),
         };
-        postcard::experimental::serialized_size(&message).unwrap_or(usize::MAX)
+        crate::wire::encoded_len(&message)
     }
 
     /// The digest the Merkle tree sums: equal on replicas with equal state.
@@ -267,21 +271,6 @@ impl Entry {
             }
         }
         hasher.finish().max(1) // zero means "no entry" in the tree
-    }
-}
-
-impl EntryRecord<'_> {
-    /// True if the record could have come from a replica: a well-formed
-    /// version, one to [`MAX_SIBLINGS`] siblings sorted by dot without
-    /// repeats, positive counters.
-    pub fn is_well_formed(&self) -> bool {
-        self.version.is_well_formed()
-            && (1..=MAX_SIBLINGS).contains(&self.siblings.len())
-            && self.siblings.iter().all(|s| s.counter > 0)
-            && self
-                .siblings
-                .windows(2)
-                .all(|w| (w[0].replica, w[0].counter) < (w[1].replica, w[1].counter))
     }
 }
 

@@ -15,7 +15,7 @@ use hashbrown::HashMap;
 pub(crate) const FANOUT: usize = 16;
 const FANOUT_BITS: u32 = 4;
 /// Deepest tree: 16⁷ = 268 million leaves.
-pub const MAX_TREE_DEPTH: u8 = 7;
+pub const MAX_TREE_DEPTH: u8 = crate::wire::MAX_TREE_DEPTH;
 
 pub(crate) struct MerkleTree {
     depth: u8,

@@ -6,6 +6,8 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::wire::VersionRecord;
+
 /// Identifies one life of one member as a writer: a hash of its name and
 /// generation, so that a member restarted with an empty store never reuses the
 /// counters of its former life.
@@ -34,7 +36,7 @@ pub enum Causality {
 /// Most writers a version vector names. Past it, the components of the
 /// smallest replica ids are dropped (deterministically, so every replica drops
 /// the same ones); see [`VersionVector::merge`].
-pub const MAX_VERSION_VECTOR_LEN: usize = 32;
+pub const MAX_VERSION_VECTOR_LEN: usize = crate::wire::MAX_VERSION_LEN;
 
 /// A version vector: for each writer, how many of its writes a version has seen.
 ///
@@ -174,12 +176,22 @@ impl VersionVector {
         self.trim();
     }
 
-    /// True if the components are sorted, unique and positive, as decoded
-    /// versions must be.
+    /// True if the components are sorted, unique, positive and within bounds.
+    #[cfg(test)]
     pub(crate) fn is_well_formed(&self) -> bool {
         self.0.len() <= MAX_VERSION_VECTOR_LEN
             && self.0.windows(2).all(|w| w[0].0 < w[1].0)
             && self.0.iter().all(|&(_, c)| c > 0)
+    }
+
+    /// The version a well-formed record describes (checked when decoded).
+    pub(crate) fn from_record(record: &VersionRecord) -> Self {
+        VersionVector(record.clone())
+    }
+
+    /// The version as it travels.
+    pub(crate) fn record(&self) -> VersionRecord {
+        self.0.clone()
     }
 
     /// Drops the components of the smallest replica ids until `len` are left.

@@ -3,11 +3,11 @@
 
 use core::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use crate::wire::{COORDINATE_DIMENSIONS, CoordinateRecord};
 
 /// Dimensions of the Euclidean part. Serf uses eight; fewer fit the wire in
 /// fewer bytes but embed a non-Euclidean internet worse.
-pub const DIMENSIONS: usize = 8;
+pub const DIMENSIONS: usize = COORDINATE_DIMENSIONS;
 
 /// Below this (in seconds) a length counts as zero.
 pub(crate) const ZERO_THRESHOLD: f64 = 1.0e-6;
@@ -147,30 +147,15 @@ pub(crate) fn magnitude(v: &[f64; DIMENSIONS]) -> f64 {
     libm::sqrt(v.iter().map(|c| c * c).sum())
 }
 
-/// A coordinate as it travels, piggybacked on probes and acks: lengths in
-/// units of [`WIRE_UNIT_SECS`] (10 µs) as varints, the error in thousandths.
-/// About 20 bytes for coordinates within a continent of each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireCoordinate {
-    /// The vector's components.
-    pub vector: [i32; DIMENSIONS],
-    /// The height.
-    pub height: u32,
-    /// The adjustment.
-    pub adjustment: i32,
-    /// The error estimate, in thousandths.
-    pub error: u16,
-}
-
 /// The unit of lengths on the wire, in seconds: finer than any round trip
 /// worth telling apart, coarse enough for two-byte varints up to 80 ms.
 pub const WIRE_UNIT_SECS: f64 = 10.0e-6;
 
 impl Coordinate {
     /// The coordinate as it travels; rounded to the wire's unit.
-    pub fn to_wire(&self) -> WireCoordinate {
+    pub fn to_wire(&self) -> CoordinateRecord {
         let units = |secs: f64| libm::round(secs / WIRE_UNIT_SECS) as i32;
-        WireCoordinate {
+        CoordinateRecord {
             vector: core::array::from_fn(|i| units(self.vector[i])),
             height: units(self.height).max(1) as u32,
             adjustment: units(self.adjustment),
@@ -180,7 +165,7 @@ impl Coordinate {
 
     /// The coordinate a member sent, or `None` if it is outside what sane
     /// round trips produce.
-    pub fn from_wire(wire: &WireCoordinate) -> Option<Coordinate> {
+    pub fn from_wire(wire: &CoordinateRecord) -> Option<Coordinate> {
         let secs = |units: i32| f64::from(units) * WIRE_UNIT_SECS;
         let coordinate = Coordinate {
             vector: core::array::from_fn(|i| secs(wire.vector[i])),
@@ -259,17 +244,17 @@ mod tests {
         assert_eq!((wire.height, wire.adjustment, wire.error), (50, -2, 123));
         let back = Coordinate::from_wire(&wire).unwrap();
         assert!((back.distance_to(&c)).abs() < 0.001 + 2.0 * DIMENSIONS as f64 * 5e-6);
-        let encoded = postcard::to_allocvec(&wire).unwrap();
-        assert!(encoded.len() <= 20, "{} bytes", encoded.len());
+        let encoded = crate::wire::encode_message::<()>(&crate::wire::Message::Coordinate(wire));
+        assert!(encoded.len() <= 22, "{} bytes", encoded.len());
 
-        let far = WireCoordinate {
+        let far = CoordinateRecord {
             vector: [i32::MAX; DIMENSIONS],
             ..wire
         };
         assert_eq!(Coordinate::from_wire(&far), None);
-        let zero_height = WireCoordinate { height: 0, ..wire };
+        let zero_height = CoordinateRecord { height: 0, ..wire };
         assert_eq!(Coordinate::from_wire(&zero_height), None);
-        let too_unsure = WireCoordinate {
+        let too_unsure = CoordinateRecord {
             error: 1_501,
             ..wire
         };

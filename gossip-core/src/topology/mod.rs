@@ -13,7 +13,7 @@
 mod coordinate;
 mod vivaldi;
 
-pub use self::coordinate::{Coordinate, DIMENSIONS, MAX_ERROR, WIRE_UNIT_SECS, WireCoordinate};
+pub use self::coordinate::{Coordinate, DIMENSIONS, MAX_ERROR, WIRE_UNIT_SECS};
 pub(crate) use self::vivaldi::{Sample, Vivaldi};
 
 /// How a node chooses whom to gossip to (rumor pushes, broadcast pulls and

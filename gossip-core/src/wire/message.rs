@@ -1,14 +1,17 @@
 //! The messages of the protocol.
 
-use serde::{Deserialize, Serialize};
+use alloc::vec::Vec;
+
+use smallvec::SmallVec;
 
 use crate::identity::{Generation, Incarnation};
-use crate::state::{Hlc, VersionVector};
-use crate::topology::WireCoordinate;
 
 /// One message of a datagram. Borrowed from the datagram when decoded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+///
+/// On the wire each is a [`tag`](super::tag), the length of its body and the
+/// body (see the [module](super) for the layout of each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message<'a, A> {
     /// SWIM probe: "are you alive?" Answered by an [`Message::Ack`] with the same
     /// sequence number. Carries the target's name so that a different node now
@@ -43,7 +46,6 @@ pub enum Message<'a, A> {
         seq: u32,
     },
     /// A change in a member's state, gossiped.
-    #[serde(borrow)]
     Update(Update<'a, A>),
     /// Opens a state exchange: the sender's membership digest. A receiver whose
     /// digest differs (or any receiver, on `join`) answers with its state.
@@ -130,13 +132,12 @@ pub enum Message<'a, A> {
         /// The key.
         key: &'a [u8],
         /// Its version and values.
-        #[serde(borrow)]
         entry: EntryRecord<'a>,
     },
     /// The sender's state digest (the root of its Merkle tree), piggybacked on
     /// probes and acks for convergence monitoring.
     StateRoot {
-        /// The root hash.
+        /// The root hash; 0 for an empty store (sent as an empty body).
         root: u64,
     },
     /// A step of anti-entropy: for each listed node of the sender's Merkle tree
@@ -176,33 +177,65 @@ pub enum Message<'a, A> {
     /// acks to members: an ack's lets the prober turn the round trip into a
     /// better coordinate of its own, and any lets the receiver predict its
     /// round trip to the sender.
-    Coordinate(WireCoordinate),
+    Coordinate(CoordinateRecord),
 }
 
 /// Least padding of an exchange request from outside the receiver's member
 /// table: the request then outweighs the cookie it draws.
 pub const MIN_STRANGER_PADDING: usize = 32;
 
+/// Most writers a version vector names on the wire.
+pub const MAX_VERSION_LEN: usize = 32;
+/// Most concurrent writes of one key on the wire.
+pub const MAX_SIBLINGS: usize = 8;
+/// Deepest Merkle tree anti-entropy compares.
+pub const MAX_TREE_DEPTH: u8 = 7;
+/// Dimensions of a network coordinate's vector.
+pub const COORDINATE_DIMENSIONS: usize = 8;
+
+/// The components of a version vector, as it travels: `(replica id, writes
+/// seen)`, by strictly increasing replica id, counts positive.
+pub type VersionRecord = SmallVec<[(u64, u64); 2]>;
+
 /// The replicated state of one key, as it travels.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryRecord<'a> {
     /// Every write this state has seen (its causal context).
-    pub version: VersionVector,
+    pub version: VersionRecord,
     /// The writes not superseded by another: one, or several concurrent ones.
-    #[serde(borrow)]
-    pub siblings: alloc::vec::Vec<SiblingRecord<'a>>,
+    pub siblings: Vec<SiblingRecord<'a>>,
+}
+
+impl EntryRecord<'_> {
+    /// True if the record can be a key's state: a version within bounds by
+    /// increasing replica id, one to [`MAX_SIBLINGS`] writes in increasing
+    /// order of their names, none of them the zeroth write of its replica.
+    pub fn is_well_formed(&self) -> bool {
+        self.version.len() <= MAX_VERSION_LEN
+            && self.version.windows(2).all(|w| w[0].0 < w[1].0)
+            && self.version.iter().all(|&(_, count)| count > 0)
+            && (1..=MAX_SIBLINGS).contains(&self.siblings.len())
+            && self.siblings.iter().all(|s| s.counter > 0)
+            && self
+                .siblings
+                .windows(2)
+                .all(|w| (w[0].replica, w[0].counter) < (w[1].replica, w[1].counter))
+    }
 }
 
 /// One write of a key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiblingRecord<'a> {
     /// The writer's replica id.
     pub replica: u64,
     /// The writer's count of its writes to this key; `(replica, counter)` names
     /// the write uniquely.
     pub counter: u64,
-    /// When it was written, by the writer's hybrid logical clock.
-    pub hlc: Hlc,
+    /// When it was written, by the writer's hybrid logical clock: physical
+    /// milliseconds.
+    pub millis: u64,
+    /// The clock's logical counter within that millisecond.
+    pub logical: u32,
     /// The writer's name.
     pub origin: &'a str,
     /// The value written, or `None` for a delete.
@@ -263,9 +296,22 @@ impl<A> Message<'_, A> {
     }
 }
 
+/// A network coordinate as it travels, piggybacked on probes and acks:
+/// lengths in units of 10 µs, the error in thousandths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoordinateRecord {
+    /// The vector's components.
+    pub vector: [i32; COORDINATE_DIMENSIONS],
+    /// The height.
+    pub height: u32,
+    /// The adjustment.
+    pub adjustment: i32,
+    /// The error estimate, in thousandths.
+    pub error: u16,
+}
+
 /// A member's state as the sender knows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Update<'a, A> {
     /// The member.
     pub name: &'a str,
@@ -274,13 +320,11 @@ pub struct Update<'a, A> {
     /// The member's incarnation the claim refers to.
     pub incarnation: Incarnation,
     /// What is claimed.
-    #[serde(borrow)]
     pub status: Status<'a, A>,
 }
 
 /// What an [`Update`] claims about its member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status<'a, A> {
     /// The member is alive at `addr` with this metadata.
     Alive {

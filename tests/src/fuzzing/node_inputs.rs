@@ -14,10 +14,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
-use gossip_core::wire::{EntryRecord, Message, PacketWriter, SiblingRecord, Status, Update};
+use gossip_core::wire::{
+    CoordinateRecord, EntryRecord, Message, PacketWriter, SiblingRecord, Status, Update,
+};
 use gossip_core::{
-    Config, DIMENSIONS, Encryption, Event, Hlc, Identity, Instant, Key, Keyring, MemberState, Node,
-    PeerSelection, ReplicaId, VersionVector, WireCoordinate,
+    Config, DIMENSIONS, Encryption, Event, Identity, Instant, Key, Keyring, MemberState, Node,
+    PeerSelection, ReplicaId, VersionVector,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -396,12 +398,12 @@ fn option<T>(
 }
 
 /// A network coordinate, mostly within the sane range and sometimes not.
-fn coordinate(u: &mut Unstructured<'_>) -> Result<WireCoordinate> {
+fn coordinate(u: &mut Unstructured<'_>) -> Result<CoordinateRecord> {
     let mut vector = [0; DIMENSIONS];
     for component in &mut vector {
         *component = u.int_in_range(-3_000_000..=3_000_000)?;
     }
-    Ok(WireCoordinate {
+    Ok(CoordinateRecord {
         vector,
         height: u.int_in_range(0..=20_000)?,
         adjustment: u.int_in_range(-20_000..=20_000)?,
@@ -551,14 +553,15 @@ impl KeyEntry {
         Message::KeyEntry {
             key: &KEYS[self.key],
             entry: EntryRecord {
-                version: self.version.clone(),
+                version: self.version.iter().map(|(r, c)| (r.0, c)).collect(),
                 siblings: self
                     .siblings
                     .iter()
                     .map(|&(replica, counter, millis, len)| SiblingRecord {
                         replica,
                         counter,
-                        hlc: Hlc { millis, logical: 0 },
+                        millis,
+                        logical: 0,
                         origin: NAMES[replica as usize],
                         value: len.map(|len| &FILLER[..len]),
                     })
