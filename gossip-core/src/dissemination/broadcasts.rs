@@ -27,16 +27,8 @@ use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
 use crate::wire::{
-    BufferFull, KindSet, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN, Message, MessageKind,
-    Packet, PacketWriter,
+    BufferFull, MAX_MESSAGES_PER_PACKET, MAX_PULL_FILTER_LEN, Message, MessageKind, PacketWriter,
 };
-
-/// The messages [`Broadcasts::handle_packet`] acts on: others' datagrams skip it.
-pub(crate) const HANDLED_KINDS: KindSet = KindSet::of(&[
-    MessageKind::Broadcast,
-    MessageKind::Pull,
-    MessageKind::Feedback,
-]);
 
 /// Identifies a broadcast cluster-wide: 64 random bits drawn by its origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -314,19 +306,19 @@ impl<A: Address> Broadcasts<A> {
     /// Applies the dissemination messages of a datagram whose every message has
     /// been decoded once without error. `from_member` says whether `from` is in
     /// the member table: only members' pulls are answered.
-    pub(crate) fn handle_packet<R>(
+    pub(crate) fn handle_messages<R>(
         &mut self,
         env: &mut Env<'_, R>,
         from: &A,
-        packet: Packet<'_, A>,
+        messages: &[Message<'_, A>],
         from_member: bool,
     ) {
         if self.stopped {
             return;
         }
         let (mut known, mut new): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
-        for message in packet.flatten() {
-            match message {
+        for message in messages {
+            match *message {
                 Message::Broadcast {
                     id,
                     origin,

@@ -20,7 +20,6 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, Rng};
-use serde::de::DeserializeOwned;
 
 use self::awareness::{Awareness, Health};
 use self::cookie::Cookies;
@@ -43,7 +42,7 @@ use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
 use crate::topology::{Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi};
-use crate::wire::{MIN_STRANGER_PADDING, Message, Packet, PacketWriter};
+use crate::wire::{MIN_STRANGER_PADDING, Message, MessageKind, PacketWriter};
 
 /// What a sub-machine borrows from its node for one input: the time, the
 /// generator, the counters.
@@ -471,31 +470,28 @@ impl<A: Address> Membership<A> {
     /// without error. Returns true if it also carries messages for the other
     /// sub-machines (broadcasts, pulls, keys, anti-entropy), which are not the
     /// membership's business.
-    pub(crate) fn handle_packet<R: Rng>(
+    pub(crate) fn handle_messages<R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
         from: A,
-        mut packet: Packet<'_, A>,
-    ) -> bool
-    where
-        A: DeserializeOwned,
-    {
-        let mut dissemination = false;
-        self.discover(env, &from, &packet);
+        first: Option<MessageKind>,
+        messages: &[Message<'_, A>],
+    ) {
+        self.discover(env, &from, first);
         let mut state: Option<(u32, bool, Source)> = None;
         let (mut rtt, mut coordinate) = (None, None);
-        let mut remaining = packet.remaining();
-        while let Some(Ok(message)) = packet.next() {
-            env.stats.messages_in[message.kind()].record(remaining - packet.remaining());
-            remaining = packet.remaining();
-            match message {
+        for message in messages {
+            match *message {
                 Message::Ping { seq, target } => self.handle_ping(env, &from, seq, target),
                 Message::IndirectPing {
                     seq,
                     target,
-                    target_addr,
+                    ref target_addr,
                     nack,
-                } => self.handle_indirect_ping(env, &from, seq, target, target_addr, nack),
+                } => {
+                    let target_addr = target_addr.clone();
+                    self.handle_indirect_ping(env, &from, seq, target, target_addr, nack);
+                }
                 Message::Ack { seq } => rtt = self.handle_ack(env, &from, seq).or(rtt),
                 Message::Nack { seq } => self.handle_nack(env, seq),
                 Message::PushPull {
@@ -535,20 +531,19 @@ impl<A: Address> Membership<A> {
                 Message::StateResend { session, missing } => {
                     self.handle_state_resend(env, &from, session, missing)
                 }
-                Message::Update(update) => {
+                Message::Update(ref update) => {
                     let source = state.map_or(Source::Gossip, |(_, _, source)| source);
-                    self.apply(env, &from, &update, source);
+                    self.apply(env, &from, update, source);
                 }
                 Message::Coordinate(wire) => coordinate = Some(wire),
+                // Routed to the other parts by the node's ingress.
                 Message::Broadcast { .. }
                 | Message::Pull { .. }
                 | Message::Feedback { .. }
                 | Message::KeyEntry { .. }
                 | Message::StateRoot { .. }
                 | Message::SyncHashes { .. }
-                | Message::SyncEntries { .. } => {
-                    dissemination = true;
-                }
+                | Message::SyncEntries { .. } => {}
             }
         }
         if let Some(coordinate) = coordinate {
@@ -561,29 +556,25 @@ impl<A: Address> Membership<A> {
                 self.send_state(env, from, session, false, false);
             }
         }
-        dissemination
     }
 
     /// A probe or gossip from an address not in the member table means this
     /// node's view is missing someone: exchange state with the sender rather than
     /// wait for a rumor that may have run out or the next periodic exchange. At
     /// most once per probe interval, so forged datagrams cannot make it chatty.
-    fn discover<R: Rng>(&mut self, env: &mut Env<'_, R>, from: &A, packet: &Packet<'_, A>)
-    where
-        A: DeserializeOwned,
-    {
+    fn discover<R: Rng>(&mut self, env: &mut Env<'_, R>, from: &A, first: Option<MessageKind>) {
         if !self.config.discovery || env.now < self.next_discovery || self.table.knows_addr(from) {
             return;
         }
-        let exchange_traffic = packet.clone().next().is_some_and(|first| {
-            matches!(
-                first,
-                Ok(Message::PushPull { .. }
-                    | Message::State { .. }
-                    | Message::StateResend { .. }
-                    | Message::Cookie { .. })
+        let exchange_traffic = matches!(
+            first,
+            Some(
+                MessageKind::PushPull
+                    | MessageKind::State
+                    | MessageKind::StateResend
+                    | MessageKind::Cookie
             )
-        });
+        );
         if exchange_traffic {
             return;
         }

@@ -37,17 +37,7 @@ use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
-use crate::wire::{
-    BufferFull, HEADER_MAX_LEN, KindSet, Message, MessageKind, Packet, PacketWriter, SYNC_NODE_LEN,
-};
-
-/// The messages [`Replica::handle_packet`] acts on: others' datagrams skip it.
-pub(crate) const HANDLED_KINDS: KindSet = KindSet::of(&[
-    MessageKind::KeyEntry,
-    MessageKind::StateRoot,
-    MessageKind::SyncHashes,
-    MessageKind::SyncEntries,
-]);
+use crate::wire::{BufferFull, HEADER_MAX_LEN, Message, PacketWriter, SYNC_NODE_LEN};
 
 /// Most tree nodes an answer to one anti-entropy datagram compares (about
 /// sixteen datagrams); the rest of a large difference is found in later rounds.
@@ -373,11 +363,11 @@ impl<A: Address> Replica<A> {
     /// Applies the state messages of a datagram whose every message decoded;
     /// `from_member` says whether `from` is in the member table: anti-entropy
     /// answers go to members only.
-    pub(crate) fn handle_packet<R>(
+    pub(crate) fn handle_messages<R>(
         &mut self,
         env: &mut Env<'_, R>,
         from: &A,
-        packet: Packet<'_, A>,
+        messages: &[Message<'_, A>],
         from_member: bool,
         live: &Live<'_, A>,
     ) {
@@ -387,10 +377,10 @@ impl<A: Address> Replica<A> {
         // Answered once the datagram's own entries are merged: the answer is
         // cut into datagrams by the sizes of the entries it will carry.
         let mut wanted = None;
-        for message in packet.flatten() {
-            match message {
-                Message::KeyEntry { key, entry } => {
-                    let entry = Entry::from_record(&entry);
+        for message in messages {
+            match *message {
+                Message::KeyEntry { key, ref entry } => {
+                    let entry = Entry::from_record(entry);
                     let millis = env.wall.millis(env.now);
                     if !self.clock.observe_bounded(entry.stamp(), millis) {
                         env.stats.stamps_from_the_future += 1;

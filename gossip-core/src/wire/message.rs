@@ -285,15 +285,6 @@ impl<A> Message<'_, A> {
                 | Message::Coordinate(_)
         )
     }
-
-    /// True for the messages of epidemic dissemination (broadcasts, pulls,
-    /// feedback), as opposed to membership.
-    pub fn is_dissemination(&self) -> bool {
-        matches!(
-            self,
-            Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. }
-        )
-    }
 }
 
 /// A network coordinate as it travels, piggybacked on probes and acks:
@@ -417,33 +408,5 @@ impl MessageKind {
     /// Index into per-kind tables.
     pub(crate) fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// A set of message kinds: which sub-machines a datagram concerns.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KindSet(u32);
-
-const _: () = assert!(MessageKind::ALL.len() <= 32, "a KindSet holds 32 kinds");
-
-impl KindSet {
-    /// The set of `kinds`.
-    pub(crate) const fn of(kinds: &[MessageKind]) -> Self {
-        let mut bits = 0;
-        let mut i = 0;
-        while i < kinds.len() {
-            bits |= 1 << kinds[i] as u32;
-            i += 1;
-        }
-        KindSet(bits)
-    }
-
-    pub(crate) fn insert(&mut self, kind: MessageKind) {
-        self.0 |= 1 << kind.index();
-    }
-
-    /// True if the sets share a kind.
-    pub(crate) fn intersects(self, other: KindSet) -> bool {
-        self.0 & other.0 != 0
     }
 }

@@ -49,7 +49,6 @@ mod message;
 mod packet;
 
 pub use body::tag;
-pub(crate) use message::KindSet;
 pub use message::{
     COORDINATE_DIMENSIONS, CoordinateRecord, EntryRecord, MAX_SIBLINGS, MAX_TREE_DEPTH,
     MAX_VERSION_LEN, MIN_STRANGER_PADDING, Message, MessageKind, SiblingRecord, Status, Update,

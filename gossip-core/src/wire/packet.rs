@@ -79,6 +79,7 @@ pub fn decode<'a, A: DeserializeOwned>(
         sender_max_version: *max_version,
         decoded: 0,
         unknown: 0,
+        last_len: 0,
         failed: false,
         _address: PhantomData,
     })
@@ -91,6 +92,8 @@ pub struct Packet<'a, A> {
     sender_max_version: u8,
     decoded: usize,
     unknown: usize,
+    /// Bytes of the message yielded last, framing included.
+    last_len: usize,
     failed: bool,
     _address: PhantomData<fn() -> A>,
 }
@@ -104,6 +107,11 @@ impl<'a, A: DeserializeOwned> Packet<'a, A> {
     /// Messages skipped so far because their kind is unknown to this version.
     pub fn unknown(&self) -> usize {
         self.unknown
+    }
+
+    /// Bytes the message yielded last took, its tag and length included.
+    pub fn last_len(&self) -> usize {
+        self.last_len
     }
 
     /// The newest protocol version the sender reads.
@@ -121,6 +129,7 @@ impl<'a, A: DeserializeOwned> Packet<'a, A> {
             let tag = reader.u8()?;
             let body = reader.bytes()?;
             let first = self.decoded == 0;
+            self.last_len = self.rest.len() - reader.rest().len();
             self.rest = reader.rest();
             self.decoded += 1;
             let Some(message) = Message::read_body(tag, body)? else {

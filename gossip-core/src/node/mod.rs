@@ -6,7 +6,7 @@ use core::time::Duration;
 use rand_core::{CryptoRng, Rng};
 
 use crate::config::Config;
-use crate::dissemination::{self, BroadcastId, Broadcasts};
+use crate::dissemination::{BroadcastId, Broadcasts};
 use crate::error::{
     BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError, StateError,
 };
@@ -15,11 +15,15 @@ use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Env, Membership, Outgoing};
 use crate::seal::{self, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
-use crate::state::{self, Convergence, Live, Replica, ReplicaId, VersionVector};
+use crate::state::{Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
 use crate::topology::{Coordinate, Vivaldi};
-use crate::wire::{self, PacketWriter};
+use crate::wire::PacketWriter;
+
+mod ingress;
+
+use ingress::Inbound;
 
 /// A datagram to send, borrowed from the node until the next `poll_transmit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,65 +421,31 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     /// Takes a plaintext datagram (opened, if it came sealed).
     fn accept_plaintext(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let config = self.membership.config();
-        let packet = wire::decode::<A>(datagram, config.cluster_id)?;
-        // Check everything before changing anything, and note the kinds seen:
-        // a sub-machine a datagram has nothing for does not decode it again.
-        let mut kinds = wire::KindSet::default();
-        let mut checked = packet.clone();
-        for message in &mut checked {
-            let message = message?;
-            kinds.insert(message.kind());
-            match message {
-                wire::Message::Update(wire::Update {
-                    status: wire::Status::Alive { metadata, .. },
-                    ..
-                }) if metadata.len() > config.max_metadata_size => {
-                    return Err(MessageError::MetadataTooLarge {
-                        len: metadata.len(),
-                        max: config.max_metadata_size,
-                    });
-                }
-                wire::Message::Broadcast { payload, .. }
-                    if payload.len() > config.max_broadcast_size =>
-                {
-                    return Err(MessageError::BroadcastTooLarge {
-                        len: payload.len(),
-                        max: config.max_broadcast_size,
-                    });
-                }
-                wire::Message::KeyEntry { key, entry } => {
-                    state::check_limits(key, &entry, config)?;
-                }
-                _ => {}
-            }
-        }
-        self.stats.unknown_messages += checked.unknown() as u64;
+        let inbound = Inbound::<A>::decode(datagram, self.membership.config())?;
         if self.membership.has_left() {
             self.stats.ignored_after_leave += 1;
             return Ok(());
         }
+        inbound.count(&mut self.stats);
         let (mut env, membership, broadcasts, replica) = self.parts();
-        if membership.handle_packet(&mut env, from.clone(), packet.clone()) {
-            // Only members' pulls and syncs are answered; asked after the
-            // membership had its say, so that a datagram announcing its sender
-            // counts.
-            let for_broadcasts = kinds.intersects(dissemination::HANDLED_KINDS);
-            let for_replica = kinds.intersects(state::HANDLED_KINDS);
-            let from_member = (for_broadcasts || for_replica) && membership.knows_addr(&from);
-            if for_broadcasts {
-                broadcasts.share_outbox(membership.outgoing_len());
-                broadcasts.handle_packet(&mut env, &from, packet.clone(), from_member);
-            }
-            if for_replica {
-                replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
-                let membership = &*membership;
-                let live = Live {
-                    members: membership.live_members(),
-                    is_live: &|addr| membership.is_live_addr(addr),
-                };
-                replica.handle_packet(&mut env, &from, packet, from_member, &live);
-            }
+        membership.handle_messages(&mut env, from.clone(), inbound.first, &inbound.membership);
+        // Only members' pulls and syncs are answered; asked after the
+        // membership had its say, so that a datagram announcing its sender
+        // counts.
+        let from_member = (!inbound.dissemination.is_empty() || !inbound.state.is_empty())
+            && membership.knows_addr(&from);
+        if !inbound.dissemination.is_empty() {
+            broadcasts.share_outbox(membership.outgoing_len());
+            broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
+        }
+        if !inbound.state.is_empty() {
+            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
+            let membership = &*membership;
+            let live = Live {
+                members: membership.live_members(),
+                is_live: &|addr| membership.is_live_addr(addr),
+            };
+            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &live);
         }
         Ok(())
     }
