@@ -71,7 +71,7 @@ struct Entry {
 
 /// Datagrams the broadcasts want sent, encoded when polled.
 #[derive(Clone, Debug)]
-pub(crate) enum Outgoing<A> {
+pub(crate) enum BroadcastTransmit<A> {
     /// A digest of the broadcasts heard, salted with `salt`.
     Pull { to: A, salt: u32 },
     /// The broadcasts a puller lacks, oldest first.
@@ -84,12 +84,12 @@ pub(crate) enum Outgoing<A> {
     },
 }
 
-impl<A> Outgoing<A> {
+impl<A> BroadcastTransmit<A> {
     pub(crate) fn to(&self) -> &A {
         match self {
-            Outgoing::Pull { to, .. }
-            | Outgoing::Answer { to, .. }
-            | Outgoing::Feedback { to, .. } => to,
+            BroadcastTransmit::Pull { to, .. }
+            | BroadcastTransmit::Answer { to, .. }
+            | BroadcastTransmit::Feedback { to, .. } => to,
         }
     }
 
@@ -97,7 +97,7 @@ impl<A> Outgoing<A> {
     /// mode it is one contact that goes both ways), answers and feedback do not,
     /// so that a contact carries what the protocol says and nothing more.
     pub(crate) fn takes_rumors(&self) -> bool {
-        matches!(self, Outgoing::Pull { .. })
+        matches!(self, BroadcastTransmit::Pull { .. })
     }
 }
 
@@ -115,7 +115,7 @@ pub(crate) struct Broadcasts<A> {
     hot: RumorQueue<u64, ()>,
     next_pull: Option<Instant>,
     stopped: bool,
-    outbox: VecDeque<Outgoing<A>>,
+    outbox: VecDeque<BroadcastTransmit<A>>,
     /// How many datagrams the outbox may hold during the current input: what
     /// `max_pending_transmits` leaves after the membership's.
     outbox_room: usize,
@@ -185,7 +185,7 @@ impl<A: Address> Broadcasts<A> {
 
     // ---- outputs -------------------------------------------------------------
 
-    pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
+    pub(crate) fn poll_outgoing(&mut self) -> Option<BroadcastTransmit<A>> {
         pop_and_trim(&mut self.outbox)
     }
 
@@ -200,13 +200,13 @@ impl<A: Address> Broadcasts<A> {
     /// Writes the datagram for `outgoing`; true if anything was written.
     pub(crate) fn write(
         &self,
-        outgoing: &Outgoing<A>,
+        outgoing: &BroadcastTransmit<A>,
         writer: &mut PacketWriter<'_>,
         now: Instant,
         stats: &mut Stats,
     ) -> bool {
         match outgoing {
-            Outgoing::Pull { salt, .. } => {
+            BroadcastTransmit::Pull { salt, .. } => {
                 let retention = self.config.broadcast_retention;
                 let heard: Vec<u64> = self
                     .entries
@@ -222,7 +222,7 @@ impl<A: Address> Broadcasts<A> {
                 };
                 writer.push_counted(&message, stats).is_ok()
             }
-            Outgoing::Answer { ids, .. } => {
+            BroadcastTransmit::Answer { ids, .. } => {
                 let mut written = 0;
                 for id in ids {
                     if writer.is_full() {
@@ -234,7 +234,7 @@ impl<A: Address> Broadcasts<A> {
                 }
                 written > 0
             }
-            Outgoing::Feedback { known, new, .. } => {
+            BroadcastTransmit::Feedback { known, new, .. } => {
                 // A datagram of broadcasts usually takes more room than their
                 // ids; should it not, the ids that do not fit go unanswered.
                 let mut room = writer.remaining().saturating_sub(8) / 8;
@@ -341,7 +341,7 @@ impl<A: Address> Broadcasts<A> {
         }
         if !known.is_empty() || !new.is_empty() {
             let to = from.clone();
-            self.send(env, Outgoing::Feedback { to, known, new });
+            self.send(env, BroadcastTransmit::Feedback { to, known, new });
         }
     }
 
@@ -436,7 +436,7 @@ impl<A: Address> Broadcasts<A> {
         env.stats.pulls_answered += 1;
         self.send(
             env,
-            Outgoing::Answer {
+            BroadcastTransmit::Answer {
                 to: from.clone(),
                 ids: missing,
             },
@@ -480,7 +480,7 @@ impl<A: Address> Broadcasts<A> {
         for to in sample(env.rng, self.config.pull_fanout) {
             env.stats.pulls += 1;
             let salt = env.rng.next_u32();
-            self.send(env, Outgoing::Pull { to, salt });
+            self.send(env, BroadcastTransmit::Pull { to, salt });
         }
     }
 
@@ -574,7 +574,7 @@ impl<A: Address> Broadcasts<A> {
         self.hot.remove(&id);
     }
 
-    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: BroadcastTransmit<A>) {
         if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
             env.stats.transmits_dropped += 1;
         }

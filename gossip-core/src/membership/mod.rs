@@ -277,53 +277,53 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    /// Writes the membership part of the datagram for `outgoing` into `writer`:
-    /// its primary message, then as many member updates as fit. True if anything
-    /// was written.
-    pub(crate) fn write(
-        &mut self,
+    /// Writes the primary message of `outgoing` into `writer`: `Some(true)`
+    /// if it has one, `Some(false)` if not (gossip is nothing but what rides
+    /// along), `None` if it does not fit (counted; the datagram is dropped).
+    pub(crate) fn write_primary(
+        &self,
         outgoing: &Outgoing<A>,
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
-        piggyback: bool,
-    ) -> bool {
-        let primary = outgoing.primary(self.table.digest());
-        if let Some(message) = &primary {
-            if writer.push_counted(message, stats).is_err() {
-                stats.transmits_unencodable += 1;
-                return false;
-            }
+    ) -> Option<bool> {
+        let Some(message) = outgoing.primary(self.table.digest()) else {
+            return Some(false);
+        };
+        if writer.push_counted(&message, stats).is_err() {
+            stats.transmits_unencodable += 1;
+            return None;
         }
-        if !piggyback {
-            return primary.is_some();
-        }
-        if let (Some(vivaldi), Outgoing::Ping { .. } | Outgoing::Ack { .. }) =
-            (&self.vivaldi, outgoing)
-        {
-            // Optional: a datagram with no room left goes without it.
+        Some(true)
+    }
+
+    /// Piggybacks this node's network coordinate, if it keeps one and it fits.
+    pub(crate) fn write_coordinate(&self, writer: &mut PacketWriter<'_>, stats: &mut Stats) {
+        if let Some(vivaldi) = &self.vivaldi {
             let _ = vivaldi
                 .local_message()
                 .write(writer, &mut stats.messages_out);
         }
-        let correction = self.write_correction(outgoing.to(), writer, stats);
+    }
+
+    /// Piggybacks what this node holds against the member `outgoing` is
+    /// about (a ping's target, a gossip's or an ack's receiver), told to
+    /// that member itself (see [`write_buddy_suspicion`](Self::write_buddy_suspicion)).
+    pub(crate) fn write_buddy(
+        &self,
+        outgoing: &Outgoing<A>,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) -> bool {
         let suspect = match outgoing {
             Outgoing::Ping { target, .. } => self.table.find(target).map(|i| self.table.get(i)),
             Outgoing::Gossip { to } | Outgoing::Ack { to, .. } => self.table.at_addr(to),
             _ => None,
         };
-        let buddy = suspect.is_some_and(|member| self.write_buddy_suspicion(member, writer, stats));
-        let rumors = self.write_rumors(writer, stats);
-        if self.departing && self.rumors.is_empty() {
-            // The departure has now been sent as often as any rumor.
-            self.departing = false;
-            self.timers.clear_all();
-            push_or_count(&mut self.events, Event::LeaveCompleted, &self.config, stats);
-        }
-        primary.is_some() || correction || buddy || rumors > 0
+        suspect.is_some_and(|member| self.write_buddy_suspicion(member, writer, stats))
     }
 
     /// Piggybacks as many member updates as fit, least-sent first; returns how
-    /// many.
+    /// many. A departure whose rumor is now spent completes.
     pub(crate) fn write_rumors(
         &mut self,
         writer: &mut PacketWriter<'_>,
@@ -331,12 +331,19 @@ impl<A: Address> Membership<A> {
     ) -> usize {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
         let sent = &mut stats.messages_out;
-        self.rumors.fill(
+        let written = self.rumors.fill(
             writer,
             limit,
             |_, rumor, writer| rumor.write(writer, sent),
             |_| true,
-        )
+        );
+        if self.departing && self.rumors.is_empty() {
+            // The departure has now been sent as often as any rumor.
+            self.departing = false;
+            self.timers.clear_all();
+            push_or_count(&mut self.events, Event::LeaveCompleted, &self.config, stats);
+        }
+        written
     }
 
     /// Addresses of up to `count` live gossip partners (this node excluded),
@@ -433,7 +440,7 @@ impl<A: Address> Membership<A> {
     /// cluster at 20% loss did, 24 s after the refutation, and kept the
     /// failure 47 s more). Its buddy-system claims reach this node, so this
     /// node answers them first-hand. True if the record was written.
-    fn write_correction(
+    pub(crate) fn write_correction(
         &mut self,
         to: &A,
         writer: &mut PacketWriter<'_>,

@@ -21,6 +21,7 @@ use crate::time::{Instant, WallClock};
 use crate::topology::{Coordinate, Vivaldi};
 use crate::wire::PacketWriter;
 
+mod egress;
 mod ingress;
 
 use ingress::Inbound;
@@ -656,45 +657,27 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     // ---- outputs -----------------------------------------------------------------
 
-    /// The next datagram to send, if any. Membership updates waiting to spread
-    /// are piggybacked on it in the room left, least-sent first, then (in the
-    /// push modes) broadcasts.
+    /// The next datagram to send, if any. What waits to spread (member
+    /// updates, keys, broadcasts, …) is piggybacked in the room its primary
+    /// message leaves, in the order `node/egress.rs` sets.
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_, A>> {
         loop {
             let cluster_id = self.membership.config().cluster_id;
-            let members = self.membership.live_members();
             let (to, len) = if let Some(outgoing) = self.membership.poll_outgoing() {
                 if let Outgoing::Encoded { to, datagram } = outgoing {
                     self.held = datagram;
                     (to, self.held.len())
                 } else {
-                    let Some(len) = self.write_membership(&outgoing, members) else {
+                    let Some(len) = self.write_membership(&outgoing) else {
                         continue; // gossip with nothing left to say
                     };
                     self.held.clear();
                     (outgoing.to().clone(), len)
                 }
             } else if let Some(outgoing) = self.broadcasts.poll_outgoing() {
-                let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-                let wrote =
-                    self.broadcasts
-                        .write(&outgoing, &mut writer, self.now, &mut self.stats);
-                if !wrote {
+                let Some(len) = self.write_dissemination(&outgoing) else {
                     continue; // what it was about has expired
-                }
-                if outgoing.takes_rumors() {
-                    self.membership.write_rumors(&mut writer, &mut self.stats);
-                    self.replica
-                        .write_rumors(&mut writer, members, &mut self.stats);
-                    self.broadcasts.write_pushes(
-                        &mut writer,
-                        self.now,
-                        members,
-                        &mut self.rng,
-                        &mut self.stats,
-                    );
-                }
-                let len = writer.len();
+                };
                 self.held.clear();
                 (outgoing.to().clone(), len)
             } else {
@@ -724,48 +707,6 @@ impl<A: Address, R: Rng> Node<A, R> {
             self.stats.bytes_out += payload.len() as u64;
             return Some(Transmit { to, payload });
         }
-    }
-
-    /// Writes `outgoing` into the scratch buffer with what rides along: to a
-    /// member heard from (and in gossip), piggybacked updates, the state's
-    /// root, key rumors and broadcasts; to any other address (a seed, a
-    /// stranger's ping, a probe of a member only heard of, perhaps from a
-    /// forged announcement), the one message only, so that what a forged
-    /// datagram draws is no larger than itself. Returns the length, `None` if
-    /// there was nothing to say.
-    fn write_membership(&mut self, outgoing: &Outgoing<A>, members: usize) -> Option<usize> {
-        let cluster_id = self.membership.config().cluster_id;
-        let mut writer = PacketWriter::new(&mut self.scratch, cluster_id);
-        // Gossip goes only to members heard from or, while alive, only heard
-        // of (chosen so): it is nothing but what rides along.
-        let heard = self.membership.heard_addr(outgoing.to())
-            || (matches!(outgoing, Outgoing::Gossip { .. })
-                && self.membership.knows_addr(outgoing.to()));
-        let wrote = self
-            .membership
-            .write(outgoing, &mut writer, &mut self.stats, heard);
-        if !heard {
-            return wrote.then(|| writer.len());
-        }
-        if matches!(outgoing, Outgoing::Ping { .. } | Outgoing::Ack { .. }) {
-            self.replica.write_root(&mut writer, &mut self.stats);
-        }
-        let keys = self
-            .replica
-            .write_rumors(&mut writer, members, &mut self.stats);
-        if keys > 0 && matches!(outgoing, Outgoing::Gossip { .. }) {
-            // While the state changes, members need fresh digests most: a
-            // gossip of keys carries one too.
-            self.replica.write_root(&mut writer, &mut self.stats);
-        }
-        let pushed = self.broadcasts.write_pushes(
-            &mut writer,
-            self.now,
-            members,
-            &mut self.rng,
-            &mut self.stats,
-        );
-        (wrote || keys > 0 || pushed > 0).then(|| writer.len())
     }
 
     /// The next event for the application, if any.

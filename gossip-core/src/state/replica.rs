@@ -88,7 +88,7 @@ impl Convergence {
 
 /// Datagrams the replica wants sent, encoded when polled.
 #[derive(Clone, Debug)]
-pub(crate) enum Outgoing<A> {
+pub(crate) enum SyncTransmit<A> {
     /// Children hashes of `nodes` at `level` (a step of anti-entropy).
     Hashes { to: A, level: u8, nodes: Vec<u32> },
     /// The entries of `keys`, after a `SyncEntries` listing `want`.
@@ -99,10 +99,10 @@ pub(crate) enum Outgoing<A> {
     },
 }
 
-impl<A> Outgoing<A> {
+impl<A> SyncTransmit<A> {
     pub(crate) fn to(&self) -> &A {
         match self {
-            Outgoing::Hashes { to, .. } | Outgoing::Entries { to, .. } => to,
+            SyncTransmit::Hashes { to, .. } | SyncTransmit::Entries { to, .. } => to,
         }
     }
 }
@@ -131,7 +131,7 @@ pub(crate) struct Replica<A> {
     /// Anti-entropy datagrams left to send in this sync interval.
     sync_budget: usize,
     stopped: bool,
-    outbox: VecDeque<Outgoing<A>>,
+    outbox: VecDeque<SyncTransmit<A>>,
     outbox_room: usize,
     events: VecDeque<KeyChange>,
     convergence_events: VecDeque<Convergence>,
@@ -264,7 +264,7 @@ impl<A: Address> Replica<A> {
 
     // ---- outputs -------------------------------------------------------------
 
-    pub(crate) fn poll_outgoing(&mut self) -> Option<Outgoing<A>> {
+    pub(crate) fn poll_outgoing(&mut self) -> Option<SyncTransmit<A>> {
         pop_and_trim(&mut self.outbox)
     }
 
@@ -283,12 +283,12 @@ impl<A: Address> Replica<A> {
     /// Writes the datagram for `outgoing`; true if anything was written.
     pub(crate) fn write(
         &self,
-        outgoing: &Outgoing<A>,
+        outgoing: &SyncTransmit<A>,
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
     ) -> bool {
         match outgoing {
-            Outgoing::Hashes { level, nodes, .. } => {
+            SyncTransmit::Hashes { level, nodes, .. } => {
                 let tree = self.store.tree();
                 let mut hashes = Vec::with_capacity(nodes.len() * SYNC_NODE_LEN);
                 for &node in nodes {
@@ -305,7 +305,7 @@ impl<A: Address> Replica<A> {
                 };
                 writer.push_counted(&message, stats).is_ok()
             }
-            Outgoing::Entries { want, keys, .. } => {
+            SyncTransmit::Entries { want, keys, .. } => {
                 let want: Vec<u8> = want.iter().flat_map(|l| l.to_le_bytes()).collect();
                 let opener: Message<'_, A> = Message::SyncEntries {
                     depth: self.store.tree().depth(),
@@ -461,7 +461,7 @@ impl<A: Address> Replica<A> {
                 let nodes = nodes.to_vec();
                 self.send(
                     env,
-                    Outgoing::Hashes {
+                    SyncTransmit::Hashes {
                         to,
                         level: level + 1,
                         nodes,
@@ -507,7 +507,7 @@ impl<A: Address> Replica<A> {
                 continue;
             }
             let to = to.clone();
-            self.send(env, Outgoing::Entries { to, want, keys });
+            self.send(env, SyncTransmit::Entries { to, want, keys });
         }
     }
 
@@ -581,7 +581,7 @@ impl<A: Address> Replica<A> {
                 env.stats.state_syncs += 1;
                 self.send(
                     env,
-                    Outgoing::Hashes {
+                    SyncTransmit::Hashes {
                         to,
                         level: 0,
                         nodes: alloc::vec![0],
@@ -697,7 +697,7 @@ impl<A: Address> Replica<A> {
         }
     }
 
-    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
+    fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: SyncTransmit<A>) {
         if self.sync_budget == 0 {
             env.stats.state_sync_throttled += 1;
             return;
