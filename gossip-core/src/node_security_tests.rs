@@ -411,3 +411,27 @@ fn push_pulls_reach_a_member_only_heard_of_among_many_heard_from() {
         "{push_pulls_to_x} push-pulls to x in 64 rounds (about 8 expected)"
     );
 }
+
+#[test]
+fn the_configuration_reports_the_keys_and_mode_in_force() {
+    use crate::{Key, KeyId};
+    let mut n = crate::testing::node_with(sealed(Duration::from_secs(120)));
+    let encryption = |n: &crate::testing::TestNode| n.config().encryption.clone().unwrap();
+    let before = encryption(&n);
+    let second = Key::from_bytes([2; 32]);
+    n.install_key(second.clone()).unwrap();
+    let ids = |n: &crate::testing::TestNode| -> Vec<KeyId> {
+        encryption(n).keyring.keys().map(Key::id).collect()
+    };
+    assert_eq!(ids(&n).len(), 2, "the installed key is reported");
+    n.use_key(second.id()).unwrap();
+    assert_eq!(encryption(&n).keyring.primary().id(), second.id());
+    assert_eq!(n.keyring().unwrap(), &encryption(&n).keyring);
+    n.remove_key(before.keyring.primary().id()).unwrap();
+    assert_eq!(ids(&n), [second.id()]);
+    n.set_encryption_mode(false, true).unwrap();
+    let now = encryption(&n);
+    assert!(!now.encrypt_outgoing && now.accept_plaintext);
+    assert_eq!(now.label, before.label);
+    assert_eq!(now.max_datagram_age, before.max_datagram_age);
+}

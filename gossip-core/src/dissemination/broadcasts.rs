@@ -7,6 +7,7 @@
 //! that (to deliver it once), within the bounds of `max_broadcasts`.
 
 use alloc::collections::{BTreeSet, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
@@ -102,7 +103,7 @@ impl<A> BroadcastTransmit<A> {
 }
 
 pub(crate) struct Broadcasts<A> {
-    config: Config,
+    config: Arc<Config>,
     entries: HashMap<u64, Entry, FixedState>,
     /// Entries by the end of their retention; only those that hold a payload.
     by_expiry: BTreeSet<(Instant, u64)>,
@@ -123,9 +124,14 @@ pub(crate) struct Broadcasts<A> {
 }
 
 impl<A: Address> Broadcasts<A> {
+    /// Takes the node's configuration after a change of its keys.
+    pub(crate) fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
+    }
+
     /// Hash keys come from `secrets`, choices from `rng`.
     pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
-        config: &Config,
+        config: &Arc<Config>,
         now: Instant,
         rng: &mut R,
         secrets: &mut S,
@@ -136,7 +142,7 @@ impl<A: Address> Broadcasts<A> {
             .pulls()
             .then(|| now + random::duration_below(rng, config.pull_interval));
         Broadcasts {
-            config: config.clone(),
+            config: Arc::clone(config),
             entries: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
             by_expiry: BTreeSet::new(),
             by_forget: BTreeSet::new(),

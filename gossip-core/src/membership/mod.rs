@@ -16,6 +16,7 @@ mod transfer;
 mod update;
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -75,7 +76,7 @@ struct Request {
 }
 
 pub(crate) struct Membership<A> {
-    config: Config,
+    config: Arc<Config>,
     table: MemberTable<A>,
     probe_order: ProbeOrder,
     probe: Option<ProbeRound<A>>,
@@ -117,7 +118,7 @@ const MAX_STALE_VIEWERS: usize = 16;
 impl<A: Address> Membership<A> {
     /// Hash keys and the cookie key come from `secrets`, choices from `rng`.
     pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
-        config: Config,
+        config: Arc<Config>,
         identity: Identity<A>,
         now: Instant,
         rng: &mut R,
@@ -189,6 +190,11 @@ impl<A: Address> Membership<A> {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Takes the node's configuration after a change of its keys.
+    pub(crate) fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
     }
 
     pub(crate) fn local(&self) -> &Member<A> {

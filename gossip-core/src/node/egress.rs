@@ -73,7 +73,7 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     /// A writer over the scratch buffer, and the sources that fill it.
     fn writer_and_sources(&mut self) -> (PacketWriter<'_>, Sources<'_, A, R>) {
-        let writer = PacketWriter::new(&mut self.scratch, self.membership.config().cluster_id);
+        let writer = PacketWriter::new(&mut self.scratch, self.config.cluster_id);
         let sources = Sources {
             membership: &mut self.membership,
             broadcasts: &mut self.broadcasts,

@@ -1,5 +1,6 @@
 //! The node: the one type an application or adapter drives.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Env, Membership, Outgoing};
-use crate::seal::{self, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
+use crate::seal::{self, Encryption, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
 use crate::state::{Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
@@ -112,6 +113,10 @@ pub struct Transmit<'a, A> {
 /// assert_eq!(nodes[0].live_members(), 2);
 /// ```
 pub struct Node<A, R> {
+    /// The one configuration, shared with the parts; replaced (in every
+    /// part at once) when the keys or the encryption mode change, so that
+    /// what it says is what is in force.
+    config: Arc<Config>,
     rng: R,
     now: Instant,
     stats: Stats,
@@ -157,10 +162,12 @@ impl<A: Address, R: Rng> Node<A, R> {
             .encryption
             .as_ref()
             .map(|encryption| Sealer::new(encryption, config.max_members, secrets, now));
+        let config = Arc::new(config);
         let broadcasts = Broadcasts::new(&config, now, &mut rng, secrets);
         let replica = Replica::new(&config, &identity, now, &mut rng, secrets);
-        let membership = Membership::new(config, identity, now, &mut rng, secrets);
+        let membership = Membership::new(Arc::clone(&config), identity, now, &mut rng, secrets);
         Ok(Node {
+            config,
             rng,
             now,
             stats: Stats::default(),
@@ -280,9 +287,11 @@ impl<A: Address, R: Rng> Node<A, R> {
         &self.stats
     }
 
-    /// The configuration in force.
+    /// The configuration in force: its `encryption` holds the keys and mode
+    /// as they are now, after [`install_key`](Self::install_key) and the
+    /// other changes of the keyring.
     pub fn config(&self) -> &Config {
-        self.membership.config()
+        &self.config
     }
 
     /// The latest time this node was given (at most one nanosecond before
@@ -373,7 +382,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     }
 
     fn accept(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let max = self.membership.config().max_packet_size;
+        let max = self.config.max_packet_size;
         if datagram.len() > max {
             return Err(MessageError::Oversized {
                 len: datagram.len(),
@@ -422,7 +431,7 @@ impl<A: Address, R: Rng> Node<A, R> {
 
     /// Takes a plaintext datagram (opened, if it came sealed).
     fn accept_plaintext(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let inbound = Inbound::<A>::decode(datagram, self.membership.config())?;
+        let inbound = Inbound::<A>::decode(datagram, &self.config)?;
         if self.membership.has_left() {
             self.stats.ignored_after_leave += 1;
             return Ok(());
@@ -539,7 +548,7 @@ impl<A: Address, R: Rng> Node<A, R> {
         if self.membership.has_left() {
             return Err(BroadcastError::Left);
         }
-        let max = self.membership.config().max_broadcast_size;
+        let max = self.config.max_broadcast_size;
         if payload.len() > max {
             return Err(BroadcastError::TooLarge {
                 len: payload.len(),
@@ -642,6 +651,7 @@ impl<A: Address, R: Rng> Node<A, R> {
         let sealer = self.sealer.as_mut().ok_or(KeyringError::NotEncrypted)?;
         sealer.encrypt_outgoing = encrypt_outgoing;
         sealer.accept_plaintext = accept_plaintext;
+        self.encryption_changed();
         Ok(())
     }
 
@@ -652,7 +662,28 @@ impl<A: Address, R: Rng> Node<A, R> {
         self.sealer
             .as_mut()
             .ok_or(KeyringError::NotEncrypted)?
-            .change(change)
+            .change(change)?;
+        self.encryption_changed();
+        Ok(())
+    }
+
+    /// Writes the sealer's keys and mode into the configuration, and hands
+    /// the new configuration to every part.
+    fn encryption_changed(&mut self) {
+        let (Some(sealer), Some(encryption)) = (&self.sealer, &self.config.encryption) else {
+            return;
+        };
+        let mut config = Config::clone(&self.config);
+        config.encryption = Some(Encryption {
+            keyring: sealer.keyring().clone(),
+            encrypt_outgoing: sealer.encrypt_outgoing,
+            accept_plaintext: sealer.accept_plaintext,
+            ..encryption.clone()
+        });
+        self.config = Arc::new(config);
+        self.membership.set_config(Arc::clone(&self.config));
+        self.broadcasts.set_config(Arc::clone(&self.config));
+        self.replica.set_config(Arc::clone(&self.config));
     }
 
     // ---- outputs -----------------------------------------------------------------
@@ -662,7 +693,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// message leaves, in the order `node/egress.rs` sets.
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_, A>> {
         loop {
-            let cluster_id = self.membership.config().cluster_id;
+            let cluster_id = self.config.cluster_id;
             let (to, len) = if let Some(outgoing) = self.membership.poll_outgoing() {
                 if let Outgoing::Encoded { to, datagram } = outgoing {
                     self.held = datagram;

@@ -15,6 +15,7 @@
 //! and a lost or withheld datagram only leaves its part for the next round.
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -115,7 +116,7 @@ pub(crate) struct Live<'m, A> {
 }
 
 pub(crate) struct Replica<A> {
-    config: Config,
+    config: Arc<Config>,
     id: ReplicaId,
     origin: NodeName,
     clock: HlcClock,
@@ -138,9 +139,14 @@ pub(crate) struct Replica<A> {
 }
 
 impl<A: Address> Replica<A> {
+    /// Takes the node's configuration after a change of its keys.
+    pub(crate) fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
+    }
+
     /// Hash keys come from `secrets`, choices from `rng`.
     pub(crate) fn new<R: Rng, S: CryptoRng + ?Sized>(
-        config: &Config,
+        config: &Arc<Config>,
         identity: &Identity<A>,
         now: Instant,
         rng: &mut R,
@@ -157,7 +163,7 @@ impl<A: Address> Replica<A> {
             secrets.next_u64(),
         );
         Replica {
-            config: config.clone(),
+            config: Arc::clone(config),
             id: ReplicaId(hasher.finish()),
             origin: identity.name().clone(),
             clock: HlcClock::default(),
