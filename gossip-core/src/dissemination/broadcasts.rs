@@ -19,12 +19,12 @@ use serde::Serialize;
 
 use super::Termination;
 use super::digest;
-use super::rumor_queue::{RumorQueue, retransmit_limit};
 use crate::config::Config;
+use crate::context::Env;
 use crate::identity::{Address, NodeName};
-use crate::membership::Env;
 use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
+use crate::rumor_queue::{RumorQueue, retransmit_limit};
 use crate::stats::{Footprint, Stats};
 use crate::time::Instant;
 use crate::wire::{

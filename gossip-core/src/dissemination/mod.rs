@@ -4,11 +4,9 @@
 
 mod broadcasts;
 mod digest;
-mod rumor_queue;
 
 pub use broadcasts::{Broadcast, BroadcastId};
 pub(crate) use broadcasts::{BroadcastTransmit, Broadcasts};
-pub(crate) use rumor_queue::{Encoded, RumorQueue, retransmit_limit};
 
 /// How user broadcasts spread (Demers et al. 1987; Karp et al. 2000). Member
 /// updates are always pushed.

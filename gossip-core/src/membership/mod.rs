@@ -33,28 +33,18 @@ use self::timer::{Timer, Timers};
 use self::transfer::{ReceivingTransfers, SentTransfers};
 use self::update::Source;
 use crate::config::Config;
-use crate::dissemination::{Encoded, RumorQueue, retransmit_limit};
+use crate::context::Env;
 use crate::error::{JoinError, LeaveError, MetadataError};
 use crate::event::Event;
 use crate::identity::{Address, Identity, NodeName};
 use crate::member::{Member, MemberState, Metadata};
 use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
 use crate::random;
+use crate::rumor_queue::{Encoded, RumorQueue, retransmit_limit};
 use crate::stats::{Footprint, Stats};
-use crate::time::{Instant, WallClock};
+use crate::time::Instant;
 use crate::topology::{Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi};
 use crate::wire::{MIN_STRANGER_PADDING, Message, MessageKind, PacketWriter};
-
-/// What a sub-machine borrows from its node for one input: the time, the
-/// generator, the counters.
-pub(crate) struct Env<'a, R> {
-    /// The node's time, never earlier than any time it was given before.
-    pub(crate) now: Instant,
-    /// The node's wall clock, for stamps that other members compare.
-    pub(crate) wall: WallClock,
-    pub(crate) rng: &'a mut R,
-    pub(crate) stats: &'a mut Stats,
-}
 
 /// A join in progress.
 struct Joining<A> {

@@ -19,10 +19,11 @@
 
 use rand_core::Rng;
 
+use super::Membership;
 use super::awareness::Health;
 use super::suspicion::{Bounds, Suspicion};
 use super::table::LOCAL;
-use super::{Env, Membership};
+use crate::context::Env;
 use crate::event::Event;
 use crate::identity::{Address, Generation, Incarnation, NodeName};
 use crate::member::{Member, MemberState, Metadata};

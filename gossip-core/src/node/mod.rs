@@ -7,6 +7,7 @@ use core::time::Duration;
 use rand_core::{CryptoRng, Rng};
 
 use crate::config::Config;
+use crate::context::Env;
 use crate::dissemination::{BroadcastId, Broadcasts};
 use crate::error::{
     BroadcastError, ConfigError, JoinError, LeaveError, MessageError, MetadataError, StateError,
@@ -14,7 +15,7 @@ use crate::error::{
 use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
-use crate::membership::{Env, Membership, Outgoing};
+use crate::membership::{Membership, Outgoing};
 use crate::seal::{self, Encryption, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
 use crate::state::{Convergence, Live, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};

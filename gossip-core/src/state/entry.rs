@@ -14,8 +14,8 @@ use alloc::vec::Vec;
 use smallvec::SmallVec;
 
 use super::Conflicts;
-use super::hash::StableHasher;
 use super::version::{Hlc, ReplicaId, VersionVector};
+use crate::hash::StableHasher;
 use crate::identity::NodeName;
 use crate::wire::{EntryRecord, SiblingRecord};
 

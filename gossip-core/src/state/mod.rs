@@ -7,7 +7,6 @@
 //! replica. Deletes leave tombstones, collected after `key_tombstone_retention`.
 
 mod entry;
-mod hash;
 mod merkle;
 mod replica;
 mod store;

@@ -8,9 +8,9 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
 use super::entry::Entry;
-use super::hash::key_hash;
 use super::merkle::MerkleTree;
 use super::{Conflicts, KeyChange};
+use crate::hash::key_hash;
 
 struct Stored {
     entry: Entry,

@@ -9,8 +9,8 @@ use hashbrown::HashMap;
 use super::coordinate::{
     Coordinate, DIMENSIONS, MAX_ERROR, MAX_RTT_SECS, ZERO_THRESHOLD, magnitude,
 };
-use crate::dissemination::Encoded;
 use crate::identity::NodeName;
+use crate::rumor_queue::Encoded;
 use crate::wire::Message;
 
 /// How much a sample moves the error estimate (Vivaldi's c_e).
