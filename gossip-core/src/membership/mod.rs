@@ -8,6 +8,7 @@ mod awareness;
 mod cookie;
 mod exchange;
 mod outgoing;
+mod precedence;
 mod probe;
 mod suspicion;
 mod table;

@@ -1,26 +1,15 @@
-//! How a claim about a member changes what this node believes: SWIM's precedence
-//! rules, extended with generations.
+//! How a claim about a member changes what this node believes: the
+//! precedence rules ([`decide`]) applied to the member table.
 //!
-//! Within one generation, with `i` the claim's incarnation and `j` the record's:
-//! - alive(i) overrides anything with `i > j`;
-//! - suspect(i) overrides alive with `i ≥ j` and suspect with `i > j`;
-//! - failed(i) and left(i) override alive and suspect with `i ≥ j`; left also
-//!   overrides failed, so a departure is reported as one.
-//!
-//! A newer generation overrides everything known about older ones; claims about
-//! older generations are stale. Claims about this node itself are never applied:
-//! the node refutes them by announcing a higher incarnation (SWIM §4.2).
-//!
-//! A claim whose incarnation is more than [`MAX_INCARNATION_JUMP`] above the
-//! one known is refused: no member raises its incarnation four billion times
-//! between two rumors, and an incarnation near `u64::MAX` could not be
-//! refuted. Should a node's own incarnation still run out, it refutes by
-//! moving to the next generation.
+//! Claims about this node itself are never applied: the node refutes them by
+//! announcing a higher incarnation (SWIM §4.2). Should a node's own
+//! incarnation run out, it refutes by moving to the next generation.
 
 use rand_core::Rng;
 
 use super::Membership;
 use super::awareness::Health;
+use super::precedence::{Decision, Says, View, decide, implausible};
 use super::suspicion::{Bounds, Suspicion};
 use super::table::LOCAL;
 use crate::context::Env;
@@ -28,14 +17,6 @@ use crate::event::Event;
 use crate::identity::{Address, Generation, Incarnation, NodeName};
 use crate::member::{Member, MemberState, Metadata};
 use crate::wire::{Status, Update};
-
-/// Largest step up from a known incarnation that a claim may take.
-pub(crate) const MAX_INCARNATION_JUMP: Incarnation = 1 << 32;
-
-/// True if `claimed` is beyond what a member at `known` could have reached.
-fn implausible(known: Incarnation, claimed: Incarnation) -> bool {
-    claimed > known.saturating_add(MAX_INCARNATION_JUMP)
-}
 
 /// Where an update comes from, which decides how it is merged and whether it is
 /// passed on.
@@ -69,6 +50,15 @@ enum Claim<'u, A> {
 }
 
 impl<'u, A> Claim<'u, A> {
+    fn says(&self) -> Says {
+        match self {
+            Claim::Alive { .. } => Says::Alive,
+            Claim::Suspect { .. } => Says::Suspect,
+            Claim::Failed => Says::Failed,
+            Claim::Left => Says::Left,
+        }
+    }
+
     fn of(status: &'u Status<'u, A>, source: Source) -> Self {
         match status {
             Status::Alive { addr, metadata } => Claim::Alive { addr, metadata },
@@ -103,46 +93,32 @@ impl<A: Address> Membership<A> {
                 _ => env.stats.updates_ignored += 1,
             };
         };
-        let known = &self.table.get(index);
+        let known = self.table.get(index);
         let (generation, incarnation) = (update.generation, update.incarnation);
-        if generation < known.generation {
-            env.stats.updates_ignored += 1;
-            return;
-        }
-        let new_life = generation > known.generation;
-        if !new_life && implausible(known.incarnation, incarnation) {
-            env.stats.implausible_claims += 1;
-            return;
-        }
-        let newer = new_life || incarnation > known.incarnation;
-        let not_older = new_life || incarnation >= known.incarnation;
-        if let Claim::Suspect { by } = claim {
-            let same = !new_life && incarnation == known.incarnation;
-            if same && known.state == MemberState::Suspect {
-                return self.confirm_suspicion(env, index, by, source);
-            }
-        }
-        if let Claim::Failed = claim {
-            if !new_life && not_older && known.state.is_live() {
-                return self.failed_elsewhere(env, index, generation, incarnation, source);
-            }
-        }
-        let applies = match claim {
-            Claim::Alive { .. } => newer,
-            Claim::Suspect { .. } => match known.state {
-                MemberState::Alive => not_older,
-                MemberState::Suspect => newer,
-                MemberState::Failed | MemberState::Left => new_life,
+        let decision = decide(
+            View {
+                generation: known.generation,
+                incarnation: known.incarnation,
+                state: known.state,
             },
-            Claim::Failed => (known.state.is_live() && not_older) || new_life,
-            Claim::Left => (known.state != MemberState::Left && not_older) || new_life,
-        };
-        if !applies {
-            env.stats.updates_ignored += 1;
-            return;
-        }
-        match claim {
-            Claim::Alive { addr, metadata } => self.set_alive(
+            View {
+                generation,
+                incarnation,
+                state: claim.says(),
+            },
+        );
+        match (decision, claim) {
+            (Decision::Stale | Decision::Outdated, _) => env.stats.updates_ignored += 1,
+            (Decision::Implausible, _) => env.stats.implausible_claims += 1,
+            (Decision::Confirm, Claim::Suspect { by }) => {
+                self.confirm_suspicion(env, index, by, source);
+            }
+            (Decision::FailedElsewhere, _) => {
+                self.failed_elsewhere(env, index, generation, incarnation, source);
+            }
+            // decide() confirms suspicions only.
+            (Decision::Confirm, _) => env.stats.updates_ignored += 1,
+            (Decision::Apply, Claim::Alive { addr, metadata }) => self.set_alive(
                 env,
                 index,
                 generation,
@@ -151,8 +127,10 @@ impl<A: Address> Membership<A> {
                 metadata,
                 source,
             ),
-            Claim::Suspect { by } => self.suspect(env, index, generation, incarnation, by, source),
-            Claim::Failed => self.bury(
+            (Decision::Apply, Claim::Suspect { by }) => {
+                self.suspect(env, index, generation, incarnation, by, source)
+            }
+            (Decision::Apply, Claim::Failed) => self.bury(
                 env,
                 index,
                 generation,
@@ -160,7 +138,7 @@ impl<A: Address> Membership<A> {
                 MemberState::Failed,
                 source,
             ),
-            Claim::Left => self.bury(
+            (Decision::Apply, Claim::Left) => self.bury(
                 env,
                 index,
                 generation,
@@ -475,7 +453,8 @@ impl<A: Address> Membership<A> {
 
 #[cfg(test)]
 mod tests {
-    use super::{LOCAL, MAX_INCARNATION_JUMP};
+    use super::super::precedence::MAX_INCARNATION_JUMP;
+    use super::LOCAL;
     use crate::testing::{alive, events, gossip, node, suspect, update};
     use crate::wire::{Message, Status};
     use crate::{Event, MemberState};
