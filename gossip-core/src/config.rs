@@ -186,7 +186,8 @@ pub struct Config {
     pub max_members: usize,
     /// Most undrained events; beyond it the oldest are dropped and counted.
     pub max_pending_events: usize,
-    /// Most undrained datagrams; beyond it new ones are dropped and counted.
+    /// Most undrained datagrams, of every part together; beyond it new ones
+    /// are dropped and counted, whichever part queues them.
     pub max_pending_transmits: usize,
     /// Most indirect probes in flight on behalf of other members.
     pub max_relayed_probes: usize,

@@ -1,10 +1,13 @@
 //! What a part borrows from its node for one input.
 
+use alloc::collections::VecDeque;
+
 use crate::stats::Stats;
 use crate::time::{Instant, WallClock};
 
 /// What a part (the membership, the broadcasts, the replica) borrows from
-/// its node for one input: the time, the generator, the counters.
+/// its node for one input: the time, the generator, the counters, and the
+/// room left for datagrams.
 pub(crate) struct Env<'a, R> {
     /// The node's time, never earlier than any time it was given before.
     pub(crate) now: Instant,
@@ -12,4 +15,25 @@ pub(crate) struct Env<'a, R> {
     pub(crate) wall: WallClock,
     pub(crate) rng: &'a mut R,
     pub(crate) stats: &'a mut Stats,
+    /// How many more datagrams may be queued, by any part, before the
+    /// application drains them: `max_pending_transmits` less what all the
+    /// parts' queues hold when the input began.
+    pub(crate) transmit_room: usize,
+}
+
+impl<R> Env<'_, R> {
+    /// Queues `datagram` on a part's `queue` if the node's one budget of
+    /// undrained datagrams has room; otherwise drops it and counts it in
+    /// `transmits_dropped`. The budget is shared first come, first served:
+    /// an application that does not drain stops every part alike. Returns
+    /// whether it was queued.
+    pub(crate) fn queue_transmit<T>(&mut self, queue: &mut VecDeque<T>, datagram: T) -> bool {
+        if self.transmit_room == 0 {
+            self.stats.transmits_dropped += 1;
+            return false;
+        }
+        self.transmit_room -= 1;
+        queue.push_back(datagram);
+        true
+    }
 }

@@ -21,28 +21,16 @@ pub(crate) fn push_dropping_oldest<T>(queue: &mut VecDeque<T>, item: T, max: usi
     dropped
 }
 
-/// Appends `item` unless `max` are waiting. True if it was refused, for the
-/// caller to count.
-pub(crate) fn push_unless_full<T>(queue: &mut VecDeque<T>, item: T, max: usize) -> bool {
-    if queue.len() >= max {
-        return true;
-    }
-    queue.push_back(item);
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn bounded_pushes_drop_the_oldest_or_refuse_the_newest() {
+    fn bounded_pushes_drop_the_oldest() {
         let mut q: VecDeque<u32> = VecDeque::new();
         assert!(!push_dropping_oldest(&mut q, 1, 2));
         assert!(!push_dropping_oldest(&mut q, 2, 2));
         assert!(push_dropping_oldest(&mut q, 3, 2));
-        assert_eq!(q, [2, 3]);
-        assert!(push_unless_full(&mut q, 4, 2));
         assert_eq!(q, [2, 3]);
         assert_eq!(pop_and_trim(&mut q), Some(2));
     }

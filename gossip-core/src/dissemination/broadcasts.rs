@@ -22,7 +22,7 @@ use super::digest;
 use crate::config::Config;
 use crate::context::Env;
 use crate::identity::{Address, NodeName};
-use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
+use crate::queue::{pop_and_trim, push_dropping_oldest};
 use crate::random;
 use crate::rumor_queue::{RumorQueue, retransmit_limit};
 use crate::stats::{Footprint, Stats};
@@ -117,9 +117,6 @@ pub(crate) struct Broadcasts<A> {
     next_pull: Option<Instant>,
     stopped: bool,
     outbox: VecDeque<BroadcastTransmit<A>>,
-    /// How many datagrams the outbox may hold during the current input: what
-    /// `max_pending_transmits` leaves after the membership's.
-    outbox_room: usize,
     events: VecDeque<Broadcast>,
 }
 
@@ -151,19 +148,8 @@ impl<A: Address> Broadcasts<A> {
             next_pull,
             stopped: false,
             outbox: VecDeque::new(),
-            outbox_room: config.max_pending_transmits,
             events: VecDeque::new(),
         }
-    }
-
-    /// Sets how many datagrams may wait in total, `queued_elsewhere` of them
-    /// queued by the membership, so that both together stay within
-    /// `max_pending_transmits`.
-    pub(crate) fn share_outbox(&mut self, queued_elsewhere: usize) {
-        self.outbox_room = self
-            .config
-            .max_pending_transmits
-            .saturating_sub(queued_elsewhere);
     }
 
     // ---- getters -------------------------------------------------------------
@@ -581,9 +567,7 @@ impl<A: Address> Broadcasts<A> {
     }
 
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: BroadcastTransmit<A>) {
-        if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
-            env.stats.transmits_dropped += 1;
-        }
+        env.queue_transmit(&mut self.outbox, outgoing);
     }
 }
 

@@ -39,7 +39,7 @@ use crate::error::{JoinError, LeaveError, MetadataError};
 use crate::event::Event;
 use crate::identity::{Address, Identity, NodeName};
 use crate::member::{Member, MemberState, Metadata};
-use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
+use crate::queue::{pop_and_trim, push_dropping_oldest};
 use crate::random;
 use crate::rumor_queue::{Encoded, RumorQueue, retransmit_limit};
 use crate::stats::{Footprint, Stats};
@@ -1310,16 +1310,9 @@ impl<A: Address> Membership<A> {
         self.next_seq
     }
 
-    /// Queues a datagram, or drops and counts it if `max_pending_transmits` are
-    /// waiting to be drained.
+    /// Queues a datagram within the node's budget of undrained ones.
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {
-        if push_unless_full(
-            &mut self.outbox,
-            outgoing,
-            self.config.max_pending_transmits,
-        ) {
-            env.stats.transmits_dropped += 1;
-        }
+        env.queue_transmit(&mut self.outbox, outgoing);
     }
 
     /// Queues an event, dropping (and counting) the oldest if `max_pending_events`

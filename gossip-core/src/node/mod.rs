@@ -446,11 +446,9 @@ impl<A: Address, R: Rng> Node<A, R> {
         let from_member = (!inbound.dissemination.is_empty() || !inbound.state.is_empty())
             && membership.knows_addr(&from);
         if !inbound.dissemination.is_empty() {
-            broadcasts.share_outbox(membership.outgoing_len());
             broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
         }
         if !inbound.state.is_empty() {
-            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
             let membership = &*membership;
             let live = Live {
                 members: membership.live_members(),
@@ -470,10 +468,8 @@ impl<A: Address, R: Rng> Node<A, R> {
             || replica.has_rumors();
         membership.handle_timeout(&mut env, pushes);
         if !membership.has_left() {
-            broadcasts.share_outbox(membership.outgoing_len());
             let membership = &*membership;
             broadcasts.handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
-            replica.share_outbox(membership.outgoing_len() + broadcasts.outbox_len());
             let live = Live {
                 members: membership.live_members(),
                 is_live: &|addr| membership.is_live_addr(addr),
@@ -780,11 +776,15 @@ impl<A: Address, R: Rng> Node<A, R> {
         &mut Broadcasts<A>,
         &mut Replica<A>,
     ) {
+        let queued = self.membership.outgoing_len()
+            + self.broadcasts.outbox_len()
+            + self.replica.outbox_len();
         let env = Env {
             now: self.now,
             wall: self.wall,
             rng: &mut self.rng,
             stats: &mut self.stats,
+            transmit_room: self.config.max_pending_transmits.saturating_sub(queued),
         };
         (
             env,
@@ -835,6 +835,45 @@ mod tests {
         stats.rejected = Default::default();
         let members: Vec<_> = node.members().cloned().collect();
         (members, stats, node.poll_timeout(), node.footprint())
+    }
+
+    #[test]
+    fn one_budget_bounds_the_undrained_datagrams_of_every_part() {
+        let mut config = crate::Config::lan();
+        config.max_pending_transmits = 16;
+        let mut n = with_three_members(config);
+        // Nobody drains: probes, gossip, pulls and joins pile up until the
+        // budget is spent, whichever part queues them; it is never exceeded.
+        n.broadcast(Instant::ZERO, b"news").unwrap();
+        for tenth in 1..=300 {
+            n.handle_timeout(Instant::from_millis(100 * tenth));
+            if tenth % 50 == 0 {
+                n.join(n.now(), &[1, 2, 3]).unwrap();
+            }
+            assert!(n.footprint().pending_transmits <= 16);
+        }
+        assert_eq!(n.footprint().pending_transmits, 16);
+        let dropped = n.stats().transmits_dropped;
+        assert!(dropped > 0);
+        let kinds: Vec<MessageKind> = crate::testing::messages(drain_transmits(&mut n))
+            .into_iter()
+            .map(|(_, m)| m.kind())
+            .collect();
+        assert!(kinds.contains(&MessageKind::Ping), "{kinds:?}");
+        assert_eq!(n.footprint().pending_transmits, 0);
+        n.handle_timeout(Instant::from_millis(30_100));
+        n.handle_timeout(Instant::from_secs(32));
+        assert!(
+            n.footprint().pending_transmits > 0,
+            "drained, it sends again"
+        );
+        // One input that queues more than the room left stops at the budget.
+        drain_transmits(&mut n);
+        let dropped = n.stats().transmits_dropped;
+        let seeds: Vec<u32> = (10..40).collect();
+        n.join(n.now(), &seeds).unwrap();
+        assert_eq!(n.footprint().pending_transmits, 16);
+        assert_eq!(n.stats().transmits_dropped, dropped + 14);
     }
 
     #[test]

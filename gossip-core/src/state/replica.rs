@@ -33,7 +33,7 @@ use crate::context::Env;
 use crate::error::StateError;
 use crate::hash::StableHasher;
 use crate::identity::{Address, Identity, NodeName};
-use crate::queue::{pop_and_trim, push_dropping_oldest, push_unless_full};
+use crate::queue::{pop_and_trim, push_dropping_oldest};
 use crate::random;
 use crate::rumor_queue::{RumorQueue, retransmit_limit};
 use crate::stats::{Footprint, Stats};
@@ -133,7 +133,6 @@ pub(crate) struct Replica<A> {
     sync_budget: usize,
     stopped: bool,
     outbox: VecDeque<SyncTransmit<A>>,
-    outbox_room: usize,
     events: VecDeque<KeyChange>,
     convergence_events: VecDeque<Convergence>,
 }
@@ -177,17 +176,9 @@ impl<A: Address> Replica<A> {
             sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
             stopped: false,
             outbox: VecDeque::new(),
-            outbox_room: config.max_pending_transmits,
             events: VecDeque::new(),
             convergence_events: VecDeque::new(),
         }
-    }
-
-    pub(crate) fn share_outbox(&mut self, queued_elsewhere: usize) {
-        self.outbox_room = self
-            .config
-            .max_pending_transmits
-            .saturating_sub(queued_elsewhere);
     }
 
     // ---- getters -------------------------------------------------------------
@@ -218,6 +209,11 @@ impl<A: Address> Replica<A> {
 
     pub(crate) fn has_rumors(&self) -> bool {
         !self.rumors.is_empty()
+    }
+
+    /// Datagrams queued, waiting to be drained.
+    pub(crate) fn outbox_len(&self) -> usize {
+        self.outbox.len()
     }
 
     pub(crate) fn add_footprint(&self, footprint: &mut Footprint) {
@@ -708,9 +704,7 @@ impl<A: Address> Replica<A> {
             env.stats.state_sync_throttled += 1;
             return;
         }
-        if push_unless_full(&mut self.outbox, outgoing, self.outbox_room) {
-            env.stats.transmits_dropped += 1;
-        } else {
+        if env.queue_transmit(&mut self.outbox, outgoing) {
             self.sync_budget -= 1;
         }
     }
