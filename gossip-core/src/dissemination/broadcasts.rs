@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::Termination;
 use super::digest;
 use crate::config::Config;
-use crate::context::Env;
+use crate::context::{Env, Peers};
 use crate::identity::{Address, NodeName};
 use crate::queue::{pop_and_trim, push_dropping_oldest};
 use crate::random;
@@ -460,16 +460,12 @@ impl<A: Address> Broadcasts<A> {
 
     /// A pull round, when due: a digest to `pull_fanout` members drawn by
     /// `sample(rng, count)`.
-    pub(crate) fn handle_timeout<R: Rng>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        sample: impl FnOnce(&mut R, usize) -> Vec<A>,
-    ) {
+    pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>, peers: &impl Peers<A>) {
         if self.stopped || self.next_pull.is_none_or(|at| at > env.now) {
             return;
         }
         self.next_pull = Some(env.now + self.config.pull_interval);
-        for to in sample(env.rng, self.config.pull_fanout) {
+        for to in peers.sample_live(env.rng, self.config.pull_fanout) {
             env.stats.pulls += 1;
             let salt = env.rng.next_u32();
             self.send(env, BroadcastTransmit::Pull { to, salt });

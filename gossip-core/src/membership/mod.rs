@@ -34,7 +34,7 @@ use self::timer::{Timer, Timers};
 use self::transfer::{ReceivingTransfers, SentTransfers};
 use self::update::Source;
 use crate::config::Config;
-use crate::context::Env;
+use crate::context::{Env, Peers};
 use crate::error::{JoinError, LeaveError, MetadataError};
 use crate::event::Event;
 use crate::identity::{Address, Identity, NodeName};
@@ -105,6 +105,20 @@ pub(crate) struct Membership<A> {
 /// How many senders of stale claims about this node are remembered for a
 /// correction; forged claims from more addresses push out the oldest.
 const MAX_STALE_VIEWERS: usize = 16;
+
+impl<A: Address> Peers<A> for Membership<A> {
+    fn live_members(&self) -> usize {
+        Membership::live_members(self)
+    }
+
+    fn is_live(&self, addr: &A) -> bool {
+        self.is_live_addr(addr)
+    }
+
+    fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
+        Membership::sample_live(self, rng, count)
+    }
+}
 
 impl<A: Address> Membership<A> {
     /// Hash keys and the cookie key come from `secrets`, choices from `rng`.

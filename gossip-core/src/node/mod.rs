@@ -17,7 +17,7 @@ use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Membership, Outgoing};
 use crate::seal::{self, Encryption, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
-use crate::state::{Convergence, Live, Replica, ReplicaId, VersionVector};
+use crate::state::{Convergence, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
 use crate::topology::{Coordinate, Vivaldi};
@@ -449,12 +449,7 @@ impl<A: Address, R: Rng> Node<A, R> {
             broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
         }
         if !inbound.state.is_empty() {
-            let membership = &*membership;
-            let live = Live {
-                members: membership.live_members(),
-                is_live: &|addr| membership.is_live_addr(addr),
-            };
-            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &live);
+            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &*membership);
         }
         Ok(())
     }
@@ -468,15 +463,8 @@ impl<A: Address, R: Rng> Node<A, R> {
             || replica.has_rumors();
         membership.handle_timeout(&mut env, pushes);
         if !membership.has_left() {
-            let membership = &*membership;
-            broadcasts.handle_timeout(&mut env, |rng, count| membership.sample_live(rng, count));
-            let live = Live {
-                members: membership.live_members(),
-                is_live: &|addr| membership.is_live_addr(addr),
-            };
-            replica.handle_timeout(&mut env, &live, |rng, count| {
-                membership.sample_live(rng, count)
-            });
+            broadcasts.handle_timeout(&mut env, &*membership);
+            replica.handle_timeout(&mut env, &*membership);
         }
     }
 

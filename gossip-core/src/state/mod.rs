@@ -19,7 +19,7 @@ use core::fmt;
 pub use entry::MAX_SIBLINGS;
 pub use merkle::MAX_TREE_DEPTH;
 pub use replica::Convergence;
-pub(crate) use replica::{Live, Replica};
+pub(crate) use replica::Replica;
 pub use version::{Causality, Hlc, MAX_VERSION_VECTOR_LEN, ReplicaId, VersionVector};
 
 use crate::identity::NodeName;

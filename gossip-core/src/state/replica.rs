@@ -29,7 +29,7 @@ use super::merkle::FANOUT;
 use super::store::{Applied, Store};
 use super::version::{HlcClock, ReplicaId, VersionVector};
 use crate::config::Config;
-use crate::context::Env;
+use crate::context::{Env, Peers};
 use crate::error::StateError;
 use crate::hash::StableHasher;
 use crate::identity::{Address, Identity, NodeName};
@@ -106,13 +106,6 @@ impl<A> SyncTransmit<A> {
             SyncTransmit::Hashes { to, .. } | SyncTransmit::Entries { to, .. } => to,
         }
     }
-}
-
-/// What the replica needs to know of the membership: the live members and
-/// how to tell their addresses.
-pub(crate) struct Live<'m, A> {
-    pub(crate) members: usize,
-    pub(crate) is_live: &'m dyn Fn(&A) -> bool,
 }
 
 pub(crate) struct Replica<A> {
@@ -371,7 +364,7 @@ impl<A: Address> Replica<A> {
         from: &A,
         messages: &[Message<'_, A>],
         from_member: bool,
-        live: &Live<'_, A>,
+        peers: &impl Peers<A>,
     ) {
         if self.stopped {
             return;
@@ -389,14 +382,14 @@ impl<A: Address> Replica<A> {
                     }
                     self.apply(env, key, entry, false);
                 }
-                Message::StateRoot { root } => self.heard_root(env, from, root, live),
+                Message::StateRoot { root } => self.heard_root(env, from, root, peers),
                 Message::SyncHashes {
                     depth,
                     level,
                     root,
                     hashes,
                 } => {
-                    self.heard_root(env, from, root, live);
+                    self.heard_root(env, from, root, peers);
                     if !from_member {
                         env.stats.state_syncs_refused += 1;
                     } else if depth != self.store.tree().depth() {
@@ -513,10 +506,10 @@ impl<A: Address> Replica<A> {
         }
     }
 
-    fn heard_root<R>(&mut self, env: &mut Env<'_, R>, from: &A, root: u64, live: &Live<'_, A>) {
+    fn heard_root<R>(&mut self, env: &mut Env<'_, R>, from: &A, root: u64, peers: &impl Peers<A>) {
         // Only live members' roots count, and only theirs are kept: a flood
         // from strangers' addresses cannot grow the map.
-        if !(live.is_live)(from) {
+        if !peers.is_live(from) {
             return;
         }
         if self.peer_roots.len() >= self.config.max_members && !self.peer_roots.contains_key(from) {
@@ -527,7 +520,7 @@ impl<A: Address> Replica<A> {
         // matches while not converged, or differs while converged.
         let digest = self.digest();
         if (root == digest) != (self.agreed == Some(digest)) {
-            self.check_convergence(env.now, live);
+            self.check_convergence(env.now, peers);
         }
     }
 
@@ -536,15 +529,15 @@ impl<A: Address> Replica<A> {
     /// Members that failed or left since the last check are forgotten here.
     /// If one of them held another state, agreement reached now is the others
     /// counting it out, not a state that spread: it is noted, not announced.
-    pub(crate) fn check_convergence(&mut self, now: Instant, live: &Live<'_, A>) {
+    pub(crate) fn check_convergence(&mut self, now: Instant, peers: &impl Peers<A>) {
         let digest = self.digest();
         let mut counted_out = false;
         self.peer_roots.retain(|addr, &mut (root, _)| {
-            let is_live = (live.is_live)(addr);
+            let is_live = peers.is_live(addr);
             counted_out |= !is_live && root != digest;
             is_live
         });
-        let convergence = self.convergence(now, live.members, live.is_live);
+        let convergence = self.convergence(now, peers.live_members(), |addr| peers.is_live(addr));
         let converged = convergence.is_converged() && convergence.sampled > 0;
         if converged && self.agreed != Some(digest) && !counted_out {
             let max = self.config.max_pending_events;
@@ -554,12 +547,7 @@ impl<A: Address> Replica<A> {
     }
 
     /// The sync round and the tombstone collection, when due.
-    pub(crate) fn handle_timeout<R: Rng>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        live: &Live<'_, A>,
-        sample: impl FnOnce(&mut R, usize) -> Vec<A>,
-    ) {
+    pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>, peers: &impl Peers<A>) {
         if self.stopped {
             return;
         }
@@ -578,8 +566,8 @@ impl<A: Address> Replica<A> {
             let now = env.now;
             self.peer_roots
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
-            self.check_convergence(now, live);
-            for to in sample(env.rng, 1) {
+            self.check_convergence(now, peers);
+            for to in peers.sample_live(env.rng, 1) {
                 env.stats.state_syncs += 1;
                 self.send(
                     env,
