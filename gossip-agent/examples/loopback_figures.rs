@@ -391,10 +391,10 @@ fn totals(nodes: &[Node]) -> Totals {
         sum.datagrams_out += status.socket.datagrams_out;
         sum.datagrams_in += status.socket.datagrams_in;
         sum.sends_dropped += status.socket.sends_dropped;
-        sum.bytes_out += status.stats.bytes_out;
-        sum.bytes_in += status.stats.bytes_in;
-        sum.suspicions += status.stats.suspicions;
-        sum.failures += status.stats.failures_declared;
+        sum.bytes_out += status.stats.datagrams.bytes_out;
+        sum.bytes_in += status.stats.datagrams.bytes_in;
+        sum.suspicions += status.stats.members.suspicions;
+        sum.failures += status.stats.members.failures_declared;
     }
     sum
 }

@@ -161,7 +161,7 @@ impl<'a> Command<'a> {
             Command::Stats => {
                 let status = node.stats()?;
                 let socket = status.socket;
-                let (stats, rejected) = (&status.stats, &status.stats.rejected);
+                let (stats, rejected) = (&status.stats, &status.stats.datagrams.rejected);
                 print::line(format_args!(
                     "stats: {} live, {} datagrams in, {} datagrams out, {} socket errors, {} sends dropped, \
                      {} sealed, {} opened, {} plaintext accepted, {} refused unopened",
@@ -170,9 +170,9 @@ impl<'a> Command<'a> {
                     socket.datagrams_out,
                     socket.recv_errors + socket.send_errors,
                     socket.sends_dropped,
-                    stats.datagrams_sealed,
-                    stats.datagrams_opened,
-                    stats.plaintext_accepted,
+                    stats.seal.datagrams_sealed,
+                    stats.seal.datagrams_opened,
+                    stats.seal.plaintext_accepted,
                     rejected.unauthenticated
                         + rejected.unknown_key
                         + rejected.plaintext_refused

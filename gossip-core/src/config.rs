@@ -110,7 +110,7 @@ pub struct Config {
     pub max_broadcast_size: usize,
     /// Most broadcasts a node holds (to push them and to answer pulls). When
     /// full, the oldest is dropped and counted in
-    /// [`Stats::broadcasts_evicted`](crate::Stats::broadcasts_evicted). The ids
+    /// [`BroadcastStats::broadcasts_evicted`](crate::BroadcastStats::broadcasts_evicted). The ids
     /// of broadcasts seen (to deliver each once) are remembered up to eight
     /// times this many.
     pub max_broadcasts: usize,
@@ -136,7 +136,7 @@ pub struct Config {
     /// Most keys a replica holds, deleted ones included until their
     /// tombstones are collected. Local writes beyond it fail with
     /// [`StateError::Full`](crate::StateError::Full); new keys from others are
-    /// dropped and counted in [`Stats::keys_refused`](crate::Stats::keys_refused).
+    /// dropped and counted in [`StateStats::keys_refused`](crate::StateStats::keys_refused).
     pub max_keys: usize,
     /// Longest key, in bytes.
     pub max_key_size: usize,

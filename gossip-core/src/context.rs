@@ -32,7 +32,7 @@ impl<R> Env<'_, R> {
     /// whether it was queued.
     pub(crate) fn queue_transmit<T>(&mut self, queue: &mut VecDeque<T>, datagram: T) -> bool {
         if self.transmit_room == 0 {
-            self.stats.transmits_dropped += 1;
+            self.stats.datagrams.transmits_dropped += 1;
             return false;
         }
         self.transmit_room -= 1;

@@ -118,7 +118,7 @@ pub enum DecodeError {
     /// A message that must come first in a packet appears later.
     MisplacedMessage,
     /// A number is outside what the protocol allows: a state transfer of
-    /// more than [`MAX_STATE_CHUNKS`](crate::wire::MAX_STATE_CHUNKS) chunks, a
+    /// more than 2,048 chunks, a
     /// chunk numbered past its transfer's end, a resend request for chunks
     /// no transfer has.
     OutOfRange,

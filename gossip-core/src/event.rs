@@ -56,7 +56,7 @@ pub enum Event<A> {
     /// not refute it (the two would outbid each other forever); members may
     /// reach either. Give each process its own name. Emitted once per
     /// conflicting address; every such announcement is counted in
-    /// [`Stats::name_conflicts`](crate::Stats::name_conflicts).
+    /// [`MemberStats::name_conflicts`](crate::MemberStats::name_conflicts).
     NameConflict {
         /// Where the other process announces itself.
         addr: A,

@@ -93,7 +93,10 @@ pub use state::{
     Causality, Conflicts, Convergence, Hlc, KeyChange, MAX_SIBLINGS, MAX_TREE_DEPTH,
     MAX_VERSION_VECTOR_LEN, MergeValues, ReplicaId, VersionVector,
 };
-pub use stats::{Footprint, Rejected, Stats, Traffic, TrafficByKind};
+pub use stats::{
+    BroadcastStats, CoordinateStats, DatagramStats, DetectionStats, ExchangeStats, Footprint,
+    MemberStats, Rejected, SealStats, StateStats, Stats, Traffic, TrafficByKind,
+};
 pub use time::Instant;
 pub use topology::{
     Coordinate, DIMENSIONS, FAR_PERCENT, MAX_ERROR, NEAR_CANDIDATES, PeerSelection, WIRE_UNIT_SECS,

@@ -64,8 +64,8 @@ fn each_broadcast_is_delivered_once_whatever_the_copies_and_their_order() {
         n.handle_message(at, 1, bytes).unwrap();
     }
     assert_eq!(delivered(&mut n), [8, 7]);
-    assert_eq!(n.stats().broadcasts_received, 2);
-    assert_eq!(n.stats().broadcasts_duplicate, 4);
+    assert_eq!(n.stats().broadcasts.broadcasts_received, 2);
+    assert_eq!(n.stats().broadcasts.broadcasts_duplicate, 4);
     // Still once, much later, as long as the id is remembered (twice the retention).
     let later = at + Duration::from_secs(100);
     n.handle_message(later, 2, &first).unwrap();
@@ -109,11 +109,11 @@ fn received_broadcasts_over_the_limit_or_past_retention_are_not_delivered() {
             max: 1024
         })
     );
-    assert_eq!(n.stats().rejected.broadcast_too_large, 1);
+    assert_eq!(n.stats().datagrams.rejected.broadcast_too_large, 1);
     let stale = datagram(&[broadcast_message(2, 60_000, false)]);
     n.handle_message(Instant::from_secs(1), 1, &stale).unwrap();
     assert!(delivered(&mut n).is_empty());
-    assert_eq!(n.stats().broadcasts_stale, 1);
+    assert_eq!(n.stats().broadcasts.broadcasts_stale, 1);
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn the_held_broadcasts_are_bounded_and_the_oldest_go_first() {
     let ids: Vec<u64> = (0..3)
         .map(|i| n.broadcast(Instant::from_millis(i), b"x").unwrap().0)
         .collect();
-    assert_eq!(n.stats().broadcasts_evicted, 1);
+    assert_eq!(n.stats().broadcasts.broadcasts_evicted, 1);
     assert_eq!(n.footprint().broadcasts, 2);
     // A pull that knows nothing gets the two newest.
     let pull = datagram(&[Message::Pull {
@@ -309,18 +309,18 @@ fn a_pull_is_answered_with_what_the_puller_lacks_and_only_for_members() {
         })
         .collect();
     assert!(!pulls.is_empty(), "a pull round within the pull interval");
-    assert_eq!(peer.stats().pulls, pulls.len() as u64);
+    assert_eq!(peer.stats().broadcasts.pulls, pulls.len() as u64);
     n.handle_message(Instant::from_secs(2), 1, &pulls[0].1)
         .unwrap();
     let answer = pushed(drain_transmits(&mut n));
     assert_eq!(answer, [(1, new)], "only what the puller lacks");
-    assert_eq!(n.stats().pulls_answered, 1);
+    assert_eq!(n.stats().broadcasts.pulls_answered, 1);
 
     // The same pull from an address not in the table is not answered.
     n.handle_message(Instant::from_secs(2), 42, &pulls[0].1)
         .unwrap();
     assert!(pushed(drain_transmits(&mut n)).is_empty());
-    assert_eq!(n.stats().pulls_refused, 1);
+    assert_eq!(n.stats().broadcasts.pulls_refused, 1);
 }
 
 #[test]

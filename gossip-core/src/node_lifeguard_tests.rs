@@ -55,13 +55,13 @@ fn a_helper_nacks_when_the_target_stays_silent_and_only_if_asked() {
         [7]
     );
     assert!(nacks_to_requester(run_until(&mut n, Instant::from_secs(5))).is_empty());
-    assert_eq!(n.stats().nacks_sent, 1);
+    assert_eq!(n.stats().detection.nacks_sent, 1);
 
     let mut n = node();
     n.handle_message(Instant::ZERO, 9, &indirect_ping(false))
         .unwrap();
     assert!(nacks_to_requester(run_until(&mut n, Instant::from_secs(5))).is_empty());
-    assert_eq!(n.stats().nacks_sent, 0);
+    assert_eq!(n.stats().detection.nacks_sent, 0);
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn node_with_three_members(config: Config) -> TestNode {
 /// Runs `n` until its first probe is concluded, answering nothing but (if
 /// `nack`) the helpers' nacks; returns the time it was concluded.
 fn first_probe_fails(n: &mut TestNode, nack: bool) -> Instant {
-    let probes = |n: &TestNode| n.stats().probes;
+    let probes = |n: &TestNode| n.stats().detection.probes;
     while probes(n) < 2 {
         let at = n.poll_timeout().unwrap();
         n.handle_timeout(at);
@@ -113,13 +113,13 @@ fn a_failed_probe_with_missing_nacks_blames_this_node_and_stretches_its_period()
     // One failed probe, two helpers (the target is the third member) whose
     // nacks never came: 1 + 2.
     assert_eq!(n.local_health(), 3);
-    assert_eq!(n.stats().nacks_missed, 2);
+    assert_eq!(n.stats().detection.nacks_missed, 2);
     // The next period lasts (3 + 1) · 1 s instead of 1 s.
     run_until(&mut n, concluded + Duration::from_millis(3_999));
-    assert_eq!(n.stats().probes, 2);
+    assert_eq!(n.stats().detection.probes, 2);
     run_until(&mut n, concluded + Duration::from_secs(4));
-    assert_eq!(n.stats().probes, 3);
-    assert!(n.stats().probes_degraded >= 1);
+    assert_eq!(n.stats().detection.probes, 3);
+    assert!(n.stats().detection.probes_degraded >= 1);
 }
 
 #[test]
@@ -127,8 +127,8 @@ fn a_failed_probe_whose_helpers_nack_blames_the_target() {
     let mut n = node_with_three_members(Config::lan());
     first_probe_fails(&mut n, true);
     assert_eq!(n.local_health(), 1, "the failed probe only");
-    assert_eq!(n.stats().nacks_received, 2);
-    assert_eq!(n.stats().nacks_missed, 0);
+    assert_eq!(n.stats().detection.nacks_received, 2);
+    assert_eq!(n.stats().detection.nacks_missed, 0);
 }
 
 #[test]
@@ -156,14 +156,14 @@ fn without_lifeguard_probes_ask_for_no_nacks_and_the_period_stays_fixed() {
     let mut n = node_with_three_members(Config::lan().without_lifeguard());
     first_probe_fails(&mut n, false);
     assert_eq!(n.local_health(), 0);
-    assert_eq!(n.stats().nacks_missed, 0);
+    assert_eq!(n.stats().detection.nacks_missed, 0);
     let until = n.now() + Duration::from_secs(3);
     let sent = messages(run_until(&mut n, until));
     assert!(
         sent.iter()
             .all(|(_, m)| !matches!(m, Message::IndirectPing { nack: true, .. }))
     );
-    assert!(n.stats().probes >= 4, "one probe per second");
+    assert!(n.stats().detection.probes >= 4, "one probe per second");
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_probe_of_a_suspect_carries_the_suspicion_to_it() {
             buddy,
             "buddy system {buddy}"
         );
-        assert_eq!(n.stats().buddy_suspicions > 0, buddy);
+        assert_eq!(n.stats().detection.buddy_suspicions > 0, buddy);
     }
 }
 
@@ -394,7 +394,7 @@ fn a_stale_claim_about_this_node_is_answered_with_its_alive_record() {
         to == 9 && matches!(m, Message::Update(u) if u.name == "self" && u.incarnation == 1)
     });
     assert!(corrected, "the ack carries incarnation 1");
-    assert_eq!(n.stats().stale_claims_corrected, 1);
+    assert_eq!(n.stats().detection.stale_claims_corrected, 1);
     // Once: the next ack carries nothing about this node.
     n.handle_message(now, 9, &ping(2, &[])).unwrap();
     assert!(updates_about(&drain_transmits(&mut n), 9, "self").is_empty());
@@ -402,7 +402,7 @@ fn a_stale_claim_about_this_node_is_answered_with_its_alive_record() {
     let current = update("self", 5, 1, Status::Suspect { by: "p" });
     n.handle_message(now, 9, &ping(3, &[current])).unwrap();
     assert_eq!(n.local_member().incarnation(), 2);
-    assert_eq!(n.stats().stale_claims_corrected, 1);
+    assert_eq!(n.stats().detection.stale_claims_corrected, 1);
 }
 
 /// Claims from more senders than are remembered push out the oldest: forged
@@ -436,7 +436,7 @@ fn stale_claims_are_corrected_for_a_bounded_number_of_senders() {
     }
     // The first four were pushed out by the sixteen after them.
     let sent = drain_transmits(&mut n);
-    assert_eq!(n.stats().stale_claims_corrected, 16);
+    assert_eq!(n.stats().detection.stale_claims_corrected, 16);
     for from in 200..220 {
         assert_eq!(
             updates_about(&sent, from, "self").len(),

@@ -42,11 +42,11 @@ fn two_processes_with_one_name_are_reported_once_and_do_not_flap() {
         }];
         if i == 4 {
             assert_eq!(conflicts, once, "the twin is told once");
-            assert!(c.nodes[i].stats().name_conflicts > 0);
+            assert!(c.nodes[i].stats().members.name_conflicts > 0);
         } else {
             assert!(conflicts.len() <= 1, "node {i} is told at most once");
         }
-        let refutations = c.nodes[i].stats().refutations;
+        let refutations = c.nodes[i].stats().members.refutations;
         assert!(refutations <= 1, "node {i} refuted {refutations} times");
     }
     for i in [0, 1, 3] {
@@ -97,7 +97,7 @@ fn a_full_table_evicts_its_oldest_tombstone_or_refuses_without_a_scan() {
         n.handle_message(now, 1, &announcements(&names(start..start + 60), 1))
             .unwrap();
     }
-    assert_eq!(n.stats().members_refused, 60_000);
+    assert_eq!(n.stats().members.members_refused, 60_000);
     let limits = drain(&mut n)
         .into_iter()
         .filter(|e| matches!(e, Event::MemberLimitReached { .. }))
@@ -200,7 +200,7 @@ fn a_replayed_broadcast_is_refused_after_its_id_is_forgotten() {
     c.run_until(start + Duration::from_secs(32));
     c.take_events(1);
     assert!(
-        c.nodes[1].stats().broadcast_ids_evicted > 0,
+        c.nodes[1].stats().broadcasts.broadcast_ids_evicted > 0,
         "the broadcast's id was forgotten: only the seal can refuse the replay"
     );
     for from in [0, 66] {
@@ -216,7 +216,7 @@ fn a_replayed_broadcast_is_refused_after_its_id_is_forgotten() {
         .filter(|e| matches!(e, Event::Broadcast(b) if b.payload == b"deploy v2"))
         .count();
     assert_eq!(again, 0, "delivered again");
-    assert_eq!(c.nodes[1].stats().rejected.replayed, 2);
+    assert_eq!(c.nodes[1].stats().datagrams.rejected.replayed, 2);
 }
 
 /// A replayed write of a deleted key, once the tombstone is collected, used
@@ -252,7 +252,7 @@ fn a_replayed_write_cannot_bring_back_a_deleted_key() {
     for node in &c.nodes {
         assert_eq!(node.get(b"color"), None);
     }
-    assert_eq!(c.nodes[1].stats().rejected.stale, 1);
+    assert_eq!(c.nodes[1].stats().datagrams.rejected.stale, 1);
 }
 
 /// A member that left, once its record is reaped, used to come back on
@@ -307,7 +307,7 @@ fn a_restarted_member_starts_a_new_window() {
         .into_iter()
         .any(|e| matches!(e, Event::MemberRestarted { member, .. } if member.name() == "n2"));
     assert!(restarted);
-    assert_eq!(c.nodes[0].stats().rejected.total(), 0);
+    assert_eq!(c.nodes[0].stats().datagrams.rejected.total(), 0);
     assert_eq!(c.nodes[0].live_members(), 3);
 }
 

@@ -88,7 +88,7 @@ fn anti_entropy_repairs_a_replica_that_missed_every_rumor() {
     assert!(
         c.nodes
             .iter()
-            .map(|n| n.stats().state_sync_steps)
+            .map(|n| n.stats().state.state_sync_steps)
             .sum::<u64>()
             > 0
     );
@@ -237,7 +237,7 @@ fn bad_entries_from_the_network_are_rejected_whole_and_counted() {
             "case {i}"
         );
     }
-    assert_eq!(n.stats().rejected.total(), 3);
+    assert_eq!(n.stats().datagrams.rejected.total(), 3);
     assert_eq!(n.footprint().keys, 0);
     // A good one is merged.
     let good = datagram(&[Message::KeyEntry {
@@ -384,7 +384,7 @@ fn tombstones_are_collected_after_their_retention() {
     c.run_for(Duration::from_secs(70));
     for i in 0..2 {
         assert_eq!(c.nodes[i].footprint().keys, 0, "node {i}");
-        assert_eq!(c.nodes[i].stats().key_tombstones_collected, 1);
+        assert_eq!(c.nodes[i].stats().state.key_tombstones_collected, 1);
     }
     assert_eq!(c.nodes[0].state_digest(), 0);
 }
@@ -420,7 +420,7 @@ fn a_replica_far_behind_catches_up_within_the_anti_entropy_budget() {
     assert!(c.nodes[1].footprint().keys < 20_000);
     c.run_for(Duration::from_secs(60));
     assert!(
-        c.nodes[0].stats().state_sync_throttled > 0,
+        c.nodes[0].stats().state.state_sync_throttled > 0,
         "the budget held"
     );
     assert_eq!(c.nodes[1].footprint().keys, 20_000);
@@ -506,7 +506,7 @@ fn a_tombstone_heard_again_after_its_collection_is_not_told_again() {
         "the write, the delete"
     );
     run_until(&mut n, Instant::from_secs(70));
-    assert_eq!(n.stats().key_tombstones_collected, 1);
+    assert_eq!(n.stats().state.key_tombstones_collected, 1);
     n.handle_message(Instant::from_secs(70), 1, &datagram(&[tombstone]))
         .unwrap();
     let again = changes(crate::testing::events(&mut n));

@@ -55,7 +55,7 @@ fn the_round_trip_of_a_direct_ack_moves_the_coordinate() {
     let ack = datagram(&[Message::Ack { seq }, Message::Coordinate(settled())]);
     n.handle_message(sent_at + Duration::from_millis(40), target, &ack)
         .unwrap();
-    assert_eq!(n.stats().rtt_samples, 1);
+    assert_eq!(n.stats().coordinates.rtt_samples, 1);
     let ours = n.coordinate().unwrap();
     assert_ne!(ours, &Coordinate::default(), "moved by the sample");
     assert!(ours.error() < 1.5, "and surer: {}", ours.error());
@@ -94,7 +94,7 @@ fn relayed_late_and_stranger_acks_are_no_samples() {
     let relayed = datagram(&[Message::Ack { seq }, Message::Coordinate(settled())]);
     n.handle_message(n.now() + Duration::from_millis(30), helper, &relayed)
         .unwrap();
-    assert_eq!(n.stats().rtt_samples, 0);
+    assert_eq!(n.stats().coordinates.rtt_samples, 0);
     assert_eq!(n.coordinate(), Some(&Coordinate::default()));
     assert!(
         n.member_coordinate(name_at(helper)).is_some(),
@@ -108,7 +108,7 @@ fn relayed_late_and_stranger_acks_are_no_samples() {
     run_until(&mut n, timeout_passed);
     let ack = datagram(&[Message::Ack { seq }, Message::Coordinate(settled())]);
     n.handle_message(timeout_passed, target, &ack).unwrap();
-    assert_eq!(n.stats().rtt_samples, 0);
+    assert_eq!(n.stats().coordinates.rtt_samples, 0);
 
     // From outside the member table, or out of any sane range: refused.
     let mut n = with_three_members(Config::lan());
@@ -123,8 +123,8 @@ fn relayed_late_and_stranger_acks_are_no_samples() {
     n.handle_message(n.now(), 1, &insane).unwrap();
     let own_address = datagram(&[Message::Coordinate(settled())]);
     n.handle_message(n.now(), 0, &own_address).unwrap();
-    assert_eq!(n.stats().coordinates_refused, 3);
-    assert_eq!(n.stats().rtt_samples, 0);
+    assert_eq!(n.stats().coordinates.coordinates_refused, 3);
+    assert_eq!(n.stats().coordinates.rtt_samples, 0);
     assert_eq!(n.footprint().coordinates, 0);
     assert_eq!(n.coordinate(), Some(&Coordinate::default()));
 }

@@ -167,10 +167,36 @@ impl Rejected {
     }
 }
 
-/// What a node has done and seen since it was created.
+/// What a node has done and seen since it was created, by area (as quinn's
+/// `ConnectionStats` nests its frame and datagram counters).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// See [`DatagramStats`].
+    pub datagrams: DatagramStats,
+    /// See [`SealStats`].
+    pub seal: SealStats,
+    /// See [`DetectionStats`].
+    pub detection: DetectionStats,
+    /// See [`MemberStats`].
+    pub members: MemberStats,
+    /// See [`ExchangeStats`].
+    pub exchange: ExchangeStats,
+    /// See [`CoordinateStats`].
+    pub coordinates: CoordinateStats,
+    /// See [`BroadcastStats`].
+    pub broadcasts: BroadcastStats,
+    /// See [`StateStats`].
+    pub state: StateStats,
+    /// Events dropped because `max_pending_events` were undrained.
+    pub events_dropped: u64,
+}
+
+/// What crossed the wire: datagrams and messages in and out, and what was
+/// refused or dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatagramStats {
     /// Datagrams received (accepted or not).
     pub packets_in: u64,
     /// Bytes of datagrams received.
@@ -188,6 +214,20 @@ pub struct Stats {
     /// Messages skipped in accepted datagrams because this version does not
     /// know their kind: sent by a newer node (see the README's upgrade rules).
     pub unknown_messages: u64,
+    /// Datagrams not sent because their first message alone did not fit
+    /// `max_packet_size` (configuration validation makes this impossible;
+    /// counted rather than trusted).
+    pub transmits_unencodable: u64,
+    /// Datagrams dropped because `max_pending_transmits` were undrained.
+    pub transmits_dropped: u64,
+    /// Datagrams ignored because this node has left.
+    pub ignored_after_leave: u64,
+}
+
+/// Encryption: datagrams sealed and opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SealStats {
     /// Sealed datagrams opened (authenticated and decrypted).
     pub datagrams_opened: u64,
     /// Plaintext datagrams taken while encryption is on (`accept_plaintext`,
@@ -195,7 +235,13 @@ pub struct Stats {
     pub plaintext_accepted: u64,
     /// Datagrams sent sealed.
     pub datagrams_sealed: u64,
+}
 
+/// Failure detection: probes, indirect probes and Lifeguard's nacks and
+/// buddy system.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DetectionStats {
     /// Direct probes sent (one per protocol period with a member to probe).
     pub probes: u64,
     /// Probes that ended without any ack.
@@ -226,7 +272,12 @@ pub struct Stats {
     /// This node's alive record sent first-hand to a member heard claiming it
     /// suspect or failed at an incarnation it had already refuted.
     pub stale_claims_corrected: u64,
+}
 
+/// How claims about members were taken, and the member table's bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberStats {
     /// Members this node began to suspect (its own probes and gossip heard).
     pub suspicions: u64,
     /// Independent confirmations of open suspicions (Lifeguard), each of which
@@ -246,7 +297,16 @@ pub struct Stats {
     /// claiming a newer generation of it: another process runs under the same
     /// name ([`Event::NameConflict`](crate::Event::NameConflict)).
     pub name_conflicts: u64,
+    /// Newcomers refused because the member table was full.
+    pub members_refused: u64,
+    /// Tombstones removed (reaped, or evicted to make room).
+    pub tombstones_reaped: u64,
+}
 
+/// State exchanges (push-pull, joins) and the cookies that guard them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExchangeStats {
     /// State exchanges this node started (periodic and discovery ones).
     pub push_pulls: u64,
     /// Exchanges started because a datagram came from an address not in the
@@ -264,10 +324,12 @@ pub struct Stats {
     /// Exchange requests from outside the member table without the padding
     /// that makes them outweigh an answer: ignored.
     pub unpadded_requests: u64,
-    /// Key entries stamped more than a day ahead of this node's clock: merged
-    /// as any entry, but not followed by this node's own clock.
-    pub stamps_from_the_future: u64,
+}
 
+/// Network coordinates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CoordinateStats {
     /// Round trips of direct probes that moved this node's network
     /// coordinate.
     pub rtt_samples: u64,
@@ -278,7 +340,12 @@ pub struct Stats {
     /// address outside the member table, or under this node's own address:
     /// ignored.
     pub coordinates_refused: u64,
+}
 
+/// User broadcasts and pulls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastStats {
     /// Broadcasts this node sent with [`Node::broadcast`](crate::Node::broadcast).
     pub broadcasts_originated: u64,
     /// Broadcasts from others received for the first time (each delivered as
@@ -302,7 +369,12 @@ pub struct Stats {
     pub pulls_answered: u64,
     /// Pull requests from addresses not in the member table, not answered.
     pub pulls_refused: u64,
+}
 
+/// The replicated store: writes, anti-entropy and clocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateStats {
     /// Writes and deletes made on this node ([`Node::set`](crate::Node::set),
     /// [`Node::delete`](crate::Node::delete)).
     pub key_writes: u64,
@@ -313,6 +385,9 @@ pub struct Stats {
     pub keys_refused: u64,
     /// Tombstones of deleted keys collected after `key_tombstone_retention`.
     pub key_tombstones_collected: u64,
+    /// Key entries stamped more than a day ahead of this node's clock: merged
+    /// as any entry, but not followed by this node's own clock.
+    pub stamps_from_the_future: u64,
     /// Anti-entropy rounds this node started.
     pub state_syncs: u64,
     /// Anti-entropy steps answered (a level of the tree compared).
@@ -331,21 +406,6 @@ pub struct Stats {
     /// Entries of an anti-entropy answer that no longer fit their datagram
     /// when it was sent (the entry grew meanwhile); the next round finds them.
     pub state_sync_entries_unsent: u64,
-
-    /// Newcomers refused because the member table was full.
-    pub members_refused: u64,
-    /// Tombstones removed (reaped, or evicted to make room).
-    pub tombstones_reaped: u64,
-    /// Events dropped because `max_pending_events` were undrained.
-    pub events_dropped: u64,
-    /// Datagrams not sent because their first message alone did not fit
-    /// `max_packet_size` (configuration validation makes this impossible;
-    /// counted rather than trusted).
-    pub transmits_unencodable: u64,
-    /// Datagrams dropped because `max_pending_transmits` were undrained.
-    pub transmits_dropped: u64,
-    /// Datagrams ignored because this node has left.
-    pub ignored_after_leave: u64,
 }
 
 /// How much of each bounded buffer a node is using now; read with

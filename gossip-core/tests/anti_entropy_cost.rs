@@ -544,7 +544,7 @@ fn measure(n: usize) -> Cost {
         .expect("one exchange reconciles the replicas");
     let bytes = steps.iter().map(|s| s.bytes).sum();
     for node in [&pair.a, &pair.b] {
-        assert_eq!(node.stats().state_sync_entries_unsent, 0);
+        assert_eq!(node.stats().state.state_sync_entries_unsent, 0);
         for w in newer_on_a.iter().chain(&only_on_b) {
             assert_eq!(node.get(&w.key), Some(&w.value[..]));
         }
@@ -613,7 +613,7 @@ fn every_entry_a_sync_counts_as_sent_is_on_the_wire() {
         .collect();
     feed(pair.now, &mut [&mut pair.a], on_a.iter());
     feed(pair.now, &mut [&mut pair.b], on_b.iter());
-    let counted_before = [&pair.a, &pair.b].map(|n| n.stats().state_sync_entries_sent);
+    let counted_before = [&pair.a, &pair.b].map(|n| n.stats().state.state_sync_entries_sent);
     let steps = pair.exchange();
     let wants: usize = steps.iter().map(|s| s.want).sum();
     assert!(wants > 1_000, "the differences fill the want lists");
@@ -623,7 +623,7 @@ fn every_entry_a_sync_counts_as_sent_is_on_the_wire() {
             .filter(|s| s.from == addr)
             .map(|s| s.keys)
             .sum();
-        let counted = node.stats().state_sync_entries_sent - counted_before[i];
+        let counted = node.stats().state.state_sync_entries_sent - counted_before[i];
         assert_eq!(on_wire as u64, counted, "entries from node {addr}");
     }
 }

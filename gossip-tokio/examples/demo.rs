@@ -182,11 +182,11 @@ async fn run(encrypt: bool) -> Result<(), String> {
             println!(
                 "          {}: {} datagrams sealed, {} opened, {} refused unopened",
                 node.name(),
-                stats.datagrams_sealed,
-                stats.datagrams_opened,
-                stats.rejected.unauthenticated
-                    + stats.rejected.unknown_key
-                    + stats.rejected.plaintext_refused
+                stats.seal.datagrams_sealed,
+                stats.seal.datagrams_opened,
+                stats.datagrams.rejected.unauthenticated
+                    + stats.datagrams.rejected.unknown_key
+                    + stats.datagrams.rejected.plaintext_refused
             );
         }
     }

@@ -113,7 +113,10 @@ async fn a_graceful_leave_is_seen_as_left_by_all() {
     })
     .await;
     let stats = rest[0].stats().await.unwrap();
-    assert_eq!(stats.stats.failures_declared, 0, "a leave is not a failure");
+    assert_eq!(
+        stats.stats.members.failures_declared, 0,
+        "a leave is not a failure"
+    );
 }
 
 /// With `Config::lan()` a leave in a cluster of three or more used to time
@@ -275,7 +278,12 @@ async fn encrypted_nodes_converge_and_rotate_keys_through_their_handles() {
     .await;
     for node in &nodes {
         let stats = node.stats().await.unwrap().stats;
-        assert_eq!(stats.datagrams_sealed, stats.packets_out);
-        assert_eq!(stats.rejected.total(), 0, "{:?}", stats.rejected);
+        assert_eq!(stats.seal.datagrams_sealed, stats.datagrams.packets_out);
+        assert_eq!(
+            stats.datagrams.rejected.total(),
+            0,
+            "{:?}",
+            stats.datagrams.rejected
+        );
     }
 }

@@ -121,7 +121,7 @@ pub fn virtual_cluster() -> VirtualCluster {
             "{:>10}{:>16}{:>12}",
             node.live_members(),
             leader,
-            node.stats().bytes_out
+            node.stats().datagrams.bytes_out
         );
     }
     let _ = writeln!(

@@ -62,16 +62,16 @@ impl StateTotals {
     /// Adds one node's counters.
     pub(crate) fn add(&mut self, stats: &Stats) {
         for (total, kind) in self.traffic.iter_mut().zip(STATE_KINDS) {
-            let sent = stats.messages_out[kind];
+            let sent = stats.datagrams.messages_out[kind];
             total.messages += sent.messages;
             total.bytes += sent.bytes;
         }
-        self.key_changes_received += stats.key_changes_received;
-        self.keys_refused += stats.keys_refused;
-        self.syncs += stats.state_syncs;
-        self.sync_steps += stats.state_sync_steps;
-        self.syncs_in_sync += stats.state_syncs_in_sync;
-        self.sync_entries_sent += stats.state_sync_entries_sent;
+        self.key_changes_received += stats.state.key_changes_received;
+        self.keys_refused += stats.state.keys_refused;
+        self.syncs += stats.state.state_syncs;
+        self.sync_steps += stats.state.state_sync_steps;
+        self.syncs_in_sync += stats.state.state_syncs_in_sync;
+        self.sync_entries_sent += stats.state.state_sync_entries_sent;
     }
 }
 

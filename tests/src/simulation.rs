@@ -546,7 +546,7 @@ impl Simulation {
         self.slots
             .iter()
             .filter_map(|slot| slot.node.as_ref())
-            .map(|node| node.stats().messages_out[MessageKind::Broadcast].messages)
+            .map(|node| node.stats().datagrams.messages_out[MessageKind::Broadcast].messages)
             .sum()
     }
 

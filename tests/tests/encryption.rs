@@ -43,10 +43,18 @@ fn an_encrypted_cluster_works_and_outsiders_are_shut_out_and_counted() {
     assert!(replicated(&sim, b"leader", b"n5"));
     for id in 0..NODES as NodeId {
         let s = stats(&sim, id);
-        assert_eq!(s.datagrams_sealed, s.packets_out, "n{id} sent plaintext");
-        assert!(s.datagrams_opened > 0);
-        assert_eq!(s.plaintext_accepted, 0);
-        assert_eq!(s.rejected.total(), 0, "n{id}: {:?}", s.rejected);
+        assert_eq!(
+            s.seal.datagrams_sealed, s.datagrams.packets_out,
+            "n{id} sent plaintext"
+        );
+        assert!(s.seal.datagrams_opened > 0);
+        assert_eq!(s.seal.plaintext_accepted, 0);
+        assert_eq!(
+            s.datagrams.rejected.total(),
+            0,
+            "n{id}: {:?}",
+            s.datagrams.rejected
+        );
     }
 
     // n18 comes back with another key, n19 with another cluster's label.
@@ -69,7 +77,7 @@ fn an_encrypted_cluster_works_and_outsiders_are_shut_out_and_counted() {
             "n{id} still counts an outsider live"
         );
     }
-    let rejected = |id| stats(&sim, id).rejected.clone();
+    let rejected = |id| stats(&sim, id).datagrams.rejected.clone();
     let unknown_key: u64 = insiders.clone().map(|id| rejected(id).unknown_key).sum();
     let unauthenticated: u64 = insiders.map(|id| rejected(id).unauthenticated).sum();
     assert!(unknown_key > 0, "n18's datagrams were not counted");
@@ -119,7 +127,7 @@ fn keys_rotate_without_downtime() {
         let node = sim.node(id).unwrap();
         let keys: Vec<_> = node.keyring().unwrap().keys().map(Key::id).collect();
         assert_eq!(keys, [new_id]);
-        let rejected = &node.stats().rejected;
+        let rejected = &node.stats().datagrams.rejected;
         assert_eq!(
             rejected.unknown_key + rejected.unauthenticated,
             0,
@@ -154,7 +162,7 @@ fn a_plaintext_cluster_upgrades_to_encryption_without_downtime() {
     }
     let mixed: u64 = everyone
         .iter()
-        .map(|&id| stats(&sim, id).plaintext_accepted)
+        .map(|&id| stats(&sim, id).seal.plaintext_accepted)
         .sum();
     assert!(mixed > 0, "no plaintext was taken while members switched");
     // 3. Each member refuses plaintext.
@@ -176,9 +184,9 @@ fn a_plaintext_cluster_upgrades_to_encryption_without_downtime() {
     assert!(replicated(&sim, b"sealed", b"yes"));
     for &id in &everyone {
         let s = stats(&sim, id);
-        assert!(s.datagrams_opened > 0);
+        assert!(s.seal.datagrams_opened > 0);
         assert_eq!(
-            s.rejected.plaintext_refused, 0,
+            s.datagrams.rejected.plaintext_refused, 0,
             "n{id} refused a member's plaintext"
         );
     }
@@ -186,7 +194,7 @@ fn a_plaintext_cluster_upgrades_to_encryption_without_downtime() {
     let plaintext = sim_plaintext_ping();
     sim.inject(1, 0, plaintext);
     sim.run_for(Duration::from_millis(100));
-    assert_eq!(stats(&sim, 0).rejected.plaintext_refused, 1);
+    assert_eq!(stats(&sim, 0).datagrams.rejected.plaintext_refused, 1);
 }
 
 /// A well-formed plaintext datagram (a ping of n0) of the simulator's cluster.

@@ -216,7 +216,7 @@ fn an_encrypted_cluster_shrugs_off_a_flood_of_random_replayed_and_forged_datagra
         Some(Encryption::new(Keyring::new(Key::from_bytes([3; 32]))).with_label("prod"));
     let outcome = flood(config, 1);
     assert_unharmed(&outcome);
-    let rejected = &outcome.sim.node(0).unwrap().stats().rejected;
+    let rejected = &outcome.sim.node(0).unwrap().stats().datagrams.rejected;
     assert!(rejected.plaintext_refused > 0 && rejected.unauthenticated + rejected.unknown_key > 0);
     println!("n0 refused: {rejected:?}");
 }
@@ -227,11 +227,11 @@ fn a_plaintext_cluster_shrugs_off_random_replayed_datagrams_and_forged_requests(
     assert_unharmed(&outcome);
     let stats = outcome.sim.node(0).unwrap().stats();
     assert!(
-        stats.cookies_sent > 0,
+        stats.exchange.cookies_sent > 0,
         "forged joins were not answered with cookies"
     );
     assert!(
-        stats.rejected.total() > 0,
+        stats.datagrams.rejected.total() > 0,
         "random datagrams were not counted"
     );
 }
@@ -264,7 +264,7 @@ fn without_encryption_a_forged_claim_is_believed() {
     sim.run_for(Duration::from_millis(10));
     let n4 = sim.node(0).unwrap().member("n4").unwrap().state();
     assert_eq!(n4, gossip_core::MemberState::Alive, "implausible: refused");
-    assert_eq!(sim.node(0).unwrap().stats().implausible_claims, 1);
+    assert_eq!(sim.node(0).unwrap().stats().members.implausible_claims, 1);
     sim.inject(ATTACKER, 0, left_at(known + 1));
     sim.run_for(Duration::from_millis(10));
     let n4 = sim.node(0).unwrap().member("n4").unwrap().state();

@@ -77,6 +77,6 @@ fn failed_members_are_reaped_after_the_tombstone_timeout() {
     for id in 0..3 {
         let node = sim.node(id).unwrap();
         assert!(node.member("n3").is_none(), "n{id} reaped the tombstone");
-        assert!(node.stats().tombstones_reaped >= 1);
+        assert!(node.stats().members.tombstones_reaped >= 1);
     }
 }

@@ -47,7 +47,7 @@ fn a_join_is_retried_until_the_seed_answers() {
     sim.join(2, &[0]);
     sim.run_for(std::time::Duration::from_secs(5));
     assert!(sim.node(1).unwrap().is_joining());
-    let requests = sim.node(1).unwrap().stats().messages_out
+    let requests = sim.node(1).unwrap().stats().datagrams.messages_out
         [gossip_core::wire::MessageKind::PushPull]
         .messages;
     assert_eq!(
@@ -151,7 +151,8 @@ fn a_lost_chunk_of_a_join_answer_is_sent_again() {
         at <= Instant::from_secs(11),
         "repaired within a second, not by push-pull"
     );
-    let resends = sim.node(59).unwrap().stats().messages_out[wire::MessageKind::StateResend];
+    let resends =
+        sim.node(59).unwrap().stats().datagrams.messages_out[wire::MessageKind::StateResend];
     assert_eq!(resends.messages, 1, "one request for the missing chunk");
 }
 
@@ -187,5 +188,5 @@ fn contact_from_a_stranger_triggers_a_state_exchange() {
         at.is_some_and(|at| at <= Instant::from_secs(5)),
         "converged at {at:?}"
     );
-    assert!(sim.node(3).unwrap().stats().discovery_push_pulls >= 1);
+    assert!(sim.node(3).unwrap().stats().exchange.discovery_push_pulls >= 1);
 }

@@ -56,7 +56,7 @@ fn a_false_suspicion_is_refuted_before_anyone_declares_failure() {
         let recovered = common::about(&sim, 4, common::is_recovered).any(|x| x.node == r.node);
         assert!(recovered, "n{} saw n4 recover", r.node);
     }
-    assert!(sim.node(4).unwrap().stats().refutations >= 1);
+    assert!(sim.node(4).unwrap().stats().members.refutations >= 1);
 }
 
 #[test]

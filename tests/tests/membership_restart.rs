@@ -40,7 +40,7 @@ fn a_restart_after_being_declared_failed_rejoins_as_a_new_generation() {
     });
     assert_eq!(common::reporters(restarted), [0, 1, 3, 4, 5]);
     assert_eq!(
-        sim.node(2).unwrap().stats().refutations,
+        sim.node(2).unwrap().stats().members.refutations,
         0,
         "nothing to refute: the old death is not its own"
     );

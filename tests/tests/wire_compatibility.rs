@@ -80,11 +80,16 @@ fn a_node_skips_a_message_kind_it_does_not_know_and_the_cluster_converges() {
         let node = sim.node(id).unwrap();
         assert_eq!(node.live_members(), NODES, "n{id} does not see everyone");
         let stats = node.stats();
-        assert_eq!(stats.rejected.total(), 0, "n{id}: {:?}", stats.rejected);
+        assert_eq!(
+            stats.datagrams.rejected.total(),
+            0,
+            "n{id}: {:?}",
+            stats.datagrams.rejected
+        );
         assert!(
-            stats.unknown_messages > 100,
+            stats.datagrams.unknown_messages > 100,
             "n{id} skipped {} unknown messages",
-            stats.unknown_messages
+            stats.datagrams.unknown_messages
         );
         let broadcasts = sim
             .events()

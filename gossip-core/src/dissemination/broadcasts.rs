@@ -351,18 +351,18 @@ impl<A: Address> Broadcasts<A> {
         payload: &[u8],
     ) -> bool {
         if let Some(entry) = self.entries.get(&id) {
-            env.stats.broadcasts_duplicate += 1;
+            env.stats.broadcasts.broadcasts_duplicate += 1;
             return env.now.saturating_duration_since(entry.heard)
                 >= self.config.gossip_interval / 2;
         }
         if age >= self.config.broadcast_retention {
-            env.stats.broadcasts_stale += 1;
+            env.stats.broadcasts.broadcasts_stale += 1;
             return false;
         }
         let Ok(origin) = NodeName::new(origin) else {
             return false; // names were checked when decoding
         };
-        env.stats.broadcasts_received += 1;
+        env.stats.broadcasts.broadcasts_received += 1;
         let born = Instant::from_nanos(
             env.now
                 .as_nanos()
@@ -412,7 +412,7 @@ impl<A: Address> Broadcasts<A> {
     ) {
         if !from_member {
             // Answers are the largest thing a pull can cause: members only.
-            env.stats.pulls_refused += 1;
+            env.stats.broadcasts.pulls_refused += 1;
             return;
         }
         let missing: Vec<u64> = self
@@ -425,7 +425,7 @@ impl<A: Address> Broadcasts<A> {
         if missing.is_empty() {
             return;
         }
-        env.stats.pulls_answered += 1;
+        env.stats.broadcasts.pulls_answered += 1;
         self.send(
             env,
             BroadcastTransmit::Answer {
@@ -466,7 +466,7 @@ impl<A: Address> Broadcasts<A> {
         }
         self.next_pull = Some(env.now + self.config.pull_interval);
         for to in peers.sample_live(env.rng, self.config.pull_fanout) {
-            env.stats.pulls += 1;
+            env.stats.broadcasts.pulls += 1;
             let salt = env.rng.next_u32();
             self.send(env, BroadcastTransmit::Pull { to, salt });
         }
@@ -486,7 +486,7 @@ impl<A: Address> Broadcasts<A> {
         while self.entries.contains_key(&id) {
             id = env.rng.next_u64();
         }
-        env.stats.broadcasts_originated += 1;
+        env.stats.broadcasts.broadcasts_originated += 1;
         self.insert(env, id, origin, env.now, payload);
         BroadcastId(id)
     }
@@ -542,7 +542,7 @@ impl<A: Address> Broadcasts<A> {
         while self.by_expiry.len() >= self.config.max_broadcasts {
             let (_, id) = self.by_expiry.pop_first().expect("not empty");
             self.drop_payload(id);
-            stats.broadcasts_evicted += 1;
+            stats.broadcasts.broadcasts_evicted += 1;
         }
         while self.entries.len() >= self.max_ids() {
             let (_, id) = self.by_forget.pop_first().expect("every entry is listed");
@@ -551,7 +551,7 @@ impl<A: Address> Broadcasts<A> {
                 self.by_expiry.remove(&(entry.born + retention, id));
                 self.hot.remove(&id);
             }
-            stats.broadcast_ids_evicted += 1;
+            stats.broadcasts.broadcast_ids_evicted += 1;
         }
     }
 

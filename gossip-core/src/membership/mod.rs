@@ -301,7 +301,7 @@ impl<A: Address> Membership<A> {
             return Some(false);
         };
         if writer.push_counted(&message, stats).is_err() {
-            stats.transmits_unencodable += 1;
+            stats.datagrams.transmits_unencodable += 1;
             return None;
         }
         Some(true)
@@ -312,7 +312,7 @@ impl<A: Address> Membership<A> {
         if let Some(vivaldi) = &self.vivaldi {
             let _ = vivaldi
                 .local_message()
-                .write(writer, &mut stats.messages_out);
+                .write(writer, &mut stats.datagrams.messages_out);
         }
     }
 
@@ -341,7 +341,7 @@ impl<A: Address> Membership<A> {
         stats: &mut Stats,
     ) -> usize {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
-        let sent = &mut stats.messages_out;
+        let sent = &mut stats.datagrams.messages_out;
         let written = self.rumors.fill(
             writer,
             limit,
@@ -439,7 +439,7 @@ impl<A: Address> Membership<A> {
         if writer.push_counted(&message, stats).is_err() {
             return false;
         }
-        stats.buddy_suspicions += 1;
+        stats.detection.buddy_suspicions += 1;
         true
     }
 
@@ -464,7 +464,7 @@ impl<A: Address> Membership<A> {
         if writer.push_counted(&message, stats).is_err() {
             return false;
         }
-        stats.stale_claims_corrected += 1;
+        stats.detection.stale_claims_corrected += 1;
         self.stale_viewers.remove(at);
         true
     }
@@ -597,7 +597,7 @@ impl<A: Address> Membership<A> {
             return;
         }
         self.next_discovery = env.now + self.config.probe_interval;
-        env.stats.discovery_push_pulls += 1;
+        env.stats.exchange.discovery_push_pulls += 1;
         self.open_exchange(env, from.clone());
     }
 
@@ -613,7 +613,7 @@ impl<A: Address> Membership<A> {
         } else {
             // Someone else used to live at this address; staying silent lets the
             // prober suspect the member it meant.
-            env.stats.misdirected_pings += 1;
+            env.stats.detection.misdirected_pings += 1;
         }
     }
 
@@ -648,10 +648,10 @@ impl<A: Address> Membership<A> {
             expires: env.now + self.config.probe_timeout,
         };
         if self.relays.insert(env.now, relay) {
-            env.stats.relayed_probes_dropped += 1;
+            env.stats.detection.relayed_probes_dropped += 1;
         }
         self.arm_nack_timer();
-        env.stats.relayed_probes += 1;
+        env.stats.detection.relayed_probes += 1;
         self.send(
             env,
             Outgoing::Ping {
@@ -680,7 +680,7 @@ impl<A: Address> Membership<A> {
                 },
             );
         } else {
-            env.stats.unmatched_acks += 1;
+            env.stats.detection.unmatched_acks += 1;
         }
         None
     }
@@ -704,14 +704,14 @@ impl<A: Address> Membership<A> {
             .at_addr(from)
             .filter(|m| m.name != self.table.local().name);
         let (Some(member), Some(coordinate)) = (member, Coordinate::from_wire(wire)) else {
-            env.stats.coordinates_refused += 1;
+            env.stats.coordinates.coordinates_refused += 1;
             return;
         };
         vivaldi.heard(&member.name, coordinate);
         if let Some(rtt) = rtt {
             match vivaldi.observe(member.name.as_str(), rtt) {
-                VivaldiSample::Applied => env.stats.rtt_samples += 1,
-                VivaldiSample::Discarded => env.stats.rtt_samples_discarded += 1,
+                VivaldiSample::Applied => env.stats.coordinates.rtt_samples += 1,
+                VivaldiSample::Discarded => env.stats.coordinates.rtt_samples_discarded += 1,
             }
         }
     }
@@ -720,16 +720,16 @@ impl<A: Address> Membership<A> {
         match self.probe.as_mut().filter(|round| round.seq == seq) {
             Some(round) if round.nacks_received < round.nacks_expected => {
                 round.nacks_received += 1;
-                env.stats.nacks_received += 1;
+                env.stats.detection.nacks_received += 1;
             }
-            _ => env.stats.unmatched_acks += 1,
+            _ => env.stats.detection.unmatched_acks += 1,
         }
     }
 
     /// Relayed probes whose target stayed silent: tell their requesters.
     fn send_due_nacks<R>(&mut self, env: &mut Env<'_, R>) {
         while let Some((to, seq)) = self.relays.pop_due_nack(env.now) {
-            env.stats.nacks_sent += 1;
+            env.stats.detection.nacks_sent += 1;
             self.send(env, Outgoing::Nack { to, seq });
         }
         self.arm_nack_timer();
@@ -755,12 +755,12 @@ impl<A: Address> Membership<A> {
             // receive: otherwise one small cookie, to ask again with, and
             // only for a request that outweighs it.
             if !padded {
-                env.stats.unpadded_requests += 1;
+                env.stats.exchange.unpadded_requests += 1;
                 return;
             }
             let addr_hash = self.table.addr_hash(from);
             if !self.cookies.check(addr_hash, env.now, cookie) {
-                env.stats.cookies_sent += 1;
+                env.stats.exchange.cookies_sent += 1;
                 let cookie = self.cookies.issue(addr_hash, env.now);
                 self.send(
                     env,
@@ -776,7 +776,7 @@ impl<A: Address> Membership<A> {
         if join || digest != self.table.digest() {
             self.send_state(env, from.clone(), session, true, join);
         } else {
-            env.stats.push_pulls_in_sync += 1;
+            env.stats.exchange.push_pulls_in_sync += 1;
         }
     }
 
@@ -784,7 +784,7 @@ impl<A: Address> Membership<A> {
     /// once per request this node opened, never for one it did not.
     fn handle_cookie<R>(&mut self, env: &mut Env<'_, R>, from: &A, session: u32, cookie: u64) {
         if !self.exchanges.retry_with_cookie(env.now, session) {
-            env.stats.cookies_ignored += 1;
+            env.stats.exchange.cookies_ignored += 1;
             return;
         }
         let join = match self.joining.as_mut() {
@@ -926,7 +926,7 @@ impl<A: Address> Membership<A> {
             self.conclude_probe(env, &round);
         }
         if self.awareness.score() > 0 {
-            env.stats.probes_degraded += 1;
+            env.stats.detection.probes_degraded += 1;
         }
         let interval = self.awareness.scale(self.config.probe_interval);
         self.timers.set(Timer::Probe, env.now + interval);
@@ -947,7 +947,7 @@ impl<A: Address> Membership<A> {
             nacks_expected: 0,
             nacks_received: 0,
         };
-        env.stats.probes += 1;
+        env.stats.detection.probes += 1;
         self.send(
             env,
             Outgoing::Ping {
@@ -968,10 +968,10 @@ impl<A: Address> Membership<A> {
             self.awareness.record(Health::ProbeSucceeded);
             return;
         }
-        env.stats.probes_failed += 1;
+        env.stats.detection.probes_failed += 1;
         self.awareness.record(Health::ProbeFailed);
         for _ in round.nacks_received..round.nacks_expected {
-            env.stats.nacks_missed += 1;
+            env.stats.detection.nacks_missed += 1;
             self.awareness.record(Health::NackMissed);
         }
         self.suspect_unanswered(env, round);
@@ -1002,7 +1002,7 @@ impl<A: Address> Membership<A> {
         }
         let round = round.clone();
         for helper in helpers {
-            env.stats.indirect_probes += 1;
+            env.stats.detection.indirect_probes += 1;
             let to = self.table.get(helper).addr.clone();
             self.send(
                 env,
@@ -1110,7 +1110,7 @@ impl<A: Address> Membership<A> {
         let session = env.rng.next_u32();
         self.exchanges
             .open(env.now, session, env.now + self.config.push_pull_interval);
-        env.stats.push_pulls += 1;
+        env.stats.exchange.push_pulls += 1;
         self.send(
             env,
             Outgoing::PushPull {
@@ -1148,7 +1148,7 @@ impl<A: Address> Membership<A> {
             vivaldi.forget(removed.member.name.as_str());
         }
         self.table_full = false;
-        env.stats.tombstones_reaped += 1;
+        env.stats.members.tombstones_reaped += 1;
     }
 
     /// A suspicion ran out without a refutation: the member failed.
@@ -1166,7 +1166,7 @@ impl<A: Address> Membership<A> {
             && member.generation == suspicion.generation
             && member.incarnation == suspicion.incarnation;
         if current {
-            env.stats.failures_declared += 1;
+            env.stats.members.failures_declared += 1;
             let (generation, incarnation) = (suspicion.generation, suspicion.incarnation);
             self.bury(
                 env,
@@ -1359,7 +1359,7 @@ impl<A: Address> Membership<A> {
         reply: bool,
         to_joiner: bool,
     ) {
-        env.stats.states_sent += 1;
+        env.stats.exchange.states_sent += 1;
         let rumors = &self.rumors;
         let suspicions = &self.suspicions;
         let local = &self.table.local().name;
@@ -1374,7 +1374,7 @@ impl<A: Address> Membership<A> {
             },
             |member| !to_joiner || rumors.contains(&member.name) || member.name == *local,
             |name| suspicions.first_suspecter(name),
-            &mut env.stats.messages_out,
+            &mut env.stats.datagrams.messages_out,
         );
         if chunks.len() > 1 {
             // Long enough for the receiver's resend rounds, one probe timeout apart.

@@ -90,7 +90,7 @@ impl<A: Address> Membership<A> {
                     self.add_member(env, update, addr.clone(), metadata, source)
                 }
                 // Nothing to suspect or bury: we never knew it alive.
-                _ => env.stats.updates_ignored += 1,
+                _ => env.stats.members.updates_ignored += 1,
             };
         };
         let known = self.table.get(index);
@@ -108,8 +108,8 @@ impl<A: Address> Membership<A> {
             },
         );
         match (decision, claim) {
-            (Decision::Stale | Decision::Outdated, _) => env.stats.updates_ignored += 1,
-            (Decision::Implausible, _) => env.stats.implausible_claims += 1,
+            (Decision::Stale | Decision::Outdated, _) => env.stats.members.updates_ignored += 1,
+            (Decision::Implausible, _) => env.stats.members.implausible_claims += 1,
             (Decision::Confirm, Claim::Suspect { by }) => {
                 self.confirm_suspicion(env, index, by, source);
             }
@@ -117,7 +117,7 @@ impl<A: Address> Membership<A> {
                 self.failed_elsewhere(env, index, generation, incarnation, source);
             }
             // decide() confirms suspicions only.
-            (Decision::Confirm, _) => env.stats.updates_ignored += 1,
+            (Decision::Confirm, _) => env.stats.members.updates_ignored += 1,
             (Decision::Apply, Claim::Alive { addr, metadata }) => self.set_alive(
                 env,
                 index,
@@ -155,7 +155,7 @@ impl<A: Address> Membership<A> {
         let local = self.local();
         if update.generation < local.generation {
             // About a former life of ours; our alive announcements supersede it.
-            env.stats.updates_ignored += 1;
+            env.stats.members.updates_ignored += 1;
             return;
         }
         let elsewhere = match &update.status {
@@ -167,7 +167,7 @@ impl<A: Address> Membership<A> {
             // address: another process runs under our name. Refuting would
             // make the two outbid each other forever (memberlist's conflict:
             // tell, do not fight).
-            env.stats.name_conflicts += 1;
+            env.stats.members.name_conflicts += 1;
             if let Some(addr) = elsewhere {
                 self.report_conflict(env, update.generation, addr.clone());
             }
@@ -184,11 +184,11 @@ impl<A: Address> Membership<A> {
             }
         };
         if contradicts && implausible(local.incarnation, update.incarnation) {
-            env.stats.implausible_claims += 1;
+            env.stats.members.implausible_claims += 1;
         } else if contradicts {
             self.refute(env, update.incarnation);
         } else {
-            env.stats.updates_ignored += 1;
+            env.stats.members.updates_ignored += 1;
             if !matches!(update.status, Status::Alive { .. }) {
                 // The sender missed the refutation: tell it first-hand.
                 self.heard_stale_claim(from);
@@ -222,7 +222,7 @@ impl<A: Address> Membership<A> {
             m.incarnation = incarnation;
         });
         self.awareness.record(Health::Refuted);
-        env.stats.refutations += 1;
+        env.stats.members.refutations += 1;
         self.gossip_member(LOCAL, None);
         self.emit(
             env,
@@ -266,7 +266,7 @@ impl<A: Address> Membership<A> {
                 self.emit(env, Event::MemberJoined(member));
             }
             Err(_) => {
-                env.stats.members_refused += 1;
+                env.stats.members.members_refused += 1;
                 if !self.table_full {
                     self.table_full = true;
                     let max_members = self.config.max_members;
@@ -352,7 +352,7 @@ impl<A: Address> Membership<A> {
         let member = self.table.get(index).clone();
         let suspicion = Suspicion::new(generation, incarnation, now, bounds, suspecter);
         self.suspicions.start(member.name.clone(), suspicion);
-        env.stats.suspicions += 1;
+        env.stats.members.suspicions += 1;
         if source != Source::SettledState {
             self.gossip_member(index, by);
         }
@@ -405,13 +405,13 @@ impl<A: Address> Membership<A> {
         let local = self.local().name.clone();
         let by = by.unwrap_or(&local);
         if self.suspicions.confirm(&name, by) {
-            env.stats.suspicion_confirmations += 1;
+            env.stats.members.suspicion_confirmations += 1;
             if source != Source::SettledState {
                 // Passed on under the confirmer's name, so others count it too.
                 self.gossip_member(index, Some(by));
             }
         } else {
-            env.stats.updates_ignored += 1;
+            env.stats.members.updates_ignored += 1;
         }
     }
 
@@ -477,7 +477,7 @@ mod tests {
             ],
         );
         assert_eq!(n.members().count(), 1);
-        assert_eq!(n.stats().updates_ignored, 3);
+        assert_eq!(n.stats().members.updates_ignored, 3);
         gossip(&mut n, 1, &[update("x", 0, 3, alive(7))]);
         assert_eq!(state_of(&n, "x"), Some((0, 3, MemberState::Alive)));
         assert!(
@@ -667,7 +667,7 @@ mod tests {
                 matches!(events(&mut n)[..], [Event::Refuted { incarnation, .. }] if incarnation == claimed + 1)
             );
         }
-        assert_eq!(n.stats().refutations, 3);
+        assert_eq!(n.stats().members.refutations, 3);
         // A claim about an older incarnation is simply stale.
         gossip(&mut n, 1, &[update("self", 5, 0, Status::Failed)]);
         assert_eq!(n.local_member().incarnation(), 21);
@@ -679,8 +679,8 @@ mod tests {
         gossip(&mut n, 1, &[update("self", 6, 0, Status::Failed)]);
         assert_eq!(n.local_member().incarnation(), 31);
         assert_eq!(n.local_member().state(), MemberState::Alive);
-        assert_eq!(n.stats().name_conflicts, 1);
-        assert_eq!(n.stats().refutations, 4);
+        assert_eq!(n.stats().members.name_conflicts, 1);
+        assert_eq!(n.stats().members.refutations, 4);
     }
 
     #[test]
@@ -695,7 +695,7 @@ mod tests {
         // The same about this node itself: no refutation is needed.
         gossip(&mut n, 1, &[update("self", 5, u64::MAX, Status::Failed)]);
         assert_eq!(n.local_member().incarnation(), 0);
-        assert_eq!(n.stats().implausible_claims, 3);
+        assert_eq!(n.stats().members.implausible_claims, 3);
         assert!(events(&mut n).is_empty());
         // Steps a real member could take are believed.
         let step = MAX_INCARNATION_JUMP;
@@ -782,7 +782,7 @@ mod lifeguard_tests {
         let mut n = cluster_with_x();
         gossip(&mut n, 1, &[update("x", 0, 0, Status::Suspect { by: "a" })]);
         gossip(&mut n, 1, &[update("x", 0, 0, Status::Suspect { by: "b" })]);
-        assert_eq!(n.stats().suspicion_confirmations, 1);
+        assert_eq!(n.stats().members.suspicion_confirmations, 1);
         let sent = suspicions_sent(&mut n, "x", 2);
         assert!(sent.iter().any(|by| by == "b"), "{sent:?}");
     }

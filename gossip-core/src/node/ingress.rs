@@ -84,9 +84,9 @@ impl<'a, A: Address> Inbound<'a, A> {
     /// Counts the datagram's messages in `stats`: once it is taken.
     pub(crate) fn count(&self, stats: &mut Stats) {
         for &(kind, len) in &self.sizes {
-            stats.messages_in[kind].record(len);
+            stats.datagrams.messages_in[kind].record(len);
         }
-        stats.unknown_messages += self.unknown as u64;
+        stats.datagrams.unknown_messages += self.unknown as u64;
     }
 }
 

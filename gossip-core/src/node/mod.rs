@@ -365,7 +365,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// Feeds a datagram received from `from`.
     ///
     /// The whole datagram is decoded and checked before anything is applied: on
-    /// error the node is unchanged but for a counter in [`Stats::rejected`].
+    /// error the node is unchanged but for a counter in [`DatagramStats::rejected`](crate::DatagramStats::rejected).
     pub fn handle_message(
         &mut self,
         now: Instant,
@@ -373,11 +373,11 @@ impl<A: Address, R: Rng> Node<A, R> {
         datagram: &[u8],
     ) -> Result<(), MessageError> {
         self.advance(now);
-        self.stats.packets_in += 1;
-        self.stats.bytes_in += datagram.len() as u64;
+        self.stats.datagrams.packets_in += 1;
+        self.stats.datagrams.bytes_in += datagram.len() as u64;
         let result = self.accept(from, datagram);
         if let Err(error) = &result {
-            self.stats.rejected.count(error);
+            self.stats.datagrams.rejected.count(error);
         }
         result
     }
@@ -406,7 +406,7 @@ impl<A: Address, R: Rng> Node<A, R> {
                     .and_then(|origin| sealer.check(&origin, wall_ms).map(|()| origin));
                 let result = match origin {
                     Ok(origin) => {
-                        self.stats.datagrams_opened += 1;
+                        self.stats.seal.datagrams_opened += 1;
                         let accepted = self.accept_plaintext(from, &opened);
                         if accepted.is_ok() {
                             // Only a datagram taken counts as seen: one that
@@ -423,7 +423,7 @@ impl<A: Address, R: Rng> Node<A, R> {
                 result
             }
             Some(sealer) if sealer.accept_plaintext => {
-                self.stats.plaintext_accepted += 1;
+                self.stats.seal.plaintext_accepted += 1;
                 self.accept_plaintext(from, datagram)
             }
             Some(_) => Err(MessageError::Seal(SealError::PlaintextRefused)),
@@ -434,7 +434,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     fn accept_plaintext(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
         let inbound = Inbound::<A>::decode(datagram, &self.config)?;
         if self.membership.has_left() {
-            self.stats.ignored_after_leave += 1;
+            self.stats.datagrams.ignored_after_leave += 1;
             return Ok(());
         }
         inbound.count(&mut self.stats);
@@ -508,7 +508,7 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// `Config::dissemination`, `termination` and `broadcast_retention`.
     ///
     /// Held broadcasts are bounded by `max_broadcasts`: a new one beyond that
-    /// evicts the oldest, counted in [`Stats::broadcasts_evicted`].
+    /// evicts the oldest, counted in [`BroadcastStats::broadcasts_evicted`](crate::BroadcastStats::broadcasts_evicted).
     ///
     /// ```
     /// # use gossip_core::{BroadcastError, Config, Event, Identity, Instant, Node};
@@ -714,13 +714,13 @@ impl<A: Address, R: Rng> Node<A, R> {
             let payload = match &mut self.sealer {
                 Some(sealer) if sealer.encrypt_outgoing => {
                     sealer.seal(plaintext, self.wall.millis(self.now), &mut self.sealed);
-                    self.stats.datagrams_sealed += 1;
+                    self.stats.seal.datagrams_sealed += 1;
                     &self.sealed[..]
                 }
                 _ => plaintext,
             };
-            self.stats.packets_out += 1;
-            self.stats.bytes_out += payload.len() as u64;
+            self.stats.datagrams.packets_out += 1;
+            self.stats.datagrams.bytes_out += payload.len() as u64;
             return Some(Transmit { to, payload });
         }
     }
@@ -818,9 +818,9 @@ mod tests {
     /// Everything observable about a node but the counters of received datagrams.
     fn observable(node: &TestNode) -> impl PartialEq + core::fmt::Debug + use<> {
         let mut stats = node.stats().clone();
-        stats.packets_in = 0;
-        stats.bytes_in = 0;
-        stats.rejected = Default::default();
+        stats.datagrams.packets_in = 0;
+        stats.datagrams.bytes_in = 0;
+        stats.datagrams.rejected = Default::default();
         let members: Vec<_> = node.members().cloned().collect();
         (members, stats, node.poll_timeout(), node.footprint())
     }
@@ -841,7 +841,7 @@ mod tests {
             assert!(n.footprint().pending_transmits <= 16);
         }
         assert_eq!(n.footprint().pending_transmits, 16);
-        let dropped = n.stats().transmits_dropped;
+        let dropped = n.stats().datagrams.transmits_dropped;
         assert!(dropped > 0);
         let kinds: Vec<MessageKind> = crate::testing::messages(drain_transmits(&mut n))
             .into_iter()
@@ -857,11 +857,11 @@ mod tests {
         );
         // One input that queues more than the room left stops at the budget.
         drain_transmits(&mut n);
-        let dropped = n.stats().transmits_dropped;
+        let dropped = n.stats().datagrams.transmits_dropped;
         let seeds: Vec<u32> = (10..40).collect();
         n.join(n.now(), &seeds).unwrap();
         assert_eq!(n.footprint().pending_transmits, 16);
-        assert_eq!(n.stats().transmits_dropped, dropped + 14);
+        assert_eq!(n.stats().datagrams.transmits_dropped, dropped + 14);
     }
 
     #[test]
@@ -970,7 +970,7 @@ mod tests {
         ];
         for (i, (bytes, expected)) in cases.into_iter().enumerate() {
             let before = observable(&n);
-            let rejected = n.stats().rejected.total();
+            let rejected = n.stats().datagrams.rejected.total();
             assert_eq!(
                 n.handle_message(Instant::from_secs(2), 99, &bytes),
                 Err(expected),
@@ -978,7 +978,7 @@ mod tests {
             );
             assert_eq!(observable(&n), before, "case {i} changed the node");
             assert_eq!(
-                n.stats().rejected.total(),
+                n.stats().datagrams.rejected.total(),
                 rejected + 1,
                 "case {i} was not counted"
             );
@@ -1025,7 +1025,7 @@ mod tests {
         }]);
         n.handle_message(Instant::ZERO, 9, &misdirected).unwrap();
         assert!(drain_transmits(&mut n).is_empty());
-        assert_eq!(n.stats().misdirected_pings, 1);
+        assert_eq!(n.stats().detection.misdirected_pings, 1);
     }
 
     #[test]
@@ -1054,7 +1054,7 @@ mod tests {
             out.contains(&(9, Message::Ack { seq: 7 })),
             "the ack goes back to the requester: {out:?}"
         );
-        assert_eq!(n.stats().relayed_probes, 1);
+        assert_eq!(n.stats().detection.relayed_probes, 1);
     }
 
     /// Runs `node` alone to `until`, answering nothing, and returns what it sent.
@@ -1113,7 +1113,7 @@ mod tests {
             })
             .expect("the missing chunks are asked for");
         assert!(resend.len() <= plain.payload_size());
-        assert_eq!(n.stats().transmits_unencodable, 0);
+        assert_eq!(n.stats().datagrams.transmits_unencodable, 0);
     }
 
     #[test]
@@ -1153,7 +1153,7 @@ mod tests {
             .collect();
         assert!(kinds.contains(&MessageKind::Ping));
         assert!(kinds.contains(&MessageKind::IndirectPing), "{kinds:?}");
-        assert!(n.stats().probes_failed >= 1);
+        assert!(n.stats().detection.probes_failed >= 1);
         assert!(
             events(&mut n)
                 .iter()
@@ -1225,7 +1225,7 @@ mod tests {
         )
         .unwrap();
         assert!(drain_transmits(&mut n).is_empty());
-        assert_eq!(n.stats().ignored_after_leave, 1);
+        assert_eq!(n.stats().datagrams.ignored_after_leave, 1);
         assert!(n.join(Instant::from_secs(3), &[1]).is_err());
     }
 

@@ -313,7 +313,7 @@ impl<A: Address> Replica<A> {
                     if let Some(entry) = self.store.entry(key) {
                         if write_entry::<A>(key, entry, writer, stats).is_err() {
                             // Cut to fit when queued; left to the next round.
-                            stats.state_sync_entries_unsent += 1;
+                            stats.state.state_sync_entries_unsent += 1;
                         }
                     }
                 }
@@ -378,7 +378,7 @@ impl<A: Address> Replica<A> {
                     let entry = Entry::from_record(entry);
                     let millis = env.wall.millis(env.now);
                     if !self.clock.observe_bounded(entry.stamp(), millis) {
-                        env.stats.stamps_from_the_future += 1;
+                        env.stats.state.stamps_from_the_future += 1;
                     }
                     self.apply(env, key, entry, false);
                 }
@@ -391,20 +391,20 @@ impl<A: Address> Replica<A> {
                 } => {
                     self.heard_root(env, from, root, peers);
                     if !from_member {
-                        env.stats.state_syncs_refused += 1;
+                        env.stats.state.state_syncs_refused += 1;
                     } else if depth != self.store.tree().depth() {
-                        env.stats.state_syncs_mismatched += 1;
+                        env.stats.state.state_syncs_mismatched += 1;
                     } else if root == self.digest() {
-                        env.stats.state_syncs_in_sync += 1;
+                        env.stats.state.state_syncs_in_sync += 1;
                     } else {
                         self.compare(env, from, level, hashes);
                     }
                 }
                 Message::SyncEntries { depth, want } => {
                     if !from_member {
-                        env.stats.state_syncs_refused += 1;
+                        env.stats.state.state_syncs_refused += 1;
                     } else if depth != self.store.tree().depth() {
-                        env.stats.state_syncs_mismatched += 1;
+                        env.stats.state.state_syncs_mismatched += 1;
                     } else if !want.is_empty() {
                         wanted = Some(want);
                     }
@@ -425,7 +425,7 @@ impl<A: Address> Replica<A> {
     /// at `level`; answer with the next level down where they differ, or with
     /// the entries of the leaves that differ.
     fn compare<R>(&mut self, env: &mut Env<'_, R>, from: &A, level: u8, hashes: &[u8]) {
-        env.stats.state_sync_steps += 1;
+        env.stats.state.state_sync_steps += 1;
         let tree = self.store.tree();
         let (depth, width) = (tree.depth(), tree.width(level));
         let mut differing = Vec::new();
@@ -492,7 +492,7 @@ impl<A: Address> Replica<A> {
                 }
                 left = left.saturating_sub(len);
                 batches.last_mut().expect("one").push(key.to_vec());
-                env.stats.state_sync_entries_sent += 1;
+                env.stats.state.state_sync_entries_sent += 1;
             }
         }
         let mut want = Some(want);
@@ -556,7 +556,7 @@ impl<A: Address> Replica<A> {
             let horizon = self.tombstone_horizon(env.wall.millis(env.now));
             for key in self.store.collect_tombstones(horizon) {
                 self.rumors.remove(&key);
-                env.stats.key_tombstones_collected += 1;
+                env.stats.state.key_tombstones_collected += 1;
             }
         }
         if self.next_sync <= env.now {
@@ -568,7 +568,7 @@ impl<A: Address> Replica<A> {
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
             self.check_convergence(now, peers);
             for to in peers.sample_live(env.rng, 1) {
-                env.stats.state_syncs += 1;
+                env.stats.state.state_syncs += 1;
                 self.send(
                     env,
                     SyncTransmit::Hashes {
@@ -626,7 +626,7 @@ impl<A: Address> Replica<A> {
         if len > max_len {
             return Err(StateError::EntryTooLarge { len, max: max_len });
         }
-        env.stats.key_writes += 1;
+        env.stats.state.key_writes += 1;
         self.apply(env, key, entry, true);
         Ok(())
     }
@@ -673,10 +673,10 @@ impl<A: Address> Replica<A> {
         };
         match applied {
             Applied::Unchanged => {}
-            Applied::Full => env.stats.keys_refused += 1,
+            Applied::Full => env.stats.state.keys_refused += 1,
             Applied::Changed(change) => {
                 if !local {
-                    env.stats.key_changes_received += 1;
+                    env.stats.state.key_changes_received += 1;
                 }
                 self.rumors.push(key.to_vec(), ());
                 let max = self.config.max_pending_events;
@@ -689,7 +689,7 @@ impl<A: Address> Replica<A> {
 
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: SyncTransmit<A>) {
         if self.sync_budget == 0 {
-            env.stats.state_sync_throttled += 1;
+            env.stats.state.state_sync_throttled += 1;
             return;
         }
         if env.queue_transmit(&mut self.outbox, outgoing) {

@@ -15,7 +15,7 @@ use crate::error::DecodeError;
 /// The tag of each message kind: the first byte of a message on the wire.
 ///
 /// A tag is never reused for another body. A receiver skips a message whose
-/// tag it does not know (counted in `Stats::unknown_messages`), so a new kind
+/// tag it does not know (counted in `DatagramStats::unknown_messages`), so a new kind
 /// takes a new tag and older nodes keep working; a change to the body of an
 /// existing kind is a new protocol version.
 pub mod tag {

@@ -338,45 +338,45 @@ pub enum Status<'a, A> {
 /// Message kinds, as counted in [`Stats`](crate::Stats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MessageKind {
-    /// [`Message::Ping`].
+    /// `Message::Ping`.
     Ping,
-    /// [`Message::IndirectPing`].
+    /// `Message::IndirectPing`.
     IndirectPing,
-    /// [`Message::Ack`].
+    /// `Message::Ack`.
     Ack,
-    /// An alive [`Update`].
+    /// An alive `Update`.
     Alive,
-    /// A suspect [`Update`].
+    /// A suspect `Update`.
     Suspect,
-    /// A failed [`Update`].
+    /// A failed `Update`.
     Failed,
-    /// A left [`Update`].
+    /// A left `Update`.
     Left,
-    /// [`Message::PushPull`].
+    /// `Message::PushPull`.
     PushPull,
-    /// [`Message::State`].
+    /// `Message::State`.
     State,
-    /// [`Message::StateResend`].
+    /// `Message::StateResend`.
     StateResend,
-    /// [`Message::Nack`].
+    /// `Message::Nack`.
     Nack,
-    /// [`Message::Broadcast`].
+    /// `Message::Broadcast`.
     Broadcast,
-    /// [`Message::Pull`].
+    /// `Message::Pull`.
     Pull,
-    /// [`Message::Feedback`].
+    /// `Message::Feedback`.
     Feedback,
-    /// [`Message::KeyEntry`].
+    /// `Message::KeyEntry`.
     KeyEntry,
-    /// [`Message::StateRoot`].
+    /// `Message::StateRoot`.
     StateRoot,
-    /// [`Message::SyncHashes`].
+    /// `Message::SyncHashes`.
     SyncHashes,
-    /// [`Message::SyncEntries`].
+    /// `Message::SyncEntries`.
     SyncEntries,
-    /// [`Message::Cookie`].
+    /// `Message::Cookie`.
     Cookie,
-    /// [`Message::Coordinate`].
+    /// `Message::Coordinate`.
     Coordinate,
 }
 

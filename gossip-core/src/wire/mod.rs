@@ -18,7 +18,7 @@
 //!   datagram, and answers in the highest version both read ([`negotiate`]).
 //! - Every message starts with its [`tag`], a named constant, and the length
 //!   of its body, so a receiver skips a message whose tag it does not know
-//!   (counted in `Stats::unknown_messages`) and reads the rest: a new kind
+//!   (counted in `DatagramStats::unknown_messages`) and reads the rest: a new kind
 //!   of message never breaks an older node. A change to the body of an
 //!   existing kind is a new version, made on purpose: the golden fixtures
 //!   in this module's tests pin every byte of every kind.

@@ -283,7 +283,7 @@ impl<'b> PacketWriter<'b> {
     ) -> Result<(), BufferFull> {
         let before = self.len;
         self.push(message)?;
-        stats.messages_out[message.kind()].record(self.len - before);
+        stats.datagrams.messages_out[message.kind()].record(self.len - before);
         Ok(())
     }
 

@@ -138,11 +138,11 @@ fn view(sim: &Simulation, id: NodeId) -> String {
         sim.generation(id),
         if node.is_joining() { ", joining" } else { "" },
         members.join(", "),
-        stats.push_pulls,
-        stats.states_sent,
-        stats.cookies_sent,
-        stats.cookies_ignored,
-        stats.unpadded_requests,
+        stats.exchange.push_pulls,
+        stats.exchange.states_sent,
+        stats.exchange.cookies_sent,
+        stats.exchange.cookies_ignored,
+        stats.exchange.unpadded_requests,
     )
 }
 

@@ -243,7 +243,7 @@ impl Run {
                 if let Some(&first) = self.delivered.get(&broadcast.id.0) {
                     // Delivered again only once its id could be forgotten.
                     ensure(
-                        node.stats().broadcast_ids_evicted > 0
+                        node.stats().broadcasts.broadcast_ids_evicted > 0
                             || now - first >= config.broadcast_retention,
                         || format!("broadcast {} delivered twice", broadcast.id),
                     )?;
@@ -281,7 +281,7 @@ impl Run {
         self.own_life = life;
         // A tombstone removed (reaped, or evicted from the full table) is
         // forgotten, and may come back at any incarnation.
-        let reaped = node.stats().tombstones_reaped;
+        let reaped = node.stats().members.tombstones_reaped;
         if reaped > self.tombstones_reaped {
             self.incarnations.clear();
             self.tombstones_reaped = reaped;
