@@ -6,14 +6,46 @@
 //! counter. The parts then receive their messages already decoded, in the
 //! datagram's order; none of them reads bytes.
 
+use rand_core::Rng;
 use smallvec::SmallVec;
 
+use super::Node;
 use crate::config::Config;
 use crate::error::MessageError;
 use crate::identity::Address;
 use crate::state;
 use crate::stats::Stats;
 use crate::wire::{self, Message, MessageKind, Status, Update};
+
+impl<A: Address, R: Rng> Node<A, R> {
+    /// Takes a plaintext datagram (opened, if it came sealed).
+    pub(super) fn accept_plaintext(
+        &mut self,
+        from: A,
+        datagram: &[u8],
+    ) -> Result<(), MessageError> {
+        let inbound = Inbound::<A>::decode(datagram, &self.config)?;
+        if self.membership.has_left() {
+            self.stats.datagrams.ignored_after_leave += 1;
+            return Ok(());
+        }
+        inbound.count(&mut self.stats);
+        let (mut env, membership, broadcasts, replica) = self.parts();
+        membership.handle_messages(&mut env, from.clone(), inbound.first, &inbound.membership);
+        // Only members' pulls and syncs are answered; asked after the
+        // membership had its say, so that a datagram announcing its sender
+        // counts.
+        let from_member = (!inbound.dissemination.is_empty() || !inbound.state.is_empty())
+            && membership.knows_addr(&from);
+        if !inbound.dissemination.is_empty() {
+            broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
+        }
+        if !inbound.state.is_empty() {
+            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &*membership);
+        }
+        Ok(())
+    }
+}
 
 /// Messages of one part: inline up to a probe's or an ack's with what rides
 /// along, on the heap for a datagram full of gossip.

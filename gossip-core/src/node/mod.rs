@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::identity::{Address, Identity};
 use crate::member::Member;
 use crate::membership::{Membership, Outgoing};
-use crate::seal::{self, Encryption, Key, KeyId, Keyring, KeyringError, SealError, Sealer};
+use crate::seal::Sealer;
 use crate::state::{Convergence, Replica, ReplicaId, VersionVector};
 use crate::stats::{Footprint, Stats};
 use crate::time::{Instant, WallClock};
@@ -25,8 +25,7 @@ use crate::wire::PacketWriter;
 
 mod egress;
 mod ingress;
-
-use ingress::Inbound;
+mod sealing;
 
 /// A datagram to send, borrowed from the node until the next `poll_transmit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,78 +381,6 @@ impl<A: Address, R: Rng> Node<A, R> {
         result
     }
 
-    fn accept(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let max = self.config.max_packet_size;
-        if datagram.len() > max {
-            return Err(MessageError::Oversized {
-                len: datagram.len(),
-                max,
-            });
-        }
-        let sealed = seal::is_sealed(datagram);
-        if let Some(sealer) = self.sealer.as_mut().filter(|_| sealed) {
-            sealer.expire(self.now);
-        }
-        match &self.sealer {
-            None if sealed => Err(MessageError::Seal(SealError::NotEncrypted)),
-            None => self.accept_plaintext(from, datagram),
-            Some(sealer) if sealed => {
-                // Opened into a buffer of the node's own, lent out meanwhile.
-                let mut opened = core::mem::take(&mut self.sealed);
-                let wall_ms = self.wall.millis(self.now);
-                let origin = sealer
-                    .open(datagram, &mut opened)
-                    .and_then(|origin| sealer.check(&origin, wall_ms).map(|()| origin));
-                let result = match origin {
-                    Ok(origin) => {
-                        self.stats.seal.datagrams_opened += 1;
-                        let accepted = self.accept_plaintext(from, &opened);
-                        if accepted.is_ok() {
-                            // Only a datagram taken counts as seen: one that
-                            // failed to decode changed nothing.
-                            if let Some(sealer) = self.sealer.as_mut() {
-                                sealer.remember(&origin, self.now);
-                            }
-                        }
-                        accepted
-                    }
-                    Err(error) => Err(MessageError::Seal(error)),
-                };
-                self.sealed = opened;
-                result
-            }
-            Some(sealer) if sealer.accept_plaintext => {
-                self.stats.seal.plaintext_accepted += 1;
-                self.accept_plaintext(from, datagram)
-            }
-            Some(_) => Err(MessageError::Seal(SealError::PlaintextRefused)),
-        }
-    }
-
-    /// Takes a plaintext datagram (opened, if it came sealed).
-    fn accept_plaintext(&mut self, from: A, datagram: &[u8]) -> Result<(), MessageError> {
-        let inbound = Inbound::<A>::decode(datagram, &self.config)?;
-        if self.membership.has_left() {
-            self.stats.datagrams.ignored_after_leave += 1;
-            return Ok(());
-        }
-        inbound.count(&mut self.stats);
-        let (mut env, membership, broadcasts, replica) = self.parts();
-        membership.handle_messages(&mut env, from.clone(), inbound.first, &inbound.membership);
-        // Only members' pulls and syncs are answered; asked after the
-        // membership had its say, so that a datagram announcing its sender
-        // counts.
-        let from_member = (!inbound.dissemination.is_empty() || !inbound.state.is_empty())
-            && membership.knows_addr(&from);
-        if !inbound.dissemination.is_empty() {
-            broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
-        }
-        if !inbound.state.is_empty() {
-            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &*membership);
-        }
-        Ok(())
-    }
-
     /// Tells the node that time has reached `now`. Calling it before the deadline
     /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -601,76 +528,6 @@ impl<A: Address, R: Rng> Node<A, R> {
         replica.write_key(&mut env, key, value)
     }
 
-    // ---- encryption --------------------------------------------------------------
-
-    /// The keys datagrams are sealed and opened with; `None` without
-    /// encryption.
-    pub fn keyring(&self) -> Option<&Keyring> {
-        self.sealer.as_ref().map(Sealer::keyring)
-    }
-
-    /// Installs `key` for opening datagrams; the first step of a rotation
-    /// (see [`Keyring`]).
-    pub fn install_key(&mut self, key: Key) -> Result<(), KeyringError> {
-        self.change_keyring(|keyring| keyring.install(key))
-    }
-
-    /// Seals with the installed key `id` from now on.
-    pub fn use_key(&mut self, id: KeyId) -> Result<(), KeyringError> {
-        self.change_keyring(|keyring| keyring.use_key(id))
-    }
-
-    /// Removes the key `id` (not the primary).
-    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyringError> {
-        self.change_keyring(|keyring| keyring.remove(id))
-    }
-
-    /// Switches sealing of outgoing datagrams and acceptance of plaintext
-    /// ones, for the steps of a rolling upgrade (see
-    /// [`Encryption::with_mode`](crate::Encryption::with_mode)).
-    pub fn set_encryption_mode(
-        &mut self,
-        encrypt_outgoing: bool,
-        accept_plaintext: bool,
-    ) -> Result<(), KeyringError> {
-        let sealer = self.sealer.as_mut().ok_or(KeyringError::NotEncrypted)?;
-        sealer.encrypt_outgoing = encrypt_outgoing;
-        sealer.accept_plaintext = accept_plaintext;
-        self.encryption_changed();
-        Ok(())
-    }
-
-    fn change_keyring(
-        &mut self,
-        change: impl FnOnce(&mut Keyring) -> Result<(), KeyringError>,
-    ) -> Result<(), KeyringError> {
-        self.sealer
-            .as_mut()
-            .ok_or(KeyringError::NotEncrypted)?
-            .change(change)?;
-        self.encryption_changed();
-        Ok(())
-    }
-
-    /// Writes the sealer's keys and mode into the configuration, and hands
-    /// the new configuration to every part.
-    fn encryption_changed(&mut self) {
-        let (Some(sealer), Some(encryption)) = (&self.sealer, &self.config.encryption) else {
-            return;
-        };
-        let mut config = Config::clone(&self.config);
-        config.encryption = Some(Encryption {
-            keyring: sealer.keyring().clone(),
-            encrypt_outgoing: sealer.encrypt_outgoing,
-            accept_plaintext: sealer.accept_plaintext,
-            ..encryption.clone()
-        });
-        self.config = Arc::new(config);
-        self.membership.set_config(Arc::clone(&self.config));
-        self.broadcasts.set_config(Arc::clone(&self.config));
-        self.replica.set_config(Arc::clone(&self.config));
-    }
-
     // ---- outputs -----------------------------------------------------------------
 
     /// The next datagram to send, if any. What waits to spread (member
@@ -711,14 +568,14 @@ impl<A: Address, R: Rng> Node<A, R> {
             } else {
                 &self.held[..]
             };
-            let payload = match &mut self.sealer {
-                Some(sealer) if sealer.encrypt_outgoing => {
-                    sealer.seal(plaintext, self.wall.millis(self.now), &mut self.sealed);
-                    self.stats.seal.datagrams_sealed += 1;
-                    &self.sealed[..]
-                }
-                _ => plaintext,
-            };
+            let wall_ms = self.wall.millis(self.now);
+            let payload = sealing::seal_outgoing(
+                self.sealer.as_mut(),
+                plaintext,
+                wall_ms,
+                &mut self.sealed,
+                &mut self.stats,
+            );
             self.stats.datagrams.packets_out += 1;
             self.stats.datagrams.bytes_out += payload.len() as u64;
             return Some(Transmit { to, payload });
