@@ -6,6 +6,8 @@ use alloc::vec::Vec;
 
 use serde::Serialize;
 
+use super::*;
+
 use super::table::{LOCAL, MemberTable};
 use crate::member::{Member, MemberState};
 use crate::stats::TrafficByKind;
@@ -185,6 +187,357 @@ pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
         datagrams.push(buf[..len].to_vec());
     }
     datagrams
+}
+
+impl<A: Address> Membership<A> {
+    /// A probe or gossip from an address not in the member table means this
+    /// node's view is missing someone: exchange state with the sender rather than
+    /// wait for a rumor that may have run out or the next periodic exchange. At
+    /// most once per probe interval, so forged datagrams cannot make it chatty.
+    pub(super) fn discover<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        first: Option<MessageKind>,
+    ) {
+        if !self.config.discovery || env.now < self.next_discovery || self.table.knows_addr(from) {
+            return;
+        }
+        let exchange_traffic = matches!(
+            first,
+            Some(
+                MessageKind::PushPull
+                    | MessageKind::State
+                    | MessageKind::StateResend
+                    | MessageKind::Cookie
+            )
+        );
+        if exchange_traffic {
+            return;
+        }
+        self.next_discovery = env.now + self.config.probe_interval;
+        env.stats.exchange.discovery_push_pulls += 1;
+        self.open_exchange(env, from.clone());
+    }
+
+    pub(super) fn handle_push_pull<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        request: Request,
+    ) {
+        let Request {
+            session,
+            digest,
+            join,
+            cookie,
+            padded,
+        } = request;
+        if !self.table.knows_addr(from) {
+            // A stranger gets the table only from an address proven to
+            // receive: otherwise one small cookie, to ask again with, and
+            // only for a request that outweighs it.
+            if !padded {
+                env.stats.exchange.unpadded_requests += 1;
+                return;
+            }
+            let addr_hash = self.table.addr_hash(from);
+            if !self.cookies.check(addr_hash, env.now, cookie) {
+                env.stats.exchange.cookies_sent += 1;
+                let cookie = self.cookies.issue(addr_hash, env.now);
+                self.send(
+                    env,
+                    Outgoing::Cookie {
+                        to: from.clone(),
+                        session,
+                        cookie,
+                    },
+                );
+                return;
+            }
+        }
+        if join || digest != self.table.digest() {
+            self.send_state(env, from.clone(), session, true, join);
+        } else {
+            env.stats.exchange.push_pulls_in_sync += 1;
+        }
+    }
+
+    /// A peer asks this node to repeat its exchange request with a cookie:
+    /// once per request this node opened, never for one it did not.
+    pub(super) fn handle_cookie<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        cookie: u64,
+    ) {
+        if !self.exchanges.retry_with_cookie(env.now, session) {
+            env.stats.exchange.cookies_ignored += 1;
+            return;
+        }
+        let join = match self.joining.as_mut() {
+            Some(joining) if joining.session == session => {
+                // The seed is up: if this exchange is lost now, that is loss,
+                // not a seed that is down, and the next attempt comes after
+                // the initial interval instead of a doubled one (a joiner at
+                // 10% loss got its seed's cookie at 31 s, lost the rest of the
+                // exchange and waited 30 s more for its seventh attempt).
+                joining.unanswered = 0;
+                let retry = env.now + self.config.join_retry_initial;
+                if self
+                    .timers
+                    .get(Timer::JoinRetry)
+                    .is_some_and(|at| at > retry)
+                {
+                    self.timers.set(Timer::JoinRetry, retry);
+                }
+                true
+            }
+            _ => false,
+        };
+        self.send(
+            env,
+            Outgoing::PushPull {
+                to: from.clone(),
+                session,
+                join,
+                cookie,
+            },
+        );
+    }
+
+    /// A chunk of remote state begins: note it, so gaps get repaired. While
+    /// joining, any member's state (a seed's answer, or the answer to a discovery
+    /// exchange) completes the join.
+    pub(super) fn state_begins<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        chunk: u16,
+        chunks: u16,
+    ) {
+        let check_at = env.now + self.config.probe_timeout;
+        self.receiving_transfers
+            .note(session, from, chunk, chunks, check_at);
+        self.arm_transfer_check();
+        if self.joining.take().is_some() {
+            self.timers.clear(Timer::JoinRetry);
+            self.emit(env, Event::JoinCompleted { via: from.clone() });
+        }
+    }
+
+    pub(super) fn handle_state_resend<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        from: &A,
+        session: u32,
+        missing: &[u8],
+    ) {
+        let chunks: Vec<Vec<u8>> = self
+            .sent_transfers
+            .resend(env.now, session, from, missing)
+            .cloned()
+            .collect();
+        for datagram in chunks {
+            self.send(
+                env,
+                Outgoing::Encoded {
+                    to: from.clone(),
+                    datagram,
+                },
+            );
+        }
+    }
+
+    /// Asks senders of incomplete transfers for what is missing.
+    pub(super) fn check_transfers<R>(&mut self, env: &mut Env<'_, R>) {
+        let retry_at = env.now + self.config.probe_timeout;
+        for request in self.receiving_transfers.due(env.now, retry_at) {
+            self.send(
+                env,
+                Outgoing::StateResend {
+                    to: request.to,
+                    session: request.session,
+                    missing: request.missing,
+                },
+            );
+        }
+        self.arm_transfer_check();
+    }
+
+    pub(super) fn arm_transfer_check(&mut self) {
+        match self.receiving_transfers.next_check() {
+            Some(at) => self.timers.set(Timer::TransferCheck, at),
+            None => self.timers.clear(Timer::TransferCheck),
+        }
+    }
+
+    /// Open a state exchange with a random member. Failed members are candidates
+    /// while their tombstones last: that is how the two sides of a healed
+    /// partition find each other again. Members only heard of (a restarted
+    /// node's tombstones, learned from another's table) are candidates one
+    /// round in [`ANY_PARTNER`] (drawn among themselves), or when no member
+    /// heard from is: enough to heal, and one small request now and then to
+    /// an address a forged announcement named.
+    pub(super) fn push_pull_round<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        self.timers
+            .set(Timer::PushPull, env.now + self.config.push_pull_interval);
+        let candidate = |m: &Member<A>| m.state != MemberState::Left;
+        // The round for members only heard of draws among them alone: drawn
+        // among all, one such member of a large table would wait for its
+        // turn many times longer than the others.
+        let mut partner = if random::below(env.rng, ANY_PARTNER) == 0 {
+            self.table
+                .sample_where(env.rng, 1, |m, heard| !heard && candidate(m))
+        } else {
+            Sample::new()
+        };
+        if partner.is_empty() {
+            partner = self.table.sample(env.rng, 1, candidate);
+        }
+        if partner.is_empty() {
+            partner = self.table.sample_any(env.rng, 1, candidate);
+        }
+        let Some(&partner) = partner.first() else {
+            return;
+        };
+        let to = self.table.get(partner).addr.clone();
+        self.open_exchange(env, to);
+    }
+
+    /// Sends our digest to `to`; if its table differs, it answers with its state
+    /// and we answer with ours.
+    pub(super) fn open_exchange<R: Rng>(&mut self, env: &mut Env<'_, R>, to: A) {
+        let session = env.rng.next_u32();
+        self.exchanges
+            .open(env.now, session, env.now + self.config.push_pull_interval);
+        env.stats.exchange.push_pulls += 1;
+        self.send(
+            env,
+            Outgoing::PushPull {
+                to,
+                session,
+                join: false,
+                cookie: 0,
+            },
+        );
+    }
+
+    pub(crate) fn join<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        seeds: &[A],
+    ) -> Result<(), JoinError> {
+        if self.left {
+            return Err(JoinError::Left);
+        }
+        if seeds.is_empty() {
+            return Err(JoinError::NoSeeds);
+        }
+        let own = &self.local().addr;
+        let seeds: Vec<A> = seeds.iter().filter(|s| *s != own).cloned().collect();
+        if seeds.is_empty() {
+            // Only our own address: we are the seed the others join.
+            return Ok(());
+        }
+        let session = env.rng.next_u32();
+        self.joining = Some(Joining {
+            seeds,
+            attempts: 0,
+            unanswered: 0,
+            session,
+        });
+        self.gossip_member(LOCAL, None);
+        self.join_attempt(env);
+        Ok(())
+    }
+
+    /// Contacts every seed with a join request carrying our alive announcement,
+    /// then waits with exponential backoff while no seed answers.
+    pub(super) fn join_attempt<R: Rng>(&mut self, env: &mut Env<'_, R>) {
+        let Some(joining) = self.joining.as_mut() else {
+            return;
+        };
+        if self
+            .config
+            .join_max_attempts
+            .is_some_and(|max| joining.attempts >= max)
+        {
+            let attempts = joining.attempts;
+            self.joining = None;
+            self.emit(env, Event::JoinFailed { attempts });
+            return;
+        }
+        let backoff = self
+            .config
+            .join_retry_initial
+            .saturating_mul(1 << joining.unanswered.min(16))
+            .min(self.config.join_retry_max);
+        joining.attempts += 1;
+        joining.unanswered += 1;
+        let (session, seeds) = (joining.session, joining.seeds.clone());
+        self.timers.set(Timer::JoinRetry, env.now + backoff);
+        self.exchanges.open(env.now, session, env.now + backoff);
+        for seed in seeds {
+            self.send(
+                env,
+                Outgoing::PushPull {
+                    to: seed,
+                    session,
+                    join: true,
+                    cookie: 0,
+                },
+            );
+        }
+    }
+
+    /// Sends the whole member table. To a joiner, only the entries this node is
+    /// still gossiping are marked fresh, and its own (in a forming cluster, the
+    /// answering seed is news to the joiner's peers too); in a periodic exchange
+    /// every difference is news to pass on, as memberlist does.
+    pub(super) fn send_state<R: Rng>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        to: A,
+        session: u32,
+        reply: bool,
+        to_joiner: bool,
+    ) {
+        env.stats.exchange.states_sent += 1;
+        let rumors = &self.rumors;
+        let suspicions = &self.suspicions;
+        let local = &self.table.local().name;
+        let chunks = encode_state(
+            &self.table,
+            StateHeader {
+                cluster_id: self.config.cluster_id,
+                max_packet_size: self.config.payload_size(),
+                session,
+                reply,
+                start: random::below(env.rng, self.table.len()),
+            },
+            |member| !to_joiner || rumors.contains(&member.name) || member.name == *local,
+            |name| suspicions.first_suspecter(name),
+            &mut env.stats.datagrams.messages_out,
+        );
+        if chunks.len() > 1 {
+            // Long enough for the receiver's resend rounds, one probe timeout apart.
+            let expires = env.now + self.config.probe_interval * 4;
+            self.sent_transfers
+                .keep(env.now, session, to.clone(), chunks.clone(), expires);
+        }
+        for datagram in chunks {
+            self.send(
+                env,
+                Outgoing::Encoded {
+                    to: to.clone(),
+                    datagram,
+                },
+            );
+        }
+    }
 }
 
 #[cfg(test)]
