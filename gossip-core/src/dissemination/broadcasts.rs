@@ -298,13 +298,15 @@ impl<A: Address> Broadcasts<A> {
     /// Applies the dissemination messages of a datagram whose every message has
     /// been decoded once without error. `from_member` says whether `from` is in
     /// the member table: only members' pulls are answered.
-    pub(crate) fn handle_messages<R>(
+    pub(crate) fn handle_messages<'m, 'd: 'm, R>(
         &mut self,
         env: &mut Env<'_, R>,
         from: &A,
-        messages: &[Message<'_, A>],
+        messages: impl Iterator<Item = &'m Message<'d, A>>,
         from_member: bool,
-    ) {
+    ) where
+        A: 'm,
+    {
         if self.stopped {
             return;
         }

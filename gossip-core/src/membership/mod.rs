@@ -341,13 +341,15 @@ impl<A: Address> Membership<A> {
     /// without error. Returns true if it also carries messages for the other
     /// sub-machines (broadcasts, pulls, keys, anti-entropy), which are not the
     /// membership's business.
-    pub(crate) fn handle_messages<R: Rng>(
+    pub(crate) fn handle_messages<'m, 'd: 'm, R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
         from: A,
         first: Option<MessageKind>,
-        messages: &[Message<'_, A>],
-    ) {
+        messages: impl Iterator<Item = &'m Message<'d, A>>,
+    ) where
+        A: 'm,
+    {
         self.discover(env, &from, first);
         let mut state: Option<(u32, bool, Source)> = None;
         let (mut rtt, mut coordinate) = (None, None);

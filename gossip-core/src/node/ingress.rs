@@ -15,7 +15,7 @@ use crate::error::MessageError;
 use crate::identity::Address;
 use crate::state;
 use crate::stats::Stats;
-use crate::wire::{self, Message, MessageKind, Status, Update};
+use crate::wire::{self, Message, Status, Update};
 
 impl<A: Address, R: Rng> Node<A, R> {
     /// Takes a plaintext datagram (opened, if it came sealed).
@@ -24,99 +24,125 @@ impl<A: Address, R: Rng> Node<A, R> {
         from: A,
         datagram: &[u8],
     ) -> Result<(), MessageError> {
-        let inbound = Inbound::<A>::decode(datagram, &self.config)?;
+        let mut inbound = Inbound::<A>::default();
+        inbound.decode(datagram, &self.config)?;
         if self.membership.has_left() {
             self.stats.datagrams.ignored_after_leave += 1;
             return Ok(());
         }
         inbound.count(&mut self.stats);
         let (mut env, membership, broadcasts, replica) = self.parts();
-        membership.handle_messages(&mut env, from.clone(), inbound.first, &inbound.membership);
+        let first = inbound.messages.first().map(Message::kind);
+        membership.handle_messages(&mut env, from.clone(), first, inbound.of(Part::Membership));
         // Only members' pulls and syncs are answered; asked after the
         // membership had its say, so that a datagram announcing its sender
         // counts.
-        let from_member = (!inbound.dissemination.is_empty() || !inbound.state.is_empty())
-            && membership.knows_addr(&from);
-        if !inbound.dissemination.is_empty() {
-            broadcasts.handle_messages(&mut env, &from, &inbound.dissemination, from_member);
+        let for_broadcasts = inbound.has(Part::Dissemination);
+        let for_replica = inbound.has(Part::State);
+        let from_member = (for_broadcasts || for_replica) && membership.knows_addr(&from);
+        if for_broadcasts {
+            let messages = inbound.of(Part::Dissemination);
+            broadcasts.handle_messages(&mut env, &from, messages, from_member);
         }
-        if !inbound.state.is_empty() {
-            replica.handle_messages(&mut env, &from, &inbound.state, from_member, &*membership);
+        if for_replica {
+            let messages = inbound.of(Part::State);
+            replica.handle_messages(&mut env, &from, messages, from_member, &*membership);
         }
         Ok(())
     }
 }
 
-/// Messages of one part: inline up to a probe's or an ack's with what rides
-/// along, on the heap for a datagram full of gossip.
-pub(crate) type Messages<'a, A> = SmallVec<[Message<'a, A>; 8]>;
+/// The part of the node a message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Probes, acks, exchanges, member updates and coordinates.
+    Membership,
+    /// Broadcasts, pulls and feedback.
+    Dissemination,
+    /// Key entries, state digests and anti-entropy steps.
+    State,
+}
 
-/// The messages of one datagram, decoded, checked and sorted by the part
-/// that owns them. Borrowed from the datagram.
+impl Part {
+    /// The one place that says which part owns which message.
+    pub(crate) fn of<A>(message: &Message<'_, A>) -> Part {
+        match message {
+            Message::Ping { .. }
+            | Message::IndirectPing { .. }
+            | Message::Ack { .. }
+            | Message::Nack { .. }
+            | Message::Update(_)
+            | Message::PushPull { .. }
+            | Message::State { .. }
+            | Message::StateResend { .. }
+            | Message::Cookie { .. }
+            | Message::Coordinate(_) => Part::Membership,
+            Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. } => {
+                Part::Dissemination
+            }
+            Message::KeyEntry { .. }
+            | Message::StateRoot { .. }
+            | Message::SyncHashes { .. }
+            | Message::SyncEntries { .. } => Part::State,
+        }
+    }
+}
+
+/// The messages of one datagram, decoded and checked, in its order.
+/// Borrowed from the datagram; built in place (it is large) and inline up to
+/// a probe's or an ack's messages with what rides along.
 #[derive(Debug)]
 pub(crate) struct Inbound<'a, A> {
-    /// The kind of the first message, which says what the datagram is for.
-    pub(crate) first: Option<MessageKind>,
-    /// Probes, acks, exchanges, member updates and coordinates.
-    pub(crate) membership: Messages<'a, A>,
-    /// Broadcasts, pulls and feedback.
-    pub(crate) dissemination: Messages<'a, A>,
-    /// Key entries, state digests and anti-entropy steps.
-    pub(crate) state: Messages<'a, A>,
-    /// Each message's kind and bytes, for the traffic counters.
-    sizes: SmallVec<[(MessageKind, usize); 16]>,
+    messages: SmallVec<[Message<'a, A>; 4]>,
+    /// Each message's bytes, for the traffic counters.
+    lens: SmallVec<[u16; 8]>,
     /// Messages of kinds this version does not know, skipped.
     unknown: usize,
 }
 
+impl<A> Default for Inbound<'_, A> {
+    fn default() -> Self {
+        Inbound {
+            messages: SmallVec::new(),
+            lens: SmallVec::new(),
+            unknown: 0,
+        }
+    }
+}
+
 impl<'a, A: Address> Inbound<'a, A> {
     /// Decodes and checks `datagram` whole; the first fault is the error.
-    pub(crate) fn decode(datagram: &'a [u8], config: &Config) -> Result<Self, MessageError> {
+    pub(crate) fn decode(
+        &mut self,
+        datagram: &'a [u8],
+        config: &Config,
+    ) -> Result<(), MessageError> {
         let mut packet = wire::decode::<A>(datagram, config.cluster_id)?;
-        let mut inbound = Inbound {
-            first: None,
-            membership: SmallVec::new(),
-            dissemination: SmallVec::new(),
-            state: SmallVec::new(),
-            sizes: SmallVec::new(),
-            unknown: 0,
-        };
         while let Some(message) = packet.next() {
             let message = message?;
             check_limits(&message, config)?;
-            let kind = message.kind();
-            inbound.first.get_or_insert(kind);
-            inbound.sizes.push((kind, packet.last_len()));
-            // The one place that says which part owns which message.
-            let part = match message {
-                Message::Ping { .. }
-                | Message::IndirectPing { .. }
-                | Message::Ack { .. }
-                | Message::Nack { .. }
-                | Message::Update(_)
-                | Message::PushPull { .. }
-                | Message::State { .. }
-                | Message::StateResend { .. }
-                | Message::Cookie { .. }
-                | Message::Coordinate(_) => &mut inbound.membership,
-                Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. } => {
-                    &mut inbound.dissemination
-                }
-                Message::KeyEntry { .. }
-                | Message::StateRoot { .. }
-                | Message::SyncHashes { .. }
-                | Message::SyncEntries { .. } => &mut inbound.state,
-            };
-            part.push(message);
+            // A datagram is at most 65,535 bytes (`max_packet_size`).
+            self.lens.push(packet.last_len() as u16);
+            self.messages.push(message);
         }
-        inbound.unknown = packet.unknown();
-        Ok(inbound)
+        self.unknown = packet.unknown();
+        Ok(())
+    }
+
+    /// The messages `part` owns, in the datagram's order.
+    pub(crate) fn of(&self, part: Part) -> impl Iterator<Item = &Message<'a, A>> {
+        self.messages.iter().filter(move |m| Part::of(m) == part)
+    }
+
+    /// True if the datagram holds a message for `part`.
+    pub(crate) fn has(&self, part: Part) -> bool {
+        self.of(part).next().is_some()
     }
 
     /// Counts the datagram's messages in `stats`: once it is taken.
     pub(crate) fn count(&self, stats: &mut Stats) {
-        for &(kind, len) in &self.sizes {
-            stats.datagrams.messages_in[kind].record(len);
+        for (message, &len) in self.messages.iter().zip(&self.lens) {
+            stats.datagrams.messages_in[message.kind()].record(len.into());
         }
         stats.datagrams.unknown_messages += self.unknown as u64;
     }

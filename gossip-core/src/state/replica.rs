@@ -358,14 +358,16 @@ impl<A: Address> Replica<A> {
     /// Applies the state messages of a datagram whose every message decoded;
     /// `from_member` says whether `from` is in the member table: anti-entropy
     /// answers go to members only.
-    pub(crate) fn handle_messages<R>(
+    pub(crate) fn handle_messages<'m, 'd: 'm, R>(
         &mut self,
         env: &mut Env<'_, R>,
         from: &A,
-        messages: &[Message<'_, A>],
+        messages: impl Iterator<Item = &'m Message<'d, A>>,
         from_member: bool,
         peers: &impl Peers<A>,
-    ) {
+    ) where
+        A: 'm,
+    {
         if self.stopped {
             return;
         }
