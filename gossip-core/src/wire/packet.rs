@@ -379,6 +379,12 @@ pub fn encode_into<'b, A: Serialize>(
 
 /// Encodes one message on its own (framed), for piggybacking later with
 /// [`PacketWriter::push_encoded`].
+///
+/// # Panics
+/// If the message does not encode into 128 KiB, twice the largest datagram:
+/// only an address type whose serialization fails gets there, which is a
+/// programming error, not input. Without the bound, it would grow the buffer
+/// until memory ran out.
 pub fn encode_message<A: Serialize>(message: &Message<'_, A>) -> Vec<u8> {
     let mut buf = alloc::vec![0; 64];
     loop {
@@ -386,6 +392,7 @@ pub fn encode_message<A: Serialize>(message: &Message<'_, A>) -> Vec<u8> {
             buf.truncate(len);
             return buf;
         }
+        assert!(buf.len() < 1 << 17, "a message that cannot be encoded");
         let grown = buf.len() * 2;
         buf.resize(grown, 0);
     }
