@@ -337,10 +337,9 @@ impl<A: Address> Membership<A> {
 
     // ---- inputs ----------------------------------------------------------------
 
-    /// Applies a datagram whose every message has already been decoded once
-    /// without error. Returns true if it also carries messages for the other
-    /// sub-machines (broadcasts, pulls, keys, anti-entropy), which are not the
-    /// membership's business.
+    /// Applies the membership's messages of a datagram whose every message
+    /// decoded and passed its checks; `first` is the kind of the datagram's
+    /// first message, which says what the datagram is for.
     pub(crate) fn handle_messages<'m, 'd: 'm, R: Rng>(
         &mut self,
         env: &mut Env<'_, R>,
