@@ -158,9 +158,9 @@ impl<A: Address> Broadcasts<A> {
         self.outbox.len()
     }
 
-    /// True if broadcasts wait to be pushed.
+    /// True if broadcasts wait to be pushed (in a mode that pushes).
     pub(crate) fn has_pushes(&self) -> bool {
-        !self.hot.is_empty()
+        !self.hot.is_empty() && self.config.dissemination.pushes()
     }
 
     pub(crate) fn add_footprint(&self, footprint: &mut Footprint) {
@@ -256,7 +256,7 @@ impl<A: Address> Broadcasts<A> {
         rng: &mut R,
         stats: &mut Stats,
     ) -> usize {
-        if self.hot.is_empty() || !self.config.dissemination.pushes() {
+        if !self.has_pushes() {
             return 0;
         }
         let termination = self.config.termination;

@@ -28,6 +28,11 @@ impl<A: Address> Membership<A> {
         written
     }
 
+    /// True if member updates wait to be gossiped.
+    pub(crate) fn has_rumors(&self) -> bool {
+        !self.rumors.is_empty()
+    }
+
     /// Addresses of up to `count` live gossip partners (this node excluded),
     /// chosen as `peer_selection` says.
     pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
@@ -64,13 +69,14 @@ impl<A: Address> Membership<A> {
         }
     }
 
-    /// Gossip pending rumors (member updates, and broadcasts if
-    /// `broadcasts_waiting`) to `gossip_fanout` random members, including members
-    /// failed within `gossip_to_the_dead` so that a wrongly failed one can refute.
-    pub(super) fn gossip_round<R: Rng>(&mut self, env: &mut Env<'_, R>, broadcasts_waiting: bool) {
+    /// If `gossip_waiting` (some source a gossip datagram takes has rumors:
+    /// member updates, writes or broadcasts), sends gossip to `gossip_fanout`
+    /// random members, including members failed within `gossip_to_the_dead`
+    /// so that a wrongly failed one can refute.
+    pub(super) fn gossip_round<R: Rng>(&mut self, env: &mut Env<'_, R>, gossip_waiting: bool) {
         self.timers
             .set(Timer::Gossip, env.now + self.config.gossip_interval);
-        if self.rumors.is_empty() && !broadcasts_waiting {
+        if !gossip_waiting {
             return;
         }
         let (now, to_the_dead) = (env.now, self.config.gossip_to_the_dead);

@@ -204,10 +204,6 @@ impl<A: Address> Membership<A> {
 
     // ---- getters -------------------------------------------------------------
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Takes the node's configuration after a change of its keys.
     pub(crate) fn set_config(&mut self, config: Arc<Config>) {
         self.config = config;
@@ -432,13 +428,11 @@ impl<A: Address> Membership<A> {
 
     // ---- timers ----------------------------------------------------------------
 
-    /// Runs the timers that are due. `broadcasts_waiting` says whether user
-    /// broadcasts wait to be pushed, which a gossip round sends along.
-    pub(crate) fn handle_timeout<R: Rng>(
-        &mut self,
-        env: &mut Env<'_, R>,
-        broadcasts_waiting: bool,
-    ) {
+    /// Runs the timers that are due. `gossip_waiting` says whether any source
+    /// a gossip datagram takes has something to send (the egress decides:
+    /// [`Node::gossip_waiting`](crate::Node)), which is what a gossip round
+    /// waits for.
+    pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>, gossip_waiting: bool) {
         if self.left {
             if self.departing && self.timers.pop_due(env.now) == Some(Timer::Gossip) {
                 self.send_departure(env, self.config.gossip_fanout.max(1));
@@ -449,7 +443,7 @@ impl<A: Address> Membership<A> {
             match timer {
                 Timer::Probe => self.probe_period(env),
                 Timer::ProbeTimeout => self.probe_timed_out(env),
-                Timer::Gossip => self.gossip_round(env, broadcasts_waiting),
+                Timer::Gossip => self.gossip_round(env, gossip_waiting),
                 Timer::PushPull => self.push_pull_round(env),
                 Timer::JoinRetry => self.join_attempt(env),
                 Timer::Reap => self.reap(env),

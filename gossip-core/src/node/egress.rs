@@ -5,7 +5,8 @@
 //! below, in [`PIGGYBACK_ORDER`], each taking as much as fits before the
 //! next. The most urgent come first, so that what a full datagram leaves out
 //! is the least urgent. Which sources a datagram takes depends on what opens
-//! it ([`Opening::takes`]). This is the one place that decides both.
+//! it ([`Opening::takes`]). This is the one place that decides both, and
+//! whether a gossip round has anything to send (`Node::gossip_waiting`).
 //!
 //! Only datagrams to members heard from take anything: a seed, a stranger,
 //! or a member only heard of (perhaps from a forged announcement) gets the
@@ -69,6 +70,25 @@ impl<A: Address, R: Rng> Node<A, R> {
             sources.piggyback(Opening::Pull, None, outgoing.to(), &mut writer);
         }
         Some(writer.len())
+    }
+
+    /// True if a gossip round has something to send: a source that a gossip
+    /// datagram takes holds news. What only rides along (a coordinate, a
+    /// digest, a message for one member) is not worth a round of its own.
+    pub(super) fn gossip_waiting(&self) -> bool {
+        PIGGYBACK_ORDER
+            .into_iter()
+            .filter(|&source| Opening::Gossip.takes(source))
+            .any(|source| match source {
+                Source::MemberRumors => self.membership.has_rumors(),
+                Source::KeyRumors => self.replica.has_rumors(),
+                Source::BroadcastPushes => self.broadcasts.has_pushes(),
+                Source::Coordinate
+                | Source::Correction
+                | Source::BuddySuspicion
+                | Source::StateRoot
+                | Source::StateRootAfterKeys => false,
+            })
     }
 
     /// A writer over the scratch buffer, and the sources that fill it.
@@ -229,6 +249,55 @@ impl<A: Address, R: Rng> Sources<'_, A, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{announce, messages, run_until, with_three_members};
+    use crate::wire::Message;
+    use crate::{Config, Dissemination};
+    use core::time::Duration;
+
+    /// The kinds of news gossip rounds sent until `until`, in order; panics
+    /// on a message gossip does not carry (the config below leaves gossip
+    /// the only timer that sends).
+    fn gossiped(n: &mut crate::testing::TestNode, until: u64) -> alloc::vec::Vec<&'static str> {
+        let mut kinds: alloc::vec::Vec<&'static str> =
+            messages(run_until(n, Instant::from_secs(until)))
+                .into_iter()
+                .filter_map(|(_, message)| match message {
+                    Message::Update(_) => Some("update"),
+                    Message::KeyEntry { .. } => Some("key"),
+                    Message::Broadcast { .. } => Some("broadcast"),
+                    // Rides along after keys, never alone.
+                    Message::StateRoot { .. } => None,
+                    other => panic!("not gossip: {other:?}"),
+                })
+                .collect();
+        kinds.dedup();
+        kinds
+    }
+
+    /// A gossip round sends when, and only when, one of the sources a gossip
+    /// datagram takes has news: member updates, writes or broadcasts.
+    #[test]
+    fn a_gossip_round_goes_out_for_news_from_any_source_and_only_then() {
+        let hour = Duration::from_secs(3600);
+        let config = Config {
+            probe_interval: hour,
+            pull_interval: hour,
+            state_sync_interval: hour,
+            push_pull_interval: hour,
+            dissemination: Dissemination::Push,
+            ..Config::lan()
+        };
+        let mut n = with_three_members(config);
+        assert_eq!(gossiped(&mut n, 10), ["update"], "the members' arrival");
+        assert!(gossiped(&mut n, 20).is_empty(), "nothing new, no round");
+        n.set(Instant::from_secs(20), b"k", b"v").unwrap();
+        assert_eq!(gossiped(&mut n, 30), ["key"]);
+        n.broadcast(Instant::from_secs(30), b"b").unwrap();
+        assert_eq!(gossiped(&mut n, 40), ["broadcast"]);
+        announce(&mut n, "d", 4);
+        assert_eq!(gossiped(&mut n, 50), ["update"]);
+        assert!(gossiped(&mut n, 60).is_empty());
+    }
 
     /// The piggyback order as a table, read the way the README states it.
     #[test]

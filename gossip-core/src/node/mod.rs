@@ -385,10 +385,9 @@ impl<A: Address, R: Rng> Node<A, R> {
     /// from [`poll_timeout`](Self::poll_timeout), or twice, is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        let gossip_waiting = self.gossip_waiting();
         let (mut env, membership, broadcasts, replica) = self.parts();
-        let pushes = (broadcasts.has_pushes() && membership.config().dissemination.pushes())
-            || replica.has_rumors();
-        membership.handle_timeout(&mut env, pushes);
+        membership.handle_timeout(&mut env, gossip_waiting);
         if !membership.has_left() {
             broadcasts.handle_timeout(&mut env, &*membership);
             replica.handle_timeout(&mut env, &*membership);
