@@ -5,6 +5,37 @@
 
 use super::*;
 
+/// What failure detection keeps.
+pub(super) struct Detection<A> {
+    /// Members in the order they are probed, shuffled each pass.
+    pub(super) probe_order: ProbeOrder,
+    /// The probe of this period, until it ends.
+    pub(super) probe: Option<ProbeRound<A>>,
+    /// Probes this node makes for others (indirect probes).
+    pub(super) relays: Relays<A>,
+    /// Lifeguard's local health.
+    pub(super) awareness: Awareness,
+    pub(super) suspicions: Suspicions,
+    /// The sequence number of the last probe sent.
+    pub(super) last_seq: u32,
+    /// Senders of claims about this node older than its incarnation (a
+    /// suspicion or failure it already refuted): the next datagram to each
+    /// carries this node's alive record. Bounded; the oldest goes first.
+    pub(super) stale_viewers: VecDeque<A>,
+}
+
+/// How many senders of stale claims about this node are remembered for a
+/// correction; forged claims from more addresses push out the oldest.
+const MAX_STALE_VIEWERS: usize = 16;
+
+impl<A> Detection<A> {
+    /// The sequence number of a new probe.
+    pub(super) fn next_seq(&mut self) -> u32 {
+        self.last_seq = self.last_seq.wrapping_add(1);
+        self.last_seq
+    }
+}
+
 impl<A: Address> Membership<A> {
     /// Piggybacks this node's network coordinate, if it keeps one and it fits.
     pub(crate) fn write_coordinate(&self, writer: &mut PacketWriter<'_>, stats: &mut Stats) {
@@ -54,6 +85,7 @@ impl<A: Address> Membership<A> {
             return false;
         }
         let by = self
+            .detection
             .suspicions
             .first_suspecter(member.name.as_str())
             .unwrap_or(self.table.local().name.as_str());
@@ -79,7 +111,12 @@ impl<A: Address> Membership<A> {
         writer: &mut PacketWriter<'_>,
         stats: &mut Stats,
     ) -> bool {
-        let Some(at) = self.stale_viewers.iter().position(|viewer| viewer == to) else {
+        let Some(at) = self
+            .detection
+            .stale_viewers
+            .iter()
+            .position(|viewer| viewer == to)
+        else {
             return false;
         };
         let message = Message::Update(update_of(self.table.local(), ""));
@@ -87,7 +124,7 @@ impl<A: Address> Membership<A> {
             return false;
         }
         stats.detection.stale_claims_corrected += 1;
-        self.stale_viewers.remove(at);
+        self.detection.stale_viewers.remove(at);
         true
     }
 
@@ -95,13 +132,13 @@ impl<A: Address> Membership<A> {
     /// incarnation, for [`write_correction`](Self::write_correction).
     /// Only members are remembered: datagrams to strangers carry no updates.
     pub(super) fn heard_stale_claim(&mut self, from: &A) {
-        if !self.table.knows_addr(from) || self.stale_viewers.contains(from) {
+        if !self.table.knows_addr(from) || self.detection.stale_viewers.contains(from) {
             return;
         }
-        if self.stale_viewers.len() == MAX_STALE_VIEWERS {
-            self.stale_viewers.pop_front();
+        if self.detection.stale_viewers.len() == MAX_STALE_VIEWERS {
+            self.detection.stale_viewers.pop_front();
         }
-        self.stale_viewers.push_back(from.clone());
+        self.detection.stale_viewers.push_back(from.clone());
     }
 
     pub(super) fn handle_ping<R>(
@@ -148,7 +185,7 @@ impl<A: Address> Membership<A> {
         let Ok(target) = NodeName::new(target) else {
             return; // names were checked when decoding
         };
-        let seq = self.next_seq();
+        let seq = self.detection.next_seq();
         let relay = Relay {
             seq,
             requester: from.clone(),
@@ -156,7 +193,7 @@ impl<A: Address> Membership<A> {
             nack_at: nack.then(|| env.now + nack_delay(&self.config)),
             expires: env.now + self.config.probe_timeout,
         };
-        if self.relays.insert(env.now, relay) {
+        if self.detection.relays.insert(env.now, relay) {
             env.stats.detection.relayed_probes_dropped += 1;
         }
         self.arm_nack_timer();
@@ -179,12 +216,17 @@ impl<A: Address> Membership<A> {
         from: &A,
         seq: u32,
     ) -> Option<Duration> {
-        if let Some(round) = self.probe.as_mut().filter(|round| round.seq == seq) {
+        if let Some(round) = self
+            .detection
+            .probe
+            .as_mut()
+            .filter(|round| round.seq == seq)
+        {
             let first = !round.acked && !round.timed_out && round.addr == *from;
             round.acked = true;
             self.timers.clear(Timer::ProbeTimeout);
             return first.then(|| env.now - round.sent_at);
-        } else if let Some(relay) = self.relays.take(env.now, seq) {
+        } else if let Some(relay) = self.detection.relays.take(env.now, seq) {
             self.arm_nack_timer();
             self.send(
                 env,
@@ -231,7 +273,12 @@ impl<A: Address> Membership<A> {
     }
 
     pub(super) fn handle_nack<R>(&mut self, env: &mut Env<'_, R>, seq: u32) {
-        match self.probe.as_mut().filter(|round| round.seq == seq) {
+        match self
+            .detection
+            .probe
+            .as_mut()
+            .filter(|round| round.seq == seq)
+        {
             Some(round) if round.nacks_received < round.nacks_expected => {
                 round.nacks_received += 1;
                 env.stats.detection.nacks_received += 1;
@@ -242,7 +289,7 @@ impl<A: Address> Membership<A> {
 
     /// Relayed probes whose target stayed silent: tell their requesters.
     pub(super) fn send_due_nacks<R>(&mut self, env: &mut Env<'_, R>) {
-        while let Some((to, seq)) = self.relays.pop_due_nack(env.now) {
+        while let Some((to, seq)) = self.detection.relays.pop_due_nack(env.now) {
             env.stats.detection.nacks_sent += 1;
             self.send(env, Outgoing::Nack { to, seq });
         }
@@ -250,7 +297,7 @@ impl<A: Address> Membership<A> {
     }
 
     pub(super) fn arm_nack_timer(&mut self) {
-        match self.relays.next_nack() {
+        match self.detection.relays.next_nack() {
             Some(at) => self.timers.set(Timer::Nack, at),
             None => self.timers.clear(Timer::Nack),
         }
@@ -261,18 +308,18 @@ impl<A: Address> Membership<A> {
     /// score, so a node that is itself struggling blames others less.
     pub(super) fn probe_period<R: Rng>(&mut self, env: &mut Env<'_, R>) {
         self.timers.clear(Timer::ProbeTimeout);
-        if let Some(round) = self.probe.take() {
+        if let Some(round) = self.detection.probe.take() {
             self.conclude_probe(env, &round);
         }
-        if self.awareness.score() > 0 {
+        if self.detection.awareness.score() > 0 {
             env.stats.detection.probes_degraded += 1;
         }
-        let interval = self.awareness.scale(self.config.probe_interval);
+        let interval = self.detection.awareness.scale(self.config.probe_interval);
         self.timers.set(Timer::Probe, env.now + interval);
-        let Some(index) = self.probe_order.next(env.rng, &self.table) else {
+        let Some(index) = self.detection.probe_order.next(env.rng, &self.table) else {
             return;
         };
-        let seq = self.next_seq();
+        let seq = self.detection.next_seq();
         let target = &self.table.get(index);
         let round = ProbeRound {
             seq,
@@ -295,8 +342,8 @@ impl<A: Address> Membership<A> {
                 target: round.target.clone(),
             },
         );
-        self.probe = Some(round);
-        let timeout = self.awareness.scale(self.config.probe_timeout);
+        self.detection.probe = Some(round);
+        let timeout = self.detection.awareness.scale(self.config.probe_timeout);
         self.timers.set(Timer::ProbeTimeout, env.now + timeout);
     }
 
@@ -304,14 +351,14 @@ impl<A: Address> Membership<A> {
     /// and a target that never answered is suspected.
     pub(super) fn conclude_probe<R: Rng>(&mut self, env: &mut Env<'_, R>, round: &ProbeRound<A>) {
         if round.acked {
-            self.awareness.record(Health::ProbeSucceeded);
+            self.detection.awareness.record(Health::ProbeSucceeded);
             return;
         }
         env.stats.detection.probes_failed += 1;
-        self.awareness.record(Health::ProbeFailed);
+        self.detection.awareness.record(Health::ProbeFailed);
         for _ in round.nacks_received..round.nacks_expected {
             env.stats.detection.nacks_missed += 1;
-            self.awareness.record(Health::NackMissed);
+            self.detection.awareness.record(Health::NackMissed);
         }
         self.suspect_unanswered(env, round);
     }
@@ -320,7 +367,7 @@ impl<A: Address> Membership<A> {
     /// probe the target (SWIM's ping-req), and ping it once more ourselves, so that
     /// one lost datagram does not raise a suspicion.
     pub(super) fn probe_timed_out<R: Rng>(&mut self, env: &mut Env<'_, R>) {
-        let Some(round) = self.probe.as_mut().filter(|round| !round.acked) else {
+        let Some(round) = self.detection.probe.as_mut().filter(|round| !round.acked) else {
             return;
         };
         round.timed_out = true;

@@ -16,6 +16,38 @@ use crate::wire::{
     MAX_MESSAGES_PER_PACKET, MAX_STATE_CHUNKS, Message, PacketWriter, Status, Update,
 };
 
+/// What joins, push-pull and state transfers keep.
+pub(super) struct Exchange<A> {
+    /// Exchanges this node opened and waits to hear back from.
+    pub(super) awaiting: Exchanges,
+    pub(super) sent_transfers: SentTransfers<A>,
+    pub(super) receiving_transfers: ReceivingTransfers<A>,
+    pub(super) joining: Option<Joining<A>>,
+    /// Earliest time a datagram from a stranger may trigger a state exchange.
+    pub(super) next_discovery: Instant,
+    /// Validates the addresses of strangers asking for the table.
+    pub(super) cookies: Cookies,
+}
+
+/// A join in progress.
+pub(super) struct Joining<A> {
+    pub(super) seeds: Vec<A>,
+    pub(super) attempts: u32,
+    /// Attempts since a seed last answered: what the backoff doubles on.
+    pub(super) unanswered: u32,
+    pub(super) session: u32,
+}
+
+/// An exchange request, as received.
+pub(super) struct Request {
+    pub(super) session: u32,
+    pub(super) digest: u64,
+    pub(super) join: bool,
+    pub(super) cookie: u64,
+    /// Padded as requests to strangers are.
+    pub(super) padded: bool,
+}
+
 /// Most exchanges this node waits on at once; an older one is forgotten (the next
 /// exchange repeats its work).
 const MAX_OPEN_EXCHANGES: usize = 16;
@@ -200,7 +232,10 @@ impl<A: Address> Membership<A> {
         from: &A,
         first: Option<MessageKind>,
     ) {
-        if !self.config.discovery || env.now < self.next_discovery || self.table.knows_addr(from) {
+        if !self.config.discovery
+            || env.now < self.exchange.next_discovery
+            || self.table.knows_addr(from)
+        {
             return;
         }
         let exchange_traffic = matches!(
@@ -215,7 +250,7 @@ impl<A: Address> Membership<A> {
         if exchange_traffic {
             return;
         }
-        self.next_discovery = env.now + self.config.probe_interval;
+        self.exchange.next_discovery = env.now + self.config.probe_interval;
         env.stats.exchange.discovery_push_pulls += 1;
         self.open_exchange(env, from.clone());
     }
@@ -242,9 +277,9 @@ impl<A: Address> Membership<A> {
                 return;
             }
             let addr_hash = self.table.addr_hash(from);
-            if !self.cookies.check(addr_hash, env.now, cookie) {
+            if !self.exchange.cookies.check(addr_hash, env.now, cookie) {
                 env.stats.exchange.cookies_sent += 1;
-                let cookie = self.cookies.issue(addr_hash, env.now);
+                let cookie = self.exchange.cookies.issue(addr_hash, env.now);
                 self.send(
                     env,
                     Outgoing::Cookie {
@@ -272,11 +307,11 @@ impl<A: Address> Membership<A> {
         session: u32,
         cookie: u64,
     ) {
-        if !self.exchanges.retry_with_cookie(env.now, session) {
+        if !self.exchange.awaiting.retry_with_cookie(env.now, session) {
             env.stats.exchange.cookies_ignored += 1;
             return;
         }
-        let join = match self.joining.as_mut() {
+        let join = match self.exchange.joining.as_mut() {
             Some(joining) if joining.session == session => {
                 // The seed is up: if this exchange is lost now, that is loss,
                 // not a seed that is down, and the next attempt comes after
@@ -319,10 +354,11 @@ impl<A: Address> Membership<A> {
         chunks: u16,
     ) {
         let check_at = env.now + self.config.probe_timeout;
-        self.receiving_transfers
+        self.exchange
+            .receiving_transfers
             .note(session, from, chunk, chunks, check_at);
         self.arm_transfer_check();
-        if self.joining.take().is_some() {
+        if self.exchange.joining.take().is_some() {
             self.timers.clear(Timer::JoinRetry);
             self.emit(env, Event::JoinCompleted { via: from.clone() });
         }
@@ -336,6 +372,7 @@ impl<A: Address> Membership<A> {
         missing: &[u8],
     ) {
         let chunks: Vec<Vec<u8>> = self
+            .exchange
             .sent_transfers
             .resend(env.now, session, from, missing)
             .cloned()
@@ -354,7 +391,7 @@ impl<A: Address> Membership<A> {
     /// Asks senders of incomplete transfers for what is missing.
     pub(super) fn check_transfers<R>(&mut self, env: &mut Env<'_, R>) {
         let retry_at = env.now + self.config.probe_timeout;
-        for request in self.receiving_transfers.due(env.now, retry_at) {
+        for request in self.exchange.receiving_transfers.due(env.now, retry_at) {
             self.send(
                 env,
                 Outgoing::StateResend {
@@ -368,7 +405,7 @@ impl<A: Address> Membership<A> {
     }
 
     pub(super) fn arm_transfer_check(&mut self) {
-        match self.receiving_transfers.next_check() {
+        match self.exchange.receiving_transfers.next_check() {
             Some(at) => self.timers.set(Timer::TransferCheck, at),
             None => self.timers.clear(Timer::TransferCheck),
         }
@@ -411,7 +448,8 @@ impl<A: Address> Membership<A> {
     /// and we answer with ours.
     pub(super) fn open_exchange<R: Rng>(&mut self, env: &mut Env<'_, R>, to: A) {
         let session = env.rng.next_u32();
-        self.exchanges
+        self.exchange
+            .awaiting
             .open(env.now, session, env.now + self.config.push_pull_interval);
         env.stats.exchange.push_pulls += 1;
         self.send(
@@ -430,7 +468,7 @@ impl<A: Address> Membership<A> {
         env: &mut Env<'_, R>,
         seeds: &[A],
     ) -> Result<(), JoinError> {
-        if self.left {
+        if self.lifecycle.left {
             return Err(JoinError::Left);
         }
         if seeds.is_empty() {
@@ -443,7 +481,7 @@ impl<A: Address> Membership<A> {
             return Ok(());
         }
         let session = env.rng.next_u32();
-        self.joining = Some(Joining {
+        self.exchange.joining = Some(Joining {
             seeds,
             attempts: 0,
             unanswered: 0,
@@ -457,7 +495,7 @@ impl<A: Address> Membership<A> {
     /// Contacts every seed with a join request carrying our alive announcement,
     /// then waits with exponential backoff while no seed answers.
     pub(super) fn join_attempt<R: Rng>(&mut self, env: &mut Env<'_, R>) {
-        let Some(joining) = self.joining.as_mut() else {
+        let Some(joining) = self.exchange.joining.as_mut() else {
             return;
         };
         if self
@@ -466,7 +504,7 @@ impl<A: Address> Membership<A> {
             .is_some_and(|max| joining.attempts >= max)
         {
             let attempts = joining.attempts;
-            self.joining = None;
+            self.exchange.joining = None;
             self.emit(env, Event::JoinFailed { attempts });
             return;
         }
@@ -479,7 +517,9 @@ impl<A: Address> Membership<A> {
         joining.unanswered += 1;
         let (session, seeds) = (joining.session, joining.seeds.clone());
         self.timers.set(Timer::JoinRetry, env.now + backoff);
-        self.exchanges.open(env.now, session, env.now + backoff);
+        self.exchange
+            .awaiting
+            .open(env.now, session, env.now + backoff);
         for seed in seeds {
             self.send(
                 env,
@@ -507,7 +547,7 @@ impl<A: Address> Membership<A> {
     ) {
         env.stats.exchange.states_sent += 1;
         let rumors = &self.rumors;
-        let suspicions = &self.suspicions;
+        let suspicions = &self.detection.suspicions;
         let local = &self.table.local().name;
         let chunks = encode_state(
             &self.table,
@@ -525,8 +565,13 @@ impl<A: Address> Membership<A> {
         if chunks.len() > 1 {
             // Long enough for the receiver's resend rounds, one probe timeout apart.
             let expires = env.now + self.config.probe_interval * 4;
-            self.sent_transfers
-                .keep(env.now, session, to.clone(), chunks.clone(), expires);
+            self.exchange.sent_transfers.keep(
+                env.now,
+                session,
+                to.clone(),
+                chunks.clone(),
+                expires,
+            );
         }
         for datagram in chunks {
             self.send(

@@ -19,9 +19,9 @@ impl<A: Address> Membership<A> {
             |_, rumor, writer| rumor.write(writer, sent),
             |_| true,
         );
-        if self.departing && self.rumors.is_empty() {
+        if self.lifecycle.departing && self.rumors.is_empty() {
             // The departure has now been sent as often as any rumor.
-            self.departing = false;
+            self.lifecycle.departing = false;
             self.timers.clear_all();
             push_or_count(&mut self.events, Event::LeaveCompleted, &self.config, stats);
         }
@@ -101,7 +101,7 @@ impl<A: Address> Membership<A> {
     pub(super) fn gossip_member(&mut self, index: usize, suspected_by: Option<&str>) {
         let member = &self.table.get(index);
         let by = suspected_by
-            .or_else(|| self.suspicions.first_suspecter(&member.name))
+            .or_else(|| self.detection.suspicions.first_suspecter(&member.name))
             .unwrap_or(self.table.local().name.as_str());
         let message = Message::Update(update_of(member, by));
         self.rumors

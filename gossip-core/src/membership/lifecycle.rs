@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// Where this node stands: leaving, at the table's limit, or sharing its name.
+pub(super) struct Lifecycle<A> {
+    pub(super) left: bool,
+    /// Left, and the departure not yet sent as often as a rumor is.
+    pub(super) departing: bool,
+    /// Set while the table is full, so the limit event is emitted once per episode.
+    pub(super) table_full: bool,
+    /// The address of the last process seen announcing this node's name.
+    pub(super) reported_conflict: Option<A>,
+}
+
 impl<A: Address> Membership<A> {
     pub(super) fn reap<R: Rng>(&mut self, env: &mut Env<'_, R>) {
         self.timers
@@ -20,16 +31,16 @@ impl<A: Address> Membership<A> {
     /// Drops everything kept about a member removed from the table, and follows
     /// the member that moved into its slot.
     pub(super) fn forget<R>(&mut self, env: &mut Env<'_, R>, removed: &Removed<A>) {
-        self.probe_order.remove(removed.index);
+        self.detection.probe_order.remove(removed.index);
         if let Some(from) = removed.moved_from {
-            self.probe_order.renumber(from, removed.index);
+            self.detection.probe_order.renumber(from, removed.index);
         }
         self.rumors.remove(&removed.member.name);
-        self.suspicions.clear(&removed.member.name);
+        self.detection.suspicions.clear(&removed.member.name);
         if let Some(vivaldi) = self.vivaldi.as_mut() {
             vivaldi.forget(removed.member.name.as_str());
         }
-        self.table_full = false;
+        self.lifecycle.table_full = false;
         env.stats.members.tombstones_reaped += 1;
     }
 
@@ -39,7 +50,7 @@ impl<A: Address> Membership<A> {
     /// [`Event::LeaveCompleted`]). Meanwhile nothing else runs, and incoming
     /// datagrams are ignored.
     pub(crate) fn leave<R: Rng>(&mut self, env: &mut Env<'_, R>) -> Result<(), LeaveError> {
-        if self.left {
+        if self.lifecycle.left {
             return Err(LeaveError::AlreadyLeft);
         }
         self.table.update(LOCAL, |m| {
@@ -49,11 +60,11 @@ impl<A: Address> Membership<A> {
         // Only the departure matters now; it must not queue behind older news.
         self.rumors.clear();
         self.gossip_member(LOCAL, None);
-        self.left = true;
-        self.departing = true;
+        self.lifecycle.left = true;
+        self.lifecycle.departing = true;
         self.timers.clear_all();
-        self.probe = None;
-        self.joining = None;
+        self.detection.probe = None;
+        self.exchange.joining = None;
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live());
         self.send_departure(env, limit as usize);
         Ok(())
@@ -65,7 +76,7 @@ impl<A: Address> Membership<A> {
     pub(super) fn send_departure<R: Rng>(&mut self, env: &mut Env<'_, R>, count: usize) {
         let targets = self.table.sample(env.rng, count, |m| m.state.is_live());
         if targets.is_empty() {
-            self.departing = false;
+            self.lifecycle.departing = false;
             self.emit(env, Event::LeaveCompleted);
             return;
         }
@@ -83,7 +94,7 @@ impl<A: Address> Membership<A> {
         env: &mut Env<'_, R>,
         metadata: &[u8],
     ) -> Result<(), MetadataError> {
-        if self.left {
+        if self.lifecycle.left {
             return Err(MetadataError::Left);
         }
         if metadata.len() > self.config.max_metadata_size {

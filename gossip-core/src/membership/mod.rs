@@ -4,8 +4,9 @@
 //! A child state machine of [`Node`](crate::Node): inputs arrive through
 //! `handle_*`, outputs leave through `poll_*`, and the node drains it.
 //!
-//! This file holds the state, the getters and outputs, and the dispatch of
-//! messages and timers; the behaviour is in one file per concept:
+//! This file holds the state shared by all (the table, the timers, the
+//! rumors, the outputs), the getters, and the dispatch of messages and
+//! timers. Each concept keeps its own state and behaviour in its file:
 //! `detection` (probes, acks, nacks, suspicions expiring, the buddy system),
 //! `exchange` (joins, push-pull, cookies, state transfers), `gossip` (the
 //! gossip round and partner choice), `lifecycle` (leaving, metadata,
@@ -36,7 +37,9 @@ use rand_core::{CryptoRng, Rng};
 
 use self::awareness::{Awareness, Health};
 use self::cookie::Cookies;
-use self::exchange::{Exchanges, update_of};
+use self::detection::Detection;
+use self::exchange::{Exchange, Exchanges, Request, update_of};
+use self::lifecycle::Lifecycle;
 pub(crate) use self::outgoing::Outgoing;
 use self::probe::{ProbeOrder, ProbeRound, Relay, Relays};
 use self::suspicion::{Suspicion, Suspicions};
@@ -58,64 +61,23 @@ use crate::time::Instant;
 use crate::topology::{Coordinate, PeerSelection, Sample as VivaldiSample, Vivaldi};
 use crate::wire::{MIN_STRANGER_PADDING, Message, MessageKind, PacketWriter};
 
-/// A join in progress.
-struct Joining<A> {
-    seeds: Vec<A>,
-    attempts: u32,
-    /// Attempts since a seed last answered: what the backoff doubles on.
-    unanswered: u32,
-    session: u32,
-}
-
-/// An exchange request, as received.
-struct Request {
-    session: u32,
-    digest: u64,
-    join: bool,
-    cookie: u64,
-    /// Padded as requests to strangers are.
-    padded: bool,
-}
-
 pub(crate) struct Membership<A> {
     config: Arc<Config>,
     table: MemberTable<A>,
-    probe_order: ProbeOrder,
-    probe: Option<ProbeRound<A>>,
-    relays: Relays<A>,
-    awareness: Awareness,
-    suspicions: Suspicions,
-    exchanges: Exchanges,
-    sent_transfers: SentTransfers<A>,
-    receiving_transfers: ReceivingTransfers<A>,
-    joining: Option<Joining<A>>,
-    left: bool,
-    /// Left, and the departure not yet sent as often as a rumor is.
-    departing: bool,
-    next_seq: u32,
     timers: Timers,
+    /// Member updates waiting to be gossiped.
     rumors: RumorQueue<NodeName, Encoded>,
     outbox: VecDeque<Outgoing<A>>,
     events: VecDeque<Event<A>>,
-    /// Set while the table is full, so the limit event is emitted once per episode.
-    table_full: bool,
-    /// Earliest time a datagram from a stranger may trigger a state exchange.
-    next_discovery: Instant,
-    /// Validates the addresses of strangers asking for the table.
-    cookies: Cookies,
     /// This node's network coordinate and its members', if `coordinates`.
     vivaldi: Option<Vivaldi>,
-    /// The address of the last process seen announcing this node's name.
-    reported_conflict: Option<A>,
-    /// Senders of claims about this node older than its incarnation (a
-    /// suspicion or failure it already refuted): the next datagram to each
-    /// carries this node's alive record. Bounded; the oldest goes first.
-    stale_viewers: VecDeque<A>,
+    /// Failure detection: probes, relays, suspicions (`detection.rs`).
+    detection: Detection<A>,
+    /// Joins, push-pull and state transfers (`exchange.rs`).
+    exchange: Exchange<A>,
+    /// Leaving, and the node's own standing (`lifecycle.rs`).
+    lifecycle: Lifecycle<A>,
 }
-
-/// How many senders of stale claims about this node are remembered for a
-/// correction; forged claims from more addresses push out the oldest.
-const MAX_STALE_VIEWERS: usize = 16;
 
 impl<A: Address> Peers<A> for Membership<A> {
     fn live_members(&self) -> usize {
@@ -170,34 +132,44 @@ impl<A: Address> Membership<A> {
         let table_seed = secrets.next_u64();
         let mut cookie_key = [0; 32];
         secrets.fill_bytes(&mut cookie_key);
-        Membership {
-            table: MemberTable::new(local, config.max_members, table_seed),
-            rumors: RumorQueue::new(secrets.next_u64()),
-            next_seq: rng.next_u32(),
+        // Drawn in this order, which seeded runs depend on.
+        let table = MemberTable::new(local, config.max_members, table_seed);
+        let rumors = RumorQueue::new(secrets.next_u64());
+        let detection = Detection {
+            last_seq: rng.next_u32(),
             relays: Relays::new(config.max_relayed_probes),
             awareness: Awareness::new(config.awareness_max),
             probe_order: ProbeOrder::default(),
             probe: None,
             suspicions: Suspicions::new(secrets.next_u64()),
-            exchanges: Exchanges::default(),
-            sent_transfers: SentTransfers::default(),
-            receiving_transfers: ReceivingTransfers::default(),
-            joining: None,
-            left: false,
-            departing: false,
+            stale_viewers: VecDeque::new(),
+        };
+        Membership {
+            table,
+            rumors,
+            detection,
+            exchange: Exchange {
+                awaiting: Exchanges::default(),
+                sent_transfers: SentTransfers::default(),
+                receiving_transfers: ReceivingTransfers::default(),
+                joining: None,
+                next_discovery: now,
+                cookies: Cookies::new(cookie_key),
+            },
+            lifecycle: Lifecycle {
+                left: false,
+                departing: false,
+                table_full: false,
+                reported_conflict: None,
+            },
             timers,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
-            table_full: false,
-            next_discovery: now,
-            cookies: Cookies::new(cookie_key),
             // Seeded from a secret already drawn: turning coordinates on or
             // off changes nothing else a seeded run draws.
             vivaldi: config
                 .coordinates
                 .then(|| Vivaldi::new(table_seed.rotate_left(17))),
-            reported_conflict: None,
-            stale_viewers: VecDeque::new(),
             config,
         }
     }
@@ -230,19 +202,19 @@ impl<A: Address> Membership<A> {
     }
 
     pub(crate) fn local_health(&self) -> u32 {
-        self.awareness.score()
+        self.detection.awareness.score()
     }
 
     pub(crate) fn has_left(&self) -> bool {
-        self.left
+        self.lifecycle.left
     }
 
     pub(crate) fn is_departing(&self) -> bool {
-        self.departing
+        self.lifecycle.departing
     }
 
     pub(crate) fn is_joining(&self) -> bool {
-        self.joining.is_some()
+        self.exchange.joining.is_some()
     }
 
     /// This node's network coordinate and its members', if `coordinates`.
@@ -252,15 +224,15 @@ impl<A: Address> Membership<A> {
 
     pub(crate) fn reserve_members(&mut self, additional: usize) {
         self.table.reserve(additional);
-        self.probe_order.reserve(additional);
+        self.detection.probe_order.reserve(additional);
     }
 
     pub(crate) fn footprint(&self) -> Footprint {
         Footprint {
             members: self.table.len(),
             rumors: self.rumors.len(),
-            suspicion_deadlines: self.suspicions.deadlines(),
-            relayed_probes: self.relays.len(),
+            suspicion_deadlines: self.detection.suspicions.deadlines(),
+            relayed_probes: self.detection.relays.len(),
             pending_transmits: self.outbox.len(),
             pending_events: self.events.len(),
             coordinates: self.vivaldi.as_ref().map_or(0, Vivaldi::known),
@@ -284,11 +256,14 @@ impl<A: Address> Membership<A> {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        if self.left {
+        if self.lifecycle.left {
             // Only the departure's rounds are left to run.
-            return self.timers.get(Timer::Gossip).filter(|_| self.departing);
+            return self
+                .timers
+                .get(Timer::Gossip)
+                .filter(|_| self.lifecycle.departing);
         }
-        let suspicion = self.suspicions.next_deadline();
+        let suspicion = self.detection.suspicions.next_deadline();
         match (self.timers.next_deadline(), suspicion) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -420,7 +395,7 @@ impl<A: Address> Membership<A> {
         // After the messages: a datagram may announce its own sender.
         self.table.heard_at(&from);
         if let Some((session, true, _)) = state {
-            if self.exchanges.close(env.now, session) {
+            if self.exchange.awaiting.close(env.now, session) {
                 self.send_state(env, from, session, false, false);
             }
         }
@@ -433,8 +408,8 @@ impl<A: Address> Membership<A> {
     /// [`Node::gossip_waiting`](crate::Node)), which is what a gossip round
     /// waits for.
     pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>, gossip_waiting: bool) {
-        if self.left {
-            if self.departing && self.timers.pop_due(env.now) == Some(Timer::Gossip) {
+        if self.lifecycle.left {
+            if self.lifecycle.departing && self.timers.pop_due(env.now) == Some(Timer::Gossip) {
                 self.send_departure(env, self.config.gossip_fanout.max(1));
             }
             return;
@@ -451,17 +426,12 @@ impl<A: Address> Membership<A> {
                 Timer::Nack => self.send_due_nacks(env),
             }
         }
-        while let Some((name, suspicion)) = self.suspicions.pop_expired(env.now) {
+        while let Some((name, suspicion)) = self.detection.suspicions.pop_expired(env.now) {
             self.suspicion_expired(env, &name, suspicion);
         }
     }
 
     // ---- plumbing --------------------------------------------------------------
-
-    fn next_seq(&mut self) -> u32 {
-        self.next_seq = self.next_seq.wrapping_add(1);
-        self.next_seq
-    }
 
     /// Queues a datagram within the node's budget of undrained ones.
     fn send<R>(&mut self, env: &mut Env<'_, R>, outgoing: Outgoing<A>) {

@@ -199,10 +199,10 @@ impl<A: Address> Membership<A> {
     /// Tells the application that a process at `addr` announces this node's
     /// name, once per address in a row.
     fn report_conflict<R>(&mut self, env: &mut Env<'_, R>, generation: Generation, addr: A) {
-        if self.reported_conflict.as_ref() == Some(&addr) {
+        if self.lifecycle.reported_conflict.as_ref() == Some(&addr) {
             return;
         }
-        self.reported_conflict = Some(addr.clone());
+        self.lifecycle.reported_conflict = Some(addr.clone());
         self.emit(env, Event::NameConflict { addr, generation });
     }
 
@@ -221,7 +221,7 @@ impl<A: Address> Membership<A> {
             m.generation = generation;
             m.incarnation = incarnation;
         });
-        self.awareness.record(Health::Refuted);
+        self.detection.awareness.record(Health::Refuted);
         env.stats.members.refutations += 1;
         self.gossip_member(LOCAL, None);
         self.emit(
@@ -258,7 +258,7 @@ impl<A: Address> Membership<A> {
                 if let Some(evicted) = evicted {
                     self.forget(env, &evicted);
                 }
-                self.probe_order.insert(env.rng, index);
+                self.detection.probe_order.insert(env.rng, index);
                 if source != Source::SettledState {
                     self.gossip_member(index, None);
                 }
@@ -267,8 +267,8 @@ impl<A: Address> Membership<A> {
             }
             Err(_) => {
                 env.stats.members.members_refused += 1;
-                if !self.table_full {
-                    self.table_full = true;
+                if !self.lifecycle.table_full {
+                    self.lifecycle.table_full = true;
                     let max_members = self.config.max_members;
                     self.emit(env, Event::MemberLimitReached { max_members });
                 }
@@ -301,7 +301,7 @@ impl<A: Address> Membership<A> {
                 m.state_changed = now;
             }
         });
-        self.suspicions.clear(&before.name);
+        self.detection.suspicions.clear(&before.name);
         if source != Source::SettledState {
             self.gossip_member(index, None);
         }
@@ -351,7 +351,9 @@ impl<A: Address> Membership<A> {
         });
         let member = self.table.get(index).clone();
         let suspicion = Suspicion::new(generation, incarnation, now, bounds, suspecter);
-        self.suspicions.start(member.name.clone(), suspicion);
+        self.detection
+            .suspicions
+            .start(member.name.clone(), suspicion);
         env.stats.members.suspicions += 1;
         if source != Source::SettledState {
             self.gossip_member(index, by);
@@ -379,7 +381,7 @@ impl<A: Address> Membership<A> {
         if known.state == MemberState::Alive || incarnation > known.incarnation {
             self.suspect(env, index, generation, incarnation, None, source);
         }
-        if !self.suspicions.settle(&name) {
+        if !self.detection.suspicions.settle(&name) {
             self.bury(
                 env,
                 index,
@@ -404,7 +406,7 @@ impl<A: Address> Membership<A> {
         let name = self.table.get(index).name.clone();
         let local = self.local().name.clone();
         let by = by.unwrap_or(&local);
-        if self.suspicions.confirm(&name, by) {
+        if self.detection.suspicions.confirm(&name, by) {
             env.stats.members.suspicion_confirmations += 1;
             if source != Source::SettledState {
                 // Passed on under the confirmer's name, so others count it too.
@@ -440,7 +442,7 @@ impl<A: Address> Membership<A> {
             self.gossip_member(index, None);
         }
         let member = self.table.get(index).clone();
-        self.suspicions.clear(&member.name);
+        self.detection.suspicions.clear(&member.name);
         match state {
             MemberState::Failed if before.is_live() => self.emit(env, Event::MemberFailed(member)),
             MemberState::Left if before != MemberState::Left => {
