@@ -106,6 +106,42 @@ fn the_table_is_printed_by_default_and_quiet_suppresses_it() {
 }
 
 #[test]
+fn memory_prints_the_heap_peak_after_the_table_and_grows_with_the_cluster() {
+    let peak = |nodes: &str| -> (f64, u64) {
+        let out = stdout(&succeeds(&[
+            "--nodes",
+            nodes,
+            "--duration",
+            "5",
+            "--memory",
+        ]));
+        let section = out.split("\nmemory\n").nth(1).expect("a memory section");
+        let value = |label: &str| -> String {
+            let line = section.lines().find(|l| l.contains(label)).expect(label);
+            let after = line.split(label).nth(1).unwrap().trim_start();
+            after.split(' ').next().unwrap().to_string()
+        };
+        let megabytes: f64 = value("heap at its peak").parse().unwrap();
+        let per_pair: u64 = value("per (observer, member) pair").parse().unwrap();
+        (megabytes, per_pair)
+    };
+    let (small_mb, small_pair) = peak("20");
+    let (large_mb, large_pair) = peak("200");
+    assert!(small_mb > 0.0 && small_pair > 0, "{small_mb} {small_pair}");
+    // n² member records: ten times the nodes, far more heap.
+    assert!(
+        large_mb > 20.0 * small_mb,
+        "{small_mb} MB, then {large_mb} MB"
+    );
+    assert!(
+        large_pair < small_pair,
+        "fixed costs spread over more pairs"
+    );
+    let refused = refused(&small(&["--memory", "--json"]));
+    assert!(refused.contains("--memory"), "{refused}");
+}
+
+#[test]
 fn the_same_seed_gives_the_same_report() {
     let run = || {
         let output = succeeds(&small(&["--json", "--loss", "0.05"]));

@@ -51,8 +51,12 @@ fn main() -> ExitCode {
     if outputs.compare_modes {
         return compare_modes(scenario, outputs);
     }
-    let report = run_with_progress(&scenario);
-    match outputs.write(&report) {
+    // Counted by allocation-counter's global allocator: a thread-local
+    // count per allocation, nothing measurable beside a simulation.
+    let mut report = None;
+    let heap = allocation_counter::measure(|| report = Some(run_with_progress(&scenario)));
+    let report = report.expect("the run returns a report");
+    match outputs.write(&report, heap.bytes_max) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(OUTPUT_FAILED, &message),
     }
@@ -525,6 +529,11 @@ struct OutputFlags {
     /// writing anything (status 0 if the scenario can run)
     #[arg(long)]
     dry_run: bool,
+    /// After the table, print the most heap the run held at once, in all and
+    /// per (observer, member) pair; the simulator's own (network, records) is
+    /// included
+    #[arg(long, conflicts_with_all = ["json", "quiet", "compare_modes"])]
+    memory: bool,
 }
 
 impl Cli {
@@ -926,6 +935,7 @@ fn round(duration: Duration) -> Duration {
 struct Outputs {
     json: bool,
     table: bool,
+    memory: bool,
     compare_modes: bool,
     csv: Option<PathBuf>,
     svg: Option<(PathBuf, File)>,
@@ -948,6 +958,7 @@ impl OutputFlags {
         Ok(Outputs {
             json: self.json,
             table: !self.json && !self.quiet,
+            memory: self.memory,
             compare_modes: self.compare_modes,
             csv: self.csv.clone(),
             svg,
@@ -955,8 +966,22 @@ impl OutputFlags {
     }
 }
 
+/// The `--memory` section: the heap's peak while the scenario ran, in all
+/// and per (observer, member) pair, laid out as the report's rows are.
+fn memory(nodes: usize, peak: u64) -> String {
+    let pairs = (nodes as u64 * nodes as u64).max(1);
+    format!(
+        "memory\n  {:<35}{:.1} MB\n  {:<35}{} B\n",
+        "heap at its peak",
+        peak as f64 / 1e6,
+        "per (observer, member) pair",
+        peak / pairs
+    )
+}
+
 impl Outputs {
-    fn write(self, report: &Report) -> Result<(), String> {
+    /// `heap_peak`: the most bytes of heap the run held at once.
+    fn write(self, report: &Report, heap_peak: u64) -> Result<(), String> {
         let stdout_error = |e: io::Error| format!("cannot write to stdout: {e}");
         if self.json {
             let json = serde_json::to_string_pretty(report)
@@ -965,6 +990,10 @@ impl Outputs {
         }
         if self.table {
             write!(io::stdout().lock(), "{report}").map_err(stdout_error)?;
+        }
+        if self.memory {
+            let memory = memory(report.scenario.nodes, heap_peak);
+            write!(io::stdout().lock(), "{memory}").map_err(stdout_error)?;
         }
         if let Some(dir) = &self.csv {
             for (name, csv) in [
