@@ -1,12 +1,15 @@
 //! A bounded-retransmission queue of rumors (memberlist's `TransmitLimitedQueue`).
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::hash::Hash;
 
+use core::hash::BuildHasher;
+
 use foldhash::fast::FixedState;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 use crate::stats::TrafficByKind;
 use crate::wire::{BufferFull, Message, MessageKind, PacketWriter, encode_message};
@@ -24,48 +27,66 @@ pub(crate) fn retransmit_limit(retransmit_mult: u32, members: usize) -> u32 {
     retransmit_mult.saturating_mul(digits).max(1)
 }
 
-struct Rumor<V> {
+struct Rumor<K, V> {
+    key: K,
+    value: V,
     id: u64,
     transmits: u32,
-    value: V,
 }
 
 /// Rumors keyed by what they are about: a newer rumor with the same key replaces
 /// the older one. Sent fewest-transmitted first, newest first among equals (so
 /// many concurrent rumors share the room fairly), each until it has been sent
 /// `limit` times or the caller loses interest in it.
+///
+/// While a cluster forms, every node holds a rumor about nearly every member,
+/// so each is kept once, in a reused slot: the key index and the send order
+/// hold 4-byte slot numbers, not copies of the key. Once the queue empties
+/// (as it does when the cluster is quiet), its memory goes back.
 pub(crate) struct RumorQueue<K, V> {
-    rumors: HashMap<K, Rumor<V>, FixedState>,
-    order: BTreeMap<(u32, Reverse<u64>), K>,
+    slots: Vec<Option<Rumor<K, V>>>,
+    /// Empty slots, reused before the vector grows.
+    free: Vec<u32>,
+    /// The slot of each key's rumor, hashed with a seeded hasher: keys come
+    /// from the network.
+    by_key: HashTable<u32>,
+    hasher: FixedState,
+    /// (transmissions, newest first) to slot: the order rumors are sent in.
+    order: BTreeMap<(u32, Reverse<u64>), u32>,
     next_id: u64,
 }
 
 impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
     pub(crate) fn new(hash_seed: u64) -> Self {
         RumorQueue {
-            rumors: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashTable::new(),
+            hasher: FixedState::with_seed(hash_seed),
             order: BTreeMap::new(),
             next_id: 0,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.rumors.len()
+        self.order.len()
     }
 
-    /// Forgets every rumor.
+    /// Forgets every rumor, and gives back the memory they took.
     pub(crate) fn clear(&mut self) {
-        self.rumors.clear();
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.by_key = HashTable::new();
         self.order.clear();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.rumors.is_empty()
+        self.order.is_empty()
     }
 
     /// True if a rumor about `key` is still being sent.
     pub(crate) fn contains(&self, key: &K) -> bool {
-        self.rumors.contains_key(key)
+        self.slot_of(key).is_some()
     }
 
     /// Queues `value` as the rumor about `key`, replacing any older one.
@@ -73,19 +94,37 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
         self.remove(&key);
         let id = self.next_id;
         self.next_id += 1;
-        self.order.insert((0, Reverse(id)), key.clone());
         let rumor = Rumor {
+            key,
+            value,
             id,
             transmits: 0,
-            value,
         };
-        self.rumors.insert(key, rumor);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(rumor);
+                slot
+            }
+            None => {
+                self.slots.push(Some(rumor));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2³² rumors")
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let key = &slots[slot as usize].as_ref().expect("just filled").key;
+        self.by_key.insert_unique(hasher.hash_one(key), slot, |&s| {
+            hasher.hash_one(&slots[s as usize].as_ref().expect("indexed").key)
+        });
+        self.order.insert((0, Reverse(id)), slot);
     }
 
     /// Forgets the rumor about `key`.
     pub(crate) fn remove(&mut self, key: &K) {
-        if let Some(old) = self.rumors.remove(key) {
-            self.order.remove(&(old.transmits, Reverse(old.id)));
+        if let Some(slot) = self.slot_of(key) {
+            let rumor = self.rumors(slot);
+            let position = (rumor.transmits, Reverse(rumor.id));
+            self.order.remove(&position);
+            self.release(slot);
         }
     }
 
@@ -102,7 +141,7 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
         let mut picked: smallvec::SmallVec<[(u32, u64); 32]> = smallvec::SmallVec::new();
         let mut expired: smallvec::SmallVec<[(u32, u64); 8]> = smallvec::SmallVec::new();
         let mut misfits = 0;
-        for (&(transmits, Reverse(id)), key) in &self.order {
+        for (&(transmits, Reverse(id)), &slot) in &self.order {
             if writer.remaining() < MIN_RUMOR_LEN || writer.is_full() || misfits == MAX_MISFITS {
                 break;
             }
@@ -110,44 +149,78 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
                 expired.push((transmits, id));
                 continue;
             }
-            if write(key, &self.rumors[key].value, writer).is_ok() {
+            let rumor = self.rumors(slot);
+            if write(&rumor.key, &rumor.value, writer).is_ok() {
                 picked.push((transmits, id));
             } else {
                 misfits += 1;
             }
         }
         for (transmits, id) in expired {
-            if let Some(key) = self.order.remove(&(transmits, Reverse(id))) {
-                self.rumors.remove(&key);
+            if let Some(slot) = self.order.remove(&(transmits, Reverse(id))) {
+                self.release(slot);
             }
         }
         for &(transmits, id) in &picked {
-            let key = self
+            let slot = self
                 .order
                 .remove(&(transmits, Reverse(id)))
                 .expect("picked rumors are in the order");
-            if transmits + 1 >= limit || !keep(&key) {
-                self.rumors.remove(&key);
+            if transmits + 1 >= limit || !keep(&self.rumors(slot).key) {
+                self.release(slot);
             } else {
-                self.rumors.get_mut(&key).expect("queued").transmits = transmits + 1;
-                self.order.insert((transmits + 1, Reverse(id)), key);
+                self.rumors_mut(slot).transmits = transmits + 1;
+                self.order.insert((transmits + 1, Reverse(id)), slot);
             }
         }
         picked.len()
     }
+
+    fn slot_of(&self, key: &K) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_key
+            .find(self.hasher.hash_one(key), |&s| {
+                slots[s as usize].as_ref().is_some_and(|r| r.key == *key)
+            })
+            .copied()
+    }
+
+    fn rumors(&self, slot: u32) -> &Rumor<K, V> {
+        self.slots[slot as usize].as_ref().expect("a queued rumor")
+    }
+
+    fn rumors_mut(&mut self, slot: u32) -> &mut Rumor<K, V> {
+        self.slots[slot as usize].as_mut().expect("a queued rumor")
+    }
+
+    /// Empties `slot`, already out of the order, and unindexes it; the last
+    /// rumor gone, gives the memory back.
+    fn release(&mut self, slot: u32) {
+        let rumor = self.slots[slot as usize].take().expect("a queued rumor");
+        let hash = self.hasher.hash_one(&rumor.key);
+        if let Ok(entry) = self.by_key.find_entry(hash, |&s| s == slot) {
+            entry.remove();
+        }
+        if self.order.is_empty() {
+            self.clear();
+        } else {
+            self.free.push(slot);
+        }
+    }
 }
 
-/// A rumor encoded once when queued, written as is.
+/// A rumor encoded once when queued, written as is. Its bytes take exactly
+/// their length: a node can hold one per member.
 pub(crate) struct Encoded {
     kind: MessageKind,
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
 }
 
 impl Encoded {
     pub(crate) fn new<A: serde::Serialize>(message: &Message<'_, A>) -> Self {
         Encoded {
             kind: message.kind(),
-            bytes: encode_message(message),
+            bytes: encode_message(message).into_boxed_slice(),
         }
     }
 
@@ -271,5 +344,31 @@ mod tests {
         assert_eq!(sent, [ack(2), ack(1)].concat());
         assert_eq!(queue.len(), 1);
         assert!(queue.contains(&2) && !queue.contains(&1));
+    }
+
+    #[test]
+    fn slots_are_reused_and_an_empty_queue_gives_its_memory_back() {
+        let mut queue = RumorQueue::new(0);
+        for key in 0..100 {
+            push(&mut queue, key, &Message::Ack { seq: key });
+        }
+        for key in 0..50 {
+            queue.remove(&key);
+        }
+        for key in 100..150 {
+            push(&mut queue, key, &Message::Ack { seq: key });
+        }
+        assert_eq!(queue.slots.len(), 100, "the freed slots were taken again");
+        assert!((0..50).all(|key| !queue.contains(&key)));
+        assert!((50..150).all(|key| queue.contains(&key)));
+        // Each sent once more until the limit: the queue empties.
+        while !queue.is_empty() {
+            fill_one(&mut queue, 1_400, 2);
+        }
+        assert_eq!(queue.slots.capacity(), 0);
+        assert_eq!(queue.by_key.capacity(), 0);
+        assert!(queue.free.is_empty());
+        push(&mut queue, 7, &Message::Ack { seq: 7 });
+        assert_eq!(fill_one(&mut queue, 64, 2), ack(7));
     }
 }
