@@ -1,7 +1,6 @@
 //! What a part borrows from its node for one input.
 
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 
 use rand_core::Rng;
 
@@ -44,12 +43,16 @@ impl<R> Env<'_, R> {
 /// What the broadcasts and the replica see of the membership: who is live,
 /// and whom to gossip with. The membership implements it; the node lends
 /// it to the other parts for one input.
+/// Gossip partners' addresses: a handful, so inline.
+pub(crate) type Partners<A> = smallvec::SmallVec<[A; 4]>;
+
 pub(crate) trait Peers<A> {
     /// Alive and suspect members, this node included.
     fn live_members(&self) -> usize;
     /// True if `addr` is an alive or suspect member's.
     fn is_live(&self, addr: &A) -> bool;
     /// Addresses of up to `count` live gossip partners (this node excluded),
-    /// chosen as `peer_selection` says.
-    fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A>;
+    /// chosen as `peer_selection` says; a fanout of up to four allocates
+    /// nothing.
+    fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Partners<A>;
 }

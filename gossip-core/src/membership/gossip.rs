@@ -35,7 +35,7 @@ impl<A: Address> Membership<A> {
 
     /// Addresses of up to `count` live gossip partners (this node excluded),
     /// chosen as `peer_selection` says.
-    pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
+    pub(crate) fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Partners<A> {
         self.partners(rng, count, |m, heard| heard && m.state.is_live())
             .into_iter()
             .map(|index| self.table.get(index).addr.clone())

@@ -30,7 +30,6 @@ mod update;
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, Rng};
@@ -48,7 +47,7 @@ use self::timer::{Timer, Timers};
 use self::transfer::{ReceivingTransfers, SentTransfers};
 use self::update::Source;
 use crate::config::Config;
-use crate::context::{Env, Peers};
+use crate::context::{Env, Partners, Peers};
 use crate::error::{JoinError, LeaveError, MetadataError};
 use crate::event::Event;
 use crate::identity::{Address, Identity, NodeName};
@@ -88,7 +87,7 @@ impl<A: Address> Peers<A> for Membership<A> {
         self.is_live_addr(addr)
     }
 
-    fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Vec<A> {
+    fn sample_live<R: Rng>(&self, rng: &mut R, count: usize) -> Partners<A> {
         Membership::sample_live(self, rng, count)
     }
 }

@@ -22,6 +22,7 @@ use core::time::Duration;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use rand_core::{CryptoRng, Rng};
+use smallvec::{SmallVec, smallvec};
 
 use super::KeyChange;
 use super::entry::Entry;
@@ -87,11 +88,15 @@ impl Convergence {
     }
 }
 
+/// Tree nodes whose children a sync datagram carries: the root alone in
+/// every round, so inline.
+pub(crate) type SyncNodes = SmallVec<[u32; 4]>;
+
 /// Datagrams the replica wants sent, encoded when polled.
 #[derive(Clone, Debug)]
 pub(crate) enum SyncTransmit<A> {
     /// Children hashes of `nodes` at `level` (a step of anti-entropy).
-    Hashes { to: A, level: u8, nodes: Vec<u32> },
+    Hashes { to: A, level: u8, nodes: SyncNodes },
     /// The entries of `keys`, after a `SyncEntries` listing `want`.
     Entries {
         to: A,
@@ -285,7 +290,8 @@ impl<A: Address> Replica<A> {
         match outgoing {
             SyncTransmit::Hashes { level, nodes, .. } => {
                 let tree = self.store.tree();
-                let mut hashes = Vec::with_capacity(nodes.len() * SYNC_NODE_LEN);
+                // The root's children (a round's first step) fit inline.
+                let mut hashes: SmallVec<[u8; 2 * SYNC_NODE_LEN]> = SmallVec::new();
                 for &node in nodes {
                     hashes.extend_from_slice(&node.to_le_bytes());
                     for child in tree.children(*level, node) {
@@ -455,7 +461,7 @@ impl<A: Address> Replica<A> {
             let per_datagram = self.hashes_per_datagram();
             for nodes in differing.chunks(per_datagram) {
                 let to = from.clone();
-                let nodes = nodes.to_vec();
+                let nodes = SyncNodes::from_slice(nodes);
                 self.send(
                     env,
                     SyncTransmit::Hashes {
@@ -576,7 +582,7 @@ impl<A: Address> Replica<A> {
                     SyncTransmit::Hashes {
                         to,
                         level: 0,
-                        nodes: alloc::vec![0],
+                        nodes: smallvec![0],
                     },
                 );
             }
