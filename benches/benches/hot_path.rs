@@ -74,5 +74,45 @@ fn full_table(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ping_to_ack, full_table);
+/// A ping to a node holding 10,000 members, carrying the updates a ping
+/// usually carries in a quiet cluster: eight members' alive records the node
+/// already holds (found by name, compared, dropped), then the ack back.
+fn ten_thousand_members(c: &mut Criterion) {
+    let (mut node, now) = quiet_node(10_000);
+    let names: Vec<String> = (1..=8).map(|i| format!("member-{}", i * 1_237)).collect();
+    let mut buf = [0u8; 1400];
+    let mut writer = gossip_core::wire::PacketWriter::new(&mut buf, 0);
+    writer
+        .push::<u32>(&Message::Ping {
+            seq: 7,
+            target: "self",
+        })
+        .unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let update = Message::Update(gossip_core::wire::Update {
+            name,
+            generation: 0,
+            incarnation: 0,
+            status: gossip_core::wire::Status::Alive {
+                addr: (i as u32 + 1) * 1_237,
+                metadata: b"",
+            },
+        });
+        writer.push(&update).unwrap();
+    }
+    let len = writer.len();
+    let datagram = buf[..len].to_vec();
+    let mut group = c.benchmark_group("ten_thousand_members");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ping_with_eight_updates_to_ack", |b| {
+        b.iter(|| {
+            node.handle_message(now, 1, black_box(&datagram)).unwrap();
+            let ack = node.poll_transmit().unwrap();
+            black_box(ack.payload.len());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ping_to_ack, full_table, ten_thousand_members);
 criterion_main!(benches);
