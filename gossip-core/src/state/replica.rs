@@ -124,6 +124,13 @@ pub(crate) struct Replica<A> {
     next_collection: Instant,
     /// The latest digest heard from each member, and when.
     peer_roots: HashMap<A, (u64, Instant), FixedState>,
+    /// How many of `peer_roots` hold each digest, and when it was last heard:
+    /// while enough fresh ones differ from this replica's, a matching one
+    /// cannot complete agreement, and is taken without a pass over all.
+    root_counts: HashMap<u64, RootCount, FixedState>,
+    /// Passes over `peer_roots` made to judge convergence.
+    #[cfg(test)]
+    convergence_passes: usize,
     /// The digest every live member was last found to share: a change of
     /// this replica's state makes agreement a thing to reach again.
     agreed: Option<u64>,
@@ -159,7 +166,7 @@ impl<A: Address> Replica<A> {
             config.max_value_size,
             secrets.next_u64(),
         );
-        Replica {
+        let mut replica = Replica {
             config: Arc::clone(config),
             id: ReplicaId(hasher.finish()),
             origin: identity.name().clone(),
@@ -170,13 +177,20 @@ impl<A: Address> Replica<A> {
             next_sync: now + random::duration_below(rng, config.state_sync_interval),
             next_collection: now + config.key_tombstone_retention / 16,
             peer_roots: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
+            root_counts: HashMap::default(),
+            #[cfg(test)]
+            convergence_passes: 0,
             agreed: None,
             sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
             stopped: false,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             convergence_events: VecDeque::new(),
-        }
+        };
+        // Keyed as the digests' map is: no draw of its own, so seeded runs
+        // draw what they drew before.
+        replica.root_counts = HashMap::with_hasher(replica.peer_roots.hasher().clone());
+        replica
     }
 
     // ---- getters -------------------------------------------------------------
@@ -523,13 +537,48 @@ impl<A: Address> Replica<A> {
         if self.peer_roots.len() >= self.config.max_members && !self.peer_roots.contains_key(from) {
             return;
         }
-        self.peer_roots.insert(from.clone(), (root, env.now));
-        // Only a root that could change the verdict is worth a count: one that
+        if let Some((previous, _)) = self.peer_roots.insert(from.clone(), (root, env.now)) {
+            uncount_root(&mut self.root_counts, previous);
+        }
+        let count = self.root_counts.entry(root).or_insert(RootCount {
+            members: 0,
+            heard: env.now,
+        });
+        count.members += 1;
+        count.heard = env.now;
+        // Only a root that could change the verdict is worth a pass: one that
         // matches while not converged, or differs while converged.
         let digest = self.digest();
-        if (root == digest) != (self.agreed == Some(digest)) {
+        let matches = root == digest;
+        if matches != (self.agreed == Some(digest))
+            && !(matches && self.agreement_out_of_reach(env.now, digest))
+        {
             self.check_convergence(env.now, peers);
         }
+    }
+
+    /// True if the digests on record show that not every member holds
+    /// `digest`, without a pass over them: more than a few differ, and one
+    /// of those digests was heard within the window. A few differing ones
+    /// may be of members just dead, and old ones do not count: a pass
+    /// judges those.
+    fn agreement_out_of_reach(&self, now: Instant, digest: u64) -> bool {
+        let matching = self
+            .root_counts
+            .get(&digest)
+            .map_or(0, |count| count.members);
+        let differing = self.peer_roots.len() - matching as usize;
+        if differing <= Convergence::MIN_SAMPLE {
+            return false;
+        }
+        let window = self.convergence_window();
+        let mut others = self.root_counts.iter().filter(|&(&root, _)| root != digest);
+        // Many digests at once (a burst of writes): one of them is fresh.
+        others
+            .by_ref()
+            .take(MAX_DIGESTS_LOOKED_AT)
+            .any(|(_, count)| now.saturating_duration_since(count.heard) <= window)
+            || others.next().is_some()
     }
 
     /// Emits [`Convergence`] when every member comes to share this state.
@@ -538,11 +587,19 @@ impl<A: Address> Replica<A> {
     /// If one of them held another state, agreement reached now is the others
     /// counting it out, not a state that spread: it is noted, not announced.
     pub(crate) fn check_convergence(&mut self, now: Instant, peers: &impl Peers<A>) {
+        #[cfg(test)]
+        {
+            self.convergence_passes += 1;
+        }
         let digest = self.digest();
         let mut counted_out = false;
+        let counts = &mut self.root_counts;
         self.peer_roots.retain(|addr, &mut (root, _)| {
             let is_live = peers.is_live(addr);
             counted_out |= !is_live && root != digest;
+            if !is_live {
+                uncount_root(counts, root);
+            }
             is_live
         });
         let convergence = self.convergence(now, peers.live_members(), |addr| peers.is_live(addr));
@@ -572,8 +629,14 @@ impl<A: Address> Replica<A> {
             self.sync_budget = SYNC_DATAGRAMS_PER_INTERVAL;
             let window = self.convergence_window();
             let now = env.now;
-            self.peer_roots
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
+            let counts = &mut self.root_counts;
+            self.peer_roots.retain(|_, &mut (root, at)| {
+                let fresh = now.saturating_duration_since(at) <= window;
+                if !fresh {
+                    uncount_root(counts, root);
+                }
+                fresh
+            });
             self.check_convergence(now, peers);
             for to in peers.sample_live(env.rng, 1) {
                 env.stats.state.state_syncs += 1;
@@ -720,3 +783,189 @@ fn write_entry<A: serde::Serialize>(
 }
 
 const _: () = assert!(FANOUT == 16, "the wire format lists sixteen children");
+
+/// Members whose latest digest on record is one value.
+struct RootCount {
+    members: u32,
+    /// When one of them was last heard with it: no later than any of them.
+    heard: Instant,
+}
+
+/// Distinct differing digests looked at to find a fresh one before a
+/// matching digest is let through without a pass.
+const MAX_DIGESTS_LOOKED_AT: usize = 16;
+
+/// One member's digest fewer holds `root`; a digest nobody holds is
+/// forgotten.
+fn uncount_root(counts: &mut HashMap<u64, RootCount, FixedState>, root: u64) {
+    if let Some(count) = counts.get_mut(&root) {
+        count.members -= 1;
+        if count.members == 0 {
+            counts.remove(&root);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Partners;
+    use crate::time::WallClock;
+
+    /// Addresses below the count are live members.
+    struct Live(usize);
+
+    impl Peers<u32> for Live {
+        fn live_members(&self) -> usize {
+            self.0
+        }
+
+        fn is_live(&self, addr: &u32) -> bool {
+            (*addr as usize) < self.0
+        }
+
+        fn sample_live<R: Rng>(&self, _: &mut R, _: usize) -> Partners<u32> {
+            Partners::new()
+        }
+    }
+
+    fn env<'a>(
+        now: Instant,
+        rng: &'a mut rand_chacha::ChaCha20Rng,
+        stats: &'a mut Stats,
+    ) -> Env<'a, rand_chacha::ChaCha20Rng> {
+        Env {
+            now,
+            wall: WallClock::default(),
+            rng,
+            stats,
+            transmit_room: 8,
+        }
+    }
+
+    fn replica(seed: u64) -> Replica<u32> {
+        let config = Arc::new(Config::lan());
+        let identity = Identity::new("self", 0u32).unwrap();
+        let mut rng = crate::testing::secrets(seed);
+        let mut secrets = crate::testing::secrets(seed + 100);
+        Replica::new(&config, &identity, Instant::ZERO, &mut rng, &mut secrets)
+    }
+
+    /// While a write spreads, most digests heard match and some do not yet:
+    /// each matching one used to cost a pass over every member's digest.
+    #[test]
+    fn a_matching_digest_costs_no_pass_while_many_members_differ() {
+        let mut replica = replica(1);
+        let (mut rng, mut stats) = (crate::testing::secrets(1), Stats::default());
+        let mut env = env(Instant::from_secs(1), &mut rng, &mut stats);
+        let peers = Live(10_001);
+        let digest = replica.digest();
+        let behind = 1..=20;
+        for addr in behind.clone() {
+            replica.heard_root(&mut env, &addr, digest ^ 1, &peers);
+        }
+        let passes = replica.convergence_passes;
+        for addr in 21..=10_000 {
+            replica.heard_root(&mut env, &addr, digest, &peers);
+        }
+        assert_eq!(replica.convergence_passes, passes, "no pass per digest");
+        assert_eq!(replica.agreed, None);
+
+        // The last ones come round: a pass each only once a few are left,
+        // and agreement is announced once.
+        for addr in behind {
+            replica.heard_root(&mut env, &addr, digest, &peers);
+        }
+        let last_passes = replica.convergence_passes - passes;
+        assert!(last_passes <= Convergence::MIN_SAMPLE + 1, "{last_passes}");
+        assert_eq!(replica.agreed, Some(digest));
+        assert_eq!(replica.convergence_events.len(), 1);
+        assert_eq!(replica.root_counts.len(), 1, "one digest held, by all");
+
+        // Agreed: matching digests change nothing, a differing one a pass.
+        let passes = replica.convergence_passes;
+        replica.heard_root(&mut env, &5, digest, &peers);
+        assert_eq!(replica.convergence_passes, passes);
+        replica.heard_root(&mut env, &5, digest ^ 2, &peers);
+        assert_eq!(replica.convergence_passes, passes + 1);
+        assert_eq!(replica.agreed, None);
+    }
+
+    /// Differing digests heard too long ago do not hold agreement back.
+    #[test]
+    fn stale_differing_digests_do_not_hold_agreement_back() {
+        let mut replica = replica(2);
+        let (mut rng, mut stats) = (crate::testing::secrets(2), Stats::default());
+        let peers = Live(40);
+        let digest = replica.digest();
+        let early = Instant::from_secs(1);
+        for addr in 1..20 {
+            replica.heard_root(
+                &mut env(early, &mut rng, &mut stats),
+                &addr,
+                digest ^ 1,
+                &peers,
+            );
+        }
+        let later = early + replica.convergence_window() + Duration::from_secs(1);
+        for addr in 20..40 {
+            replica.heard_root(&mut env(later, &mut rng, &mut stats), &addr, digest, &peers);
+        }
+        assert_eq!(replica.agreed, Some(digest));
+    }
+
+    /// Fresh differing digests of members that died hold agreement back
+    /// only until the sync round's pass drops them.
+    #[test]
+    fn the_dead_members_digests_are_dropped_by_the_sync_round() {
+        let mut replica = replica(3);
+        let (mut rng, mut stats) = (crate::testing::secrets(3), Stats::default());
+        let digest = replica.digest();
+        let now = Instant::from_secs(1);
+        for addr in 1..20 {
+            replica.heard_root(
+                &mut env(now, &mut rng, &mut stats),
+                &addr,
+                digest ^ 1,
+                &Live(40),
+            );
+        }
+        // Members 1 to 19 die; the others all hold this digest.
+        let peers = Live(40);
+        let survivors = SkipDead(&peers);
+        for addr in 20..40 {
+            replica.heard_root(
+                &mut env(now, &mut rng, &mut stats),
+                &addr,
+                digest,
+                &survivors,
+            );
+        }
+        assert_eq!(replica.agreed, None, "held back until the sync round");
+        let sync = replica.next_sync.max(now);
+        replica.handle_timeout(&mut env(sync, &mut rng, &mut stats), &survivors);
+        assert_eq!(replica.agreed, Some(digest));
+        assert_eq!(replica.root_counts.len(), 1);
+        assert!(
+            replica.convergence_events.is_empty(),
+            "the dead were counted out"
+        );
+    }
+
+    /// Members below 20 are dead; the rest as `Live` says.
+    struct SkipDead<'a>(&'a Live);
+
+    impl Peers<u32> for SkipDead<'_> {
+        fn live_members(&self) -> usize {
+            self.0.0 - 19
+        }
+
+        fn is_live(&self, addr: &u32) -> bool {
+            *addr == 0 || (*addr >= 20 && self.0.is_live(addr))
+        }
+
+        fn sample_live<R: Rng>(&self, _: &mut R, _: usize) -> Partners<u32> {
+            Partners::new()
+        }
+    }
+}
