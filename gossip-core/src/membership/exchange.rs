@@ -142,7 +142,7 @@ pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
     fresh: impl Fn(&Member<A>) -> bool,
     suspecter: impl Fn(&str) -> Option<&'t str>,
     sent: &mut TrafficByKind,
-) -> Vec<Vec<u8>> {
+) -> Vec<Arc<[u8]>> {
     let local = table.local().name.clone();
     let mut buf = alloc::vec![0u8; header.max_packet_size];
     // The largest opening, so that real ones (with smaller numbers) always fit.
@@ -216,7 +216,7 @@ pub(crate) fn encode_state<'t, A: Clone + Eq + core::hash::Hash + Serialize>(
         sent[opening.kind()].record(writer.len() - before);
         writer.push_encoded(body).expect("bodies were cut to fit");
         let len = writer.len();
-        datagrams.push(buf[..len].to_vec());
+        datagrams.push(Arc::from(&buf[..len]));
     }
     datagrams
 }
@@ -371,7 +371,7 @@ impl<A: Address> Membership<A> {
         session: u32,
         missing: &[u8],
     ) {
-        let chunks: Vec<Vec<u8>> = self
+        let chunks: Vec<Arc<[u8]>> = self
             .exchange
             .sent_transfers
             .resend(env.now, session, from, missing)

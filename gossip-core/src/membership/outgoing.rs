@@ -2,6 +2,7 @@
 //! when polled, so that the rumors piggybacked on them are the freshest and no
 //! buffer is allocated per ping or ack.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::identity::NodeName;
@@ -55,7 +56,7 @@ pub(crate) enum Outgoing<A> {
     /// A datagram encoded when queued (a chunk of state), sent as is.
     Encoded {
         to: A,
-        datagram: Vec<u8>,
+        datagram: Arc<[u8]>,
     },
 }
 

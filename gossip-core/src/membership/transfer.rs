@@ -7,6 +7,7 @@
 //! the repair cannot be used to make this node flood a third party.
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::time::Instant;
@@ -21,7 +22,8 @@ pub(crate) const MAX_RESEND_ROUNDS: u8 = 3;
 struct Sent<A> {
     session: u32,
     to: A,
-    chunks: Vec<Vec<u8>>,
+    /// Shared with the datagrams queued to send: resending copies nothing.
+    chunks: Vec<Arc<[u8]>>,
     expires: Instant,
     rounds_left: u8,
 }
@@ -46,7 +48,7 @@ impl<A: PartialEq> SentTransfers<A> {
         now: Instant,
         session: u32,
         to: A,
-        chunks: Vec<Vec<u8>>,
+        chunks: Vec<Arc<[u8]>>,
         expires: Instant,
     ) {
         self.recent.retain(|s| s.expires > now);
@@ -70,11 +72,11 @@ impl<A: PartialEq> SentTransfers<A> {
         session: u32,
         from: &A,
         missing: &[u8],
-    ) -> impl Iterator<Item = &Vec<u8>> {
+    ) -> impl Iterator<Item = &Arc<[u8]>> {
         let sent = self.recent.iter_mut().find(|s| {
             s.session == session && s.to == *from && s.expires > now && s.rounds_left > 0
         });
-        let chunks: &[Vec<u8>] = match sent {
+        let chunks: &[Arc<[u8]>] = match sent {
             Some(sent) => {
                 sent.rounds_left -= 1;
                 &sent.chunks
@@ -265,8 +267,14 @@ mod tests {
     #[test]
     fn only_the_original_recipient_gets_resends_and_only_a_few_times() {
         let mut sent = SentTransfers::default();
-        let chunks: Vec<Vec<u8>> = (0..4u8).map(|i| alloc::vec![i]).collect();
-        sent.keep(Instant::ZERO, 7, 1u32, chunks, Instant::from_secs(5));
+        let chunks: Vec<Arc<[u8]>> = (0..4u8).map(|i| Arc::from([i])).collect();
+        sent.keep(
+            Instant::ZERO,
+            7,
+            1u32,
+            chunks.clone(),
+            Instant::from_secs(5),
+        );
         let missing = [0b1010];
         let now = Instant::from_secs(1);
         assert_eq!(
@@ -280,8 +288,9 @@ mod tests {
             "another session"
         );
         for _ in 0..MAX_RESEND_ROUNDS {
-            let resent: Vec<_> = sent.resend(now, 7, &1, &missing).cloned().collect();
-            assert_eq!(resent, [alloc::vec![1], alloc::vec![3]]);
+            let resent: Vec<&Arc<[u8]>> = sent.resend(now, 7, &1, &missing).collect();
+            assert_eq!(resent, [&chunks[1], &chunks[3]]);
+            assert!(Arc::ptr_eq(resent[0], &chunks[1]), "resent, not copied");
         }
         assert_eq!(
             sent.resend(now, 7, &1, &missing).count(),
@@ -292,7 +301,7 @@ mod tests {
             Instant::ZERO,
             9,
             1u32,
-            alloc::vec![alloc::vec![0]],
+            alloc::vec![Arc::from([0u8])],
             Instant::from_secs(5),
         );
         assert_eq!(

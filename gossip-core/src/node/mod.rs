@@ -126,7 +126,7 @@ pub struct Node<A, R> {
     /// Where poll_transmit encodes datagrams; reused, never reallocated.
     scratch: Vec<u8>,
     /// Holds a datagram encoded ahead of time while the caller borrows it.
-    held: Vec<u8>,
+    held: Option<Arc<[u8]>>,
     /// The keys, if datagrams are encrypted.
     sealer: Option<Sealer>,
     /// Where a sealed datagram is opened, or an outgoing one sealed; reused.
@@ -175,7 +175,7 @@ impl<A: Address, R: Rng> Node<A, R> {
             broadcasts,
             replica,
             scratch,
-            held: Vec::new(),
+            held: None,
             sealer,
             sealed: Vec::new(),
             wall: WallClock::default(),
@@ -537,20 +537,21 @@ impl<A: Address, R: Rng> Node<A, R> {
             let cluster_id = self.config.cluster_id;
             let (to, len) = if let Some(outgoing) = self.membership.poll_outgoing() {
                 if let Outgoing::Encoded { to, datagram } = outgoing {
-                    self.held = datagram;
-                    (to, self.held.len())
+                    let len = datagram.len();
+                    self.held = Some(datagram);
+                    (to, len)
                 } else {
                     let Some(len) = self.write_membership(&outgoing) else {
                         continue; // gossip with nothing left to say
                     };
-                    self.held.clear();
+                    self.held = None;
                     (outgoing.to().clone(), len)
                 }
             } else if let Some(outgoing) = self.broadcasts.poll_outgoing() {
                 let Some(len) = self.write_dissemination(&outgoing) else {
                     continue; // what it was about has expired
                 };
-                self.held.clear();
+                self.held = None;
                 (outgoing.to().clone(), len)
             } else {
                 let outgoing = self.replica.poll_outgoing()?;
@@ -559,13 +560,12 @@ impl<A: Address, R: Rng> Node<A, R> {
                     continue;
                 }
                 let len = writer.len();
-                self.held.clear();
+                self.held = None;
                 (outgoing.to().clone(), len)
             };
-            let plaintext = if self.held.is_empty() {
-                &self.scratch[..len]
-            } else {
-                &self.held[..]
+            let plaintext = match &self.held {
+                Some(datagram) => &datagram[..],
+                None => &self.scratch[..len],
             };
             let wall_ms = self.wall.millis(self.now);
             let payload = sealing::seal_outgoing(
