@@ -86,8 +86,10 @@ fn a_node_skips_a_message_kind_it_does_not_know_and_the_cluster_converges() {
             "n{id}: {:?}",
             stats.datagrams.rejected
         );
+        // Half the members add one to every datagram: over 50 s a node
+        // hears from them dozens of times.
         assert!(
-            stats.datagrams.unknown_messages > 100,
+            stats.datagrams.unknown_messages > 50,
             "n{id} skipped {} unknown messages",
             stats.datagrams.unknown_messages
         );

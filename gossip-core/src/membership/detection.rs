@@ -371,11 +371,12 @@ impl<A: Address> Membership<A> {
             return;
         };
         round.timed_out = true;
-        if !self.table.heard_addr(&round.addr) {
-            // Never heard from: no second ping, and no helpers sent to it, so
-            // a forged announcement draws one bare ping per probe round.
-            return;
-        }
+        // A member never heard from gets the second ping and the helpers too:
+        // in a cluster that formed by joining, most members are only heard
+        // of until each has probed the others once (n seconds), and without
+        // them one lost datagram raised a suspicion. What a forged
+        // announcement draws stays bounded: bare pings, at most
+        // `indirect_checks + 2` per prober and probe round.
         let helpers = self
             .table
             .sample(env.rng, self.config.indirect_checks, |m| {
