@@ -46,3 +46,17 @@ fn lossy_network_across_seeds() {
         check,
     );
 }
+
+/// A cluster that formed by joining knows most members only from others'
+/// tables until it has probed them; a lost ping to one of them must still
+/// get the second ping and the helpers, or 1% loss raises suspicions by
+/// the thousand (34,476 suspicion events here, before).
+#[test]
+fn a_cluster_formed_by_joining_raises_no_suspicion_at_one_percent_loss() {
+    let mut scenario = gossip_sim::Scenario::new(300, std::time::Duration::from_secs(90));
+    scenario.start = gossip_sim::Start::Join;
+    scenario.network.loss = 0.01;
+    let report = common::run_scenario(scenario, 1);
+    assert!(report.membership.full_at_end);
+    assert_eq!(report.false_positives.suspicions, 0);
+}
