@@ -121,7 +121,7 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
     /// Forgets the rumor about `key`.
     pub(crate) fn remove(&mut self, key: &K) {
         if let Some(slot) = self.slot_of(key) {
-            let rumor = self.rumors(slot);
+            let rumor = self.rumor(slot);
             let position = (rumor.transmits, Reverse(rumor.id));
             self.order.remove(&position);
             self.release(slot);
@@ -149,7 +149,7 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
                 expired.push((transmits, id));
                 continue;
             }
-            let rumor = self.rumors(slot);
+            let rumor = self.rumor(slot);
             if write(&rumor.key, &rumor.value, writer).is_ok() {
                 picked.push((transmits, id));
             } else {
@@ -166,10 +166,10 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
                 .order
                 .remove(&(transmits, Reverse(id)))
                 .expect("picked rumors are in the order");
-            if transmits + 1 >= limit || !keep(&self.rumors(slot).key) {
+            if transmits + 1 >= limit || !keep(&self.rumor(slot).key) {
                 self.release(slot);
             } else {
-                self.rumors_mut(slot).transmits = transmits + 1;
+                self.rumor_mut(slot).transmits = transmits + 1;
                 self.order.insert((transmits + 1, Reverse(id)), slot);
             }
         }
@@ -185,11 +185,11 @@ impl<K: Clone + Eq + Hash, V> RumorQueue<K, V> {
             .copied()
     }
 
-    fn rumors(&self, slot: u32) -> &Rumor<K, V> {
+    fn rumor(&self, slot: u32) -> &Rumor<K, V> {
         self.slots[slot as usize].as_ref().expect("a queued rumor")
     }
 
-    fn rumors_mut(&mut self, slot: u32) -> &mut Rumor<K, V> {
+    fn rumor_mut(&mut self, slot: u32) -> &mut Rumor<K, V> {
         self.slots[slot as usize].as_mut().expect("a queued rumor")
     }
 
