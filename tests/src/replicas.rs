@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use gossip_core::wire::MessageKind;
-use gossip_core::{Instant, Stats, Traffic};
+use gossip_core::{Instant, Stats, TrafficByKind};
 use serde::Serialize;
 
 use crate::network::NodeId;
@@ -30,8 +30,7 @@ pub struct Write {
 /// that every simulated node shares, so 1 ms would do; a second leaves room.
 pub const CLEAR_ORDER: Duration = Duration::from_secs(1);
 
-/// The message kinds of the replicated store, in the order of
-/// [`StateTotals::traffic`].
+/// The message kinds of the replicated store.
 pub const STATE_KINDS: [MessageKind; 4] = [
     MessageKind::KeyEntry,
     MessageKind::StateRoot,
@@ -40,10 +39,10 @@ pub const STATE_KINDS: [MessageKind; 4] = [
 ];
 
 /// The replicated store's counters, summed over nodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateTotals {
-    /// Messages sent of each of [`STATE_KINDS`].
-    pub traffic: [Traffic; STATE_KINDS.len()],
+    /// Messages sent, of every kind (not only [`STATE_KINDS`]).
+    pub traffic: TrafficByKind,
     /// `Stats::key_changes_received`.
     pub key_changes_received: u64,
     /// `Stats::keys_refused`.
@@ -61,8 +60,8 @@ pub struct StateTotals {
 impl StateTotals {
     /// Adds one node's counters.
     pub(crate) fn add(&mut self, stats: &Stats) {
-        for (total, kind) in self.traffic.iter_mut().zip(STATE_KINDS) {
-            let sent = stats.datagrams.messages_out[kind];
+        for (kind, sent) in stats.datagrams.messages_out.iter() {
+            let total = &mut self.traffic[kind];
             total.messages += sent.messages;
             total.bytes += sent.bytes;
         }
@@ -333,6 +332,6 @@ impl Replicas {
     }
 
     pub(crate) fn retired(&self) -> StateTotals {
-        self.retired
+        self.retired.clone()
     }
 }

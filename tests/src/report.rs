@@ -4,10 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use gossip_core::Instant;
+use gossip_core::{Instant, MessageKind, Traffic};
 use serde::Serialize;
 
-use crate::replicas::{ConvergenceClaims, StateCheck};
+use crate::replicas::{ConvergenceClaims, STATE_KINDS, StateCheck};
 use crate::scenario::Scenario;
 use crate::simulation::Simulation;
 use crate::topology::RttPrediction;
@@ -155,6 +155,8 @@ pub struct TrafficReport {
     /// FNV-1a hash over every delivery (time, sender, receiver, bytes): two runs
     /// with equal hashes were identical.
     pub delivery_hash: u64,
+    /// The messages sent of each kind that was sent, most bytes first.
+    pub by_kind: Vec<KindTraffic>,
 }
 
 /// How user broadcasts spread.
@@ -273,9 +275,11 @@ impl BroadcastReport {
     }
 }
 
-/// Messages of one kind of the replicated store, sent by all nodes.
+/// Messages of one kind, sent by all nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct KindTraffic {
+    /// The kind, as `MessageKind` spells it.
+    pub kind: &'static str,
     /// Messages (several may share a datagram).
     pub messages: u64,
     /// Their encoded bytes, datagram headers excluded.
@@ -284,6 +288,19 @@ pub struct KindTraffic {
     pub messages_per_node_per_s: f64,
     /// Bytes per running node per second.
     pub bytes_per_node_per_s: f64,
+}
+
+impl KindTraffic {
+    /// `traffic` of `kind` over `node_seconds` of running nodes.
+    fn new(kind: MessageKind, traffic: Traffic, node_seconds: f64) -> Self {
+        KindTraffic {
+            kind: kind.name(),
+            messages: traffic.messages,
+            bytes: traffic.bytes,
+            messages_per_node_per_s: per_node_second(traffic.messages, node_seconds),
+            bytes_per_node_per_s: per_node_second(traffic.bytes, node_seconds),
+        }
+    }
 }
 
 /// The replicated store: the writes, when the replicas converged, whether they
@@ -343,12 +360,7 @@ impl StateReport {
         }
         let totals = sim.state_totals();
         let [key_entry, state_root, sync_hashes, sync_entries] =
-            totals.traffic.map(|t| KindTraffic {
-                messages: t.messages,
-                bytes: t.bytes,
-                messages_per_node_per_s: per_node_second(t.messages, node_seconds),
-                bytes_per_node_per_s: per_node_second(t.bytes, node_seconds),
-            });
+            STATE_KINDS.map(|kind| KindTraffic::new(kind, totals.traffic[kind], node_seconds));
         let settle_from = metrics.state_settle_from();
         let converged = metrics.state_converged_at();
         StateReport {
@@ -575,6 +587,16 @@ impl Report {
                 delivered: sim.trace().delivered,
                 lost: sim.trace().lost,
                 delivery_hash: sim.trace().hash,
+                by_kind: {
+                    let totals = sim.state_totals().traffic;
+                    let mut by_kind: Vec<KindTraffic> = totals
+                        .iter()
+                        .filter(|(_, t)| t.messages > 0)
+                        .map(|(kind, t)| KindTraffic::new(kind, t, node_seconds))
+                        .collect();
+                    by_kind.sort_by_key(|kind| std::cmp::Reverse(kind.bytes));
+                    by_kind
+                },
             },
             broadcasts: BroadcastReport::new(scenario, sim),
             state: StateReport::new(sim, node_seconds),

@@ -142,6 +142,45 @@ fn memory_prints_the_heap_peak_after_the_table_and_grows_with_the_cluster() {
 }
 
 #[test]
+fn by_kind_splits_the_traffic_into_kinds_that_add_up_to_the_total() {
+    let out = stdout(&succeeds(&small(&["--by-kind"])));
+    let total: f64 = out
+        .lines()
+        .find(|l| l.contains("per node per second") && l.contains("datagrams"))
+        .and_then(|l| l.split_whitespace().rev().nth(3))
+        .expect("the traffic row")
+        .parse()
+        .unwrap();
+    let section = out
+        .split("\ntraffic by kind")
+        .nth(1)
+        .expect("a by-kind section");
+    let bytes = |line: &str| -> f64 {
+        let before = line.split(" bytes").next().unwrap();
+        before.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let rows: Vec<(&str, f64)> = section
+        .lines()
+        .skip(1)
+        .map(|l| (l.split_whitespace().next().unwrap(), bytes(l)))
+        .collect();
+    assert!(rows.iter().any(|&(kind, _)| kind == "ping"), "{section}");
+    assert!(rows.iter().any(|&(kind, _)| kind == "ack"), "{section}");
+    assert!(
+        rows.iter().any(|&(kind, _)| kind == "datagram"),
+        "{section}"
+    );
+    let sum: f64 = rows.iter().map(|&(_, b)| b).sum();
+    // Each figure is rounded to a tenth, the total to a unit.
+    assert!(
+        (sum - total).abs() <= 1.0,
+        "{sum} against {total}: {section}"
+    );
+    let refused = refused(&small(&["--by-kind", "--json"]));
+    assert!(refused.contains("--by-kind"), "{refused}");
+}
+
+#[test]
 fn the_same_seed_gives_the_same_report() {
     let run = || {
         let output = succeeds(&small(&["--json", "--loss", "0.05"]));

@@ -405,6 +405,33 @@ impl MessageKind {
         MessageKind::Coordinate,
     ];
 
+    /// The kind in snake case (`"ping"`, `"state_root"`), for reports and
+    /// metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Ping => "ping",
+            MessageKind::IndirectPing => "indirect_ping",
+            MessageKind::Ack => "ack",
+            MessageKind::Alive => "alive",
+            MessageKind::Suspect => "suspect",
+            MessageKind::Failed => "failed",
+            MessageKind::Left => "left",
+            MessageKind::PushPull => "push_pull",
+            MessageKind::State => "state",
+            MessageKind::StateResend => "state_resend",
+            MessageKind::Nack => "nack",
+            MessageKind::Broadcast => "broadcast",
+            MessageKind::Pull => "pull",
+            MessageKind::Feedback => "feedback",
+            MessageKind::KeyEntry => "key_entry",
+            MessageKind::StateRoot => "state_root",
+            MessageKind::SyncHashes => "sync_hashes",
+            MessageKind::SyncEntries => "sync_entries",
+            MessageKind::Cookie => "cookie",
+            MessageKind::Coordinate => "coordinate",
+        }
+    }
+
     /// Index into per-kind tables.
     pub(crate) fn index(self) -> usize {
         self as usize

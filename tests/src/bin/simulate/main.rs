@@ -22,8 +22,8 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use gossip_core::Config;
 use gossip_sim::{
     BroadcastLoad, Bursts, Fault, GeometrySpec, Latency, LossyNodes, Mode, PeerSelectionSpec,
-    Preset, Protocol, Report, Scenario, Start, TerminationSpec, WriteLoad, format_duration,
-    parse_duration,
+    Preset, Protocol, Report, Scenario, Start, TerminationSpec, TrafficReport, WriteLoad,
+    format_duration, parse_duration,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -534,6 +534,11 @@ struct OutputFlags {
     /// included
     #[arg(long, conflicts_with_all = ["json", "quiet", "compare_modes"])]
     memory: bool,
+    /// After the table, print what each kind of message cost: bytes and
+    /// messages per node per second, the datagrams' headers apart (the JSON
+    /// report always has them, as traffic.by_kind)
+    #[arg(long, conflicts_with_all = ["json", "quiet", "compare_modes"])]
+    by_kind: bool,
 }
 
 impl Cli {
@@ -936,6 +941,7 @@ struct Outputs {
     json: bool,
     table: bool,
     memory: bool,
+    by_kind: bool,
     compare_modes: bool,
     csv: Option<PathBuf>,
     svg: Option<(PathBuf, File)>,
@@ -959,6 +965,7 @@ impl OutputFlags {
             json: self.json,
             table: !self.json && !self.quiet,
             memory: self.memory,
+            by_kind: self.by_kind,
             compare_modes: self.compare_modes,
             csv: self.csv.clone(),
             svg,
@@ -979,6 +986,25 @@ fn memory(nodes: usize, peak: u64) -> String {
     )
 }
 
+/// The `--by-kind` section: each kind of message sent, most bytes first, then
+/// what the datagrams' headers (and seals) cost on top.
+fn by_kind(traffic: &TrafficReport) -> String {
+    let mut out = String::from("traffic by kind (per node per second)\n");
+    for kind in &traffic.by_kind {
+        out += &format!(
+            "  {:<35}{:.1} bytes, {:.2} messages\n",
+            kind.kind, kind.bytes_per_node_per_s, kind.messages_per_node_per_s
+        );
+    }
+    let in_messages: f64 = traffic.by_kind.iter().map(|k| k.bytes_per_node_per_s).sum();
+    out += &format!(
+        "  {:<35}{:.1} bytes\n",
+        "datagram headers",
+        (traffic.bytes_per_node_per_s - in_messages).max(0.0)
+    );
+    out
+}
+
 impl Outputs {
     /// `heap_peak`: the most bytes of heap the run held at once.
     fn write(self, report: &Report, heap_peak: u64) -> Result<(), String> {
@@ -994,6 +1020,10 @@ impl Outputs {
         if self.memory {
             let memory = memory(report.scenario.nodes, heap_peak);
             write!(io::stdout().lock(), "{memory}").map_err(stdout_error)?;
+        }
+        if self.by_kind {
+            let section = by_kind(&report.traffic);
+            write!(io::stdout().lock(), "{section}").map_err(stdout_error)?;
         }
         if let Some(dir) = &self.csv {
             for (name, csv) in [
