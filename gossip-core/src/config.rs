@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::dissemination::{Dissemination, Termination};
+use crate::dissemination::{Dissemination, PullSchedule, Termination};
 use crate::error::ConfigError;
 use crate::identity::MAX_NAME_LEN;
 use crate::seal::{Encryption, MAX_LABEL_LEN, SEAL_OVERHEAD};
@@ -97,11 +97,16 @@ pub struct Config {
     pub dissemination: Dissemination,
     /// When a member stops pushing a broadcast (see [`Termination`]).
     pub termination: Termination,
-    /// Time between pull rounds, in the pull and push-pull modes: each sends a
-    /// digest of the broadcasts heard to `pull_fanout` random members, which
-    /// answer with what is missing.
+    /// In the pull and push-pull modes, when a member pulls: only while it
+    /// or a member it probes holds broadcasts (the default), or always (see
+    /// [`PullSchedule`]).
+    pub pull_schedule: PullSchedule,
+    /// Least time between pulls, in the pull and push-pull modes: each sends a
+    /// digest of the broadcasts heard, which the receiver answers with what
+    /// is missing.
     pub pull_interval: Duration,
-    /// Members asked per pull round.
+    /// Members asked per pull round; a pull of a member holding nothing asks
+    /// the member whose digest it heard.
     pub pull_fanout: usize,
     /// Largest broadcast payload; [`Node::broadcast`](crate::Node::broadcast)
     /// refuses larger ones, and received ones are rejected. A broadcast travels
@@ -214,6 +219,7 @@ impl Config {
             coordinates: true,
             dissemination: Dissemination::PushPull,
             termination: Termination::RetransmitLimit,
+            pull_schedule: PullSchedule::WhileActive,
             pull_interval: Duration::from_secs(1),
             pull_fanout: 1,
             max_broadcast_size: 1_024,

@@ -76,7 +76,7 @@ pub mod wire;
 mod wire;
 
 pub use config::{Config, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
-pub use dissemination::{Broadcast, BroadcastId, Dissemination, Termination};
+pub use dissemination::{Broadcast, BroadcastId, Dissemination, PullSchedule, Termination};
 pub use error::{
     BroadcastError, ConfigError, DecodeError, IdentityError, JoinError, LeaveError, MessageError,
     MetadataError, StateError,

@@ -10,7 +10,9 @@ use crate::testing::{
     with_three_members,
 };
 use crate::wire::{self, Message, MessageKind};
-use crate::{BroadcastError, Config, Dissemination, Event, Instant, MessageError, Termination};
+use crate::{
+    BroadcastError, Config, Dissemination, Event, Instant, MessageError, PullSchedule, Termination,
+};
 
 fn push_only() -> Config {
     Config {
@@ -278,6 +280,7 @@ fn a_pull_is_answered_with_what_the_puller_lacks_and_only_for_members() {
     // Pull only, so that the only broadcasts it sends are answers.
     let mut n = with_three_members(Config {
         dissemination: Dissemination::Pull,
+        pull_schedule: PullSchedule::Periodic,
         ..Config::lan()
     });
     let old = n.broadcast(Instant::ZERO, b"old").unwrap().0;
@@ -286,6 +289,7 @@ fn a_pull_is_answered_with_what_the_puller_lacks_and_only_for_members() {
     // A digest holding `old` only.
     let mut peer = with_three_members(Config {
         dissemination: Dissemination::Pull,
+        pull_schedule: PullSchedule::Periodic,
         ..Config::lan()
     });
     peer.handle_message(
@@ -351,4 +355,54 @@ fn in_pull_mode_nothing_is_pushed_and_retention_ends_answers() {
     );
     run_until(&mut n, Instant::from_secs(121));
     assert_eq!(n.footprint().broadcast_ids, 0);
+}
+
+/// The addresses pulls went to, and the digests probes carried, in what `sent` holds.
+fn pulls_and_digests(sent: Vec<(u32, Vec<u8>)>) -> (Vec<u32>, Vec<u64>) {
+    let (mut pulls, mut digests) = (Vec::new(), Vec::new());
+    for (to, message) in messages(sent) {
+        match message {
+            Message::Pull { .. } => pulls.push(to),
+            Message::BroadcastDigest { digest } => digests.push(digest),
+            _ => {}
+        }
+    }
+    (pulls, digests)
+}
+
+/// While active (the default): a node holding nothing pulls from a member
+/// whose digest it hears, at most once per pull interval (only members'
+/// digests count); holding broadcasts, it pulls every interval and its
+/// probes carry the digest; idle, it sends neither pulls nor digests.
+#[test]
+fn pulls_go_out_only_while_broadcasts_are_held_here_or_by_a_member() {
+    // Its probes go unanswered: the members stay live for the first seconds.
+    let mut n = with_three_members(Config::lan());
+    let (pulls, digests) = pulls_and_digests(run_until(&mut n, Instant::from_secs(3)));
+    assert_eq!((pulls.len(), digests.len()), (0, 0), "idle");
+
+    let digest_from = |n: &mut TestNode, at: Instant, from: u32| {
+        let message = Message::BroadcastDigest { digest: 7 };
+        n.handle_message(at, from, &datagram(&[message])).unwrap();
+        pulls_and_digests(run_until(n, at)).0
+    };
+    let t = Instant::from_secs(3);
+    assert!(digest_from(&mut n, t, 42).is_empty(), "not a member");
+    assert_eq!(digest_from(&mut n, t, 1), [1], "a member holds some");
+    // Another within the interval waits for it to end.
+    assert!(digest_from(&mut n, t, 2).is_empty());
+    let second = pulls_and_digests(run_until(&mut n, t + Duration::from_secs(1))).0;
+    assert_eq!(second, [2]);
+
+    // Holding a broadcast: a pull a second to random members, and the
+    // digest on probes; a member's digest changes nothing.
+    n.broadcast(Instant::from_secs(5), b"held").unwrap();
+    let (pulls, digests) = pulls_and_digests(run_until(&mut n, Instant::from_secs(10)));
+    assert!((5..=6).contains(&pulls.len()), "{pulls:?}");
+    assert!(!digests.is_empty() && digests.iter().all(|&d| d == digests[0] && d != 0));
+    // Once its retention ends, nothing more.
+    let after = Instant::from_secs(5) + Config::lan().broadcast_retention;
+    run_until(&mut n, after);
+    let (pulls, digests) = pulls_and_digests(run_until(&mut n, after + Duration::from_secs(5)));
+    assert_eq!((pulls.len(), digests.len()), (0, 0), "idle again");
 }

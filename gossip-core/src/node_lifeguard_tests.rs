@@ -191,7 +191,7 @@ fn buddy_suspicions(sent: Vec<(u32, Vec<u8>)>, to: u32, name: &str) -> usize {
             Message::Update(u) if pinged && dest == to && u.name == name => {
                 count += usize::from(matches!(u.status, Status::Suspect { .. }));
             }
-            Message::Update(_) | Message::Coordinate(_) => {}
+            Message::Update(_) | Message::Coordinate(_) | Message::CoordinateWanted => {}
             _ => pinged = false,
         }
     }
@@ -267,8 +267,10 @@ fn gossip_and_acks_to_a_suspect_carry_the_suspicion_to_it() {
     for buddy in [true, false] {
         let mut config = Config::lan();
         config.buddy_system = buddy;
-        // Every member gets every gossip round.
+        // Every member gets every gossip round, and the newcomer's rumor
+        // lasts for all of them (the ack to "a" may carry it first).
         config.gossip_fanout = 8;
+        config.retransmit_mult = 8;
         let mut n = node_with(config);
         for (name, addr) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
             crate::testing::announce(&mut n, name, addr);

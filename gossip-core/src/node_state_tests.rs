@@ -538,3 +538,42 @@ fn a_delete_of_a_key_never_held_is_kept_but_not_told() {
     );
     assert_eq!(late.state_digest(), n.state_digest());
 }
+
+/// Anti-entropy goes only to a member whose digest differs from this
+/// replica's: members heard with the same digest get no sync round, and a
+/// replica that has heard only agreeing digests sends none at all.
+#[test]
+fn a_sync_round_goes_to_a_member_whose_digest_differs_and_only_then() {
+    let config = Config {
+        probe_interval: Duration::from_secs(3600),
+        ..Config::lan()
+    };
+    let mut n = with_three_members(config);
+    let syncs_to = |sent: Vec<(u32, Vec<u8>)>| -> Vec<u32> {
+        messages(sent)
+            .into_iter()
+            .filter(|(_, m)| matches!(m, Message::SyncHashes { .. }))
+            .map(|(to, _)| to)
+            .collect()
+    };
+    let root_from = |n: &mut crate::testing::TestNode, from: u32, root: u64| {
+        let now = n.now();
+        n.handle_message(now, from, &datagram(&[Message::StateRoot { root }]))
+            .unwrap();
+    };
+    // The same (empty) digest from every member: no sync in a minute.
+    for from in 1..=3 {
+        root_from(&mut n, from, 0);
+    }
+    assert!(syncs_to(run_until(&mut n, Instant::from_secs(60))).is_empty());
+    // Member 2 holds something else: the next rounds go to it alone.
+    root_from(&mut n, 2, 0x5eed);
+    let sent = syncs_to(run_until(&mut n, Instant::from_secs(71)));
+    assert!(
+        !sent.is_empty() && sent.iter().all(|&to| to == 2),
+        "{sent:?}"
+    );
+    // Once it agrees again, they stop.
+    root_from(&mut n, 2, 0);
+    assert!(syncs_to(run_until(&mut n, Instant::from_secs(120))).is_empty());
+}

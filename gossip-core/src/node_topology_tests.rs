@@ -14,7 +14,8 @@ use crate::{Config, Instant};
 
 /// Runs `n` deadline by deadline to its first probe; returns its target's
 /// address and sequence number (the node's time is the ping's), checking
-/// that a coordinate rides on it.
+/// that the ping asks for the target's coordinate, which it does not hold,
+/// and carries none of its own.
 fn first_probe(n: &mut TestNode) -> (u32, u32) {
     loop {
         let at = n.poll_timeout().unwrap();
@@ -26,11 +27,14 @@ fn first_probe(n: &mut TestNode) -> (u32, u32) {
         }) else {
             continue;
         };
+        let to_target = |kind: fn(&Message<'_, u32>) -> bool| {
+            sent.iter().any(|(dest, m)| *dest == to && kind(m))
+        };
         assert!(
-            sent.iter()
-                .any(|(dest, m)| *dest == to && matches!(m, Message::Coordinate(_))),
-            "the ping carries this node's coordinate: {sent:?}"
+            to_target(|m| matches!(m, Message::CoordinateWanted)),
+            "the ping asks for the target's coordinate: {sent:?}"
         );
+        assert!(!to_target(|m| matches!(m, Message::Coordinate(_))));
         return (to, seq);
     }
 }
@@ -70,17 +74,43 @@ fn the_round_trip_of_a_direct_ack_moves_the_coordinate() {
         "{estimate:?} for a 40 ms round trip, after one sample"
     );
     assert_eq!(n.footprint().coordinates, 1);
-    // The ack to a ping from a member carries our coordinate back.
-    let ping = datagram(&[Message::Ping {
-        seq: 77,
-        target: "self",
-    }]);
-    n.handle_message(n.now(), 2, &ping).unwrap();
-    let out = messages(drain_transmits(&mut n));
-    assert!(out.contains(&(2, Message::Ack { seq: 77 })));
+    // The ack to a member's ping carries this node's coordinate when the
+    // ping asks for it, and only then.
+    for wanted in [true, false] {
+        let ping = Message::Ping {
+            seq: 77,
+            target: "self",
+        };
+        let ping = if wanted {
+            datagram(&[ping, Message::CoordinateWanted])
+        } else {
+            datagram(&[ping])
+        };
+        n.handle_message(n.now(), 2, &ping).unwrap();
+        let out = messages(drain_transmits(&mut n));
+        assert!(out.contains(&(2, Message::Ack { seq: 77 })));
+        let carried = out
+            .iter()
+            .any(|(to, m)| *to == 2 && matches!(m, Message::Coordinate(_)));
+        assert_eq!(carried, wanted, "{out:?}");
+    }
+    // Settled and just heard: the next probe of that member does not ask.
+    let again = loop {
+        let at = n.poll_timeout().unwrap();
+        n.handle_timeout(at);
+        let sent = messages(drain_transmits(&mut n));
+        if sent
+            .iter()
+            .any(|(to, m)| *to == target && matches!(m, Message::Ping { .. }))
+        {
+            break sent;
+        }
+    };
     assert!(
-        out.iter()
-            .any(|(to, m)| *to == 2 && matches!(m, Message::Coordinate(_)))
+        !again
+            .iter()
+            .any(|(to, m)| *to == target && matches!(m, Message::CoordinateWanted)),
+        "{again:?}"
     );
 }
 

@@ -62,7 +62,7 @@ pub use report::{
 };
 pub use scenario::{
     BroadcastLoad, Bursts, Fault, GeometrySpec, LossyNodes, Mode, NetworkSpec, PeerSelectionSpec,
-    Preset, Protocol, ROUND, Scenario, Start, TerminationSpec, WriteLoad,
+    Preset, Protocol, PullScheduleSpec, ROUND, Scenario, Start, TerminationSpec, WriteLoad,
 };
 pub use simulation::{
     Action, Filter, Recorded, Rewrite, SecretRng, SimNode, SimRng, Simulation, SimulationBuilder,

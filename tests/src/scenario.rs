@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use gossip_core::{
-    Config, Dissemination, FAR_PERCENT, Instant, NEAR_CANDIDATES, PeerSelection, Termination,
+    Config, Dissemination, FAR_PERCENT, Instant, NEAR_CANDIDATES, PeerSelection, PullSchedule,
+    Termination,
 };
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,36 @@ impl std::fmt::Display for Mode {
             Mode::Pull => "pull",
             Mode::PushPull => "push-pull",
         })
+    }
+}
+
+/// When a node pulls ([`PullSchedule`]), as scenarios name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullScheduleSpec {
+    /// While the node, or a member it hears from, holds broadcasts.
+    WhileActive,
+    /// Every pull interval.
+    Periodic,
+}
+
+impl From<PullScheduleSpec> for PullSchedule {
+    fn from(spec: PullScheduleSpec) -> Self {
+        match spec {
+            PullScheduleSpec::WhileActive => PullSchedule::WhileActive,
+            PullScheduleSpec::Periodic => PullSchedule::Periodic,
+        }
+    }
+}
+
+impl std::str::FromStr for PullScheduleSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "while-active" => Ok(PullScheduleSpec::WhileActive),
+            "periodic" => Ok(PullScheduleSpec::Periodic),
+            _ => Err(format!("`{text}` is not while-active or periodic")),
+        }
     }
 }
 
@@ -188,6 +219,9 @@ pub struct Protocol {
     /// `Config::termination`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination: Option<TerminationSpec>,
+    /// `Config::pull_schedule`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_schedule: Option<PullScheduleSpec>,
     /// `Config::pull_interval`.
     #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
     pub pull_interval: Option<Duration>,
@@ -289,6 +323,9 @@ impl Protocol {
         }
         if let Some(termination) = self.termination {
             config.termination = termination.0;
+        }
+        if let Some(schedule) = self.pull_schedule {
+            config.pull_schedule = schedule.into();
         }
         config
     }
@@ -868,6 +905,8 @@ impl Scenario {
             config.push_pull_interval = never;
             config.discovery = false;
             config.gossip_interval = ROUND;
+            // Probing is off: a pull goes every round, as in the theory.
+            config.pull_schedule = PullSchedule::Periodic;
             config.pull_interval = ROUND;
             config.broadcast_retention = self.duration + never;
             let contacts = self.protocol.gossip_fanout.unwrap_or(1);

@@ -162,10 +162,15 @@ fn pulls_recover_what_pushes_miss(nodes: usize, duration: Duration) {
     // Measured 8.6 s at most with 500 nodes on seeds 1..2, 7.3 s with 200 on
     // seed 3 (pull interval 1 s, 20% loss each way).
     assert!(slowest <= 15.0, "{slowest:.1} s");
-    // The default (retransmit limit, push-pull) needs no recovery at all here.
+    // The default (retransmit limit, push-pull) reaches nearly everyone by
+    // pushes, and pulls finish within a few seconds. Its slowest broadcast
+    // varies with the seed more than with the code: on seeds 1–8 at 500
+    // nodes, 0.97–4.05 s, and 0.96–5.24 s before pulls went quiet when idle.
     let default = common::run_scenario(lossy(nodes, duration, Mode::PushPull, "limit"), 3);
     assert_eq!(default.broadcasts.reached_all, 20);
-    assert!(default.broadcasts.all_reached_s.expect("reached all").max <= 3.0);
+    let bound = if nodes <= 200 { 3.0 } else { 6.0 };
+    let slowest = default.broadcasts.all_reached_s.expect("reached all").max;
+    assert!(slowest <= bound, "{slowest:.1} s");
 }
 
 /// 200 nodes for 40 s: the last broadcast, sent at 24 s, has 16 s to be

@@ -17,8 +17,8 @@ use hashbrown::HashMap;
 use rand_core::{CryptoRng, Rng};
 use serde::Serialize;
 
-use super::Termination;
 use super::digest;
+use super::{PullSchedule, Termination};
 use crate::config::Config;
 use crate::context::{Env, Peers};
 use crate::identity::{Address, NodeName};
@@ -102,11 +102,46 @@ impl<A> BroadcastTransmit<A> {
     }
 }
 
+/// The broadcasts whose payloads are held, by the end of their retention,
+/// with the digest of their ids that probes carry.
+#[derive(Default)]
+struct Held {
+    by_expiry: BTreeSet<(Instant, u64)>,
+    /// XOR of `digest::id_hash` over the ids held; 0 when none are.
+    digest: u64,
+}
+
+impl Held {
+    fn insert(&mut self, expires: Instant, id: u64) {
+        if self.by_expiry.insert((expires, id)) {
+            self.digest ^= digest::id_hash(id);
+        }
+    }
+
+    fn remove(&mut self, expires: Instant, id: u64) {
+        if self.by_expiry.remove(&(expires, id)) {
+            self.digest ^= digest::id_hash(id);
+        }
+    }
+
+    fn first(&self) -> Option<(Instant, u64)> {
+        self.by_expiry.first().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.by_expiry.len()
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_expiry.iter().map(|&(_, id)| id)
+    }
+}
+
 pub(crate) struct Broadcasts<A> {
     config: Arc<Config>,
     entries: HashMap<u64, Entry, FixedState>,
-    /// Entries by the end of their retention; only those that hold a payload.
-    by_expiry: BTreeSet<(Instant, u64)>,
+    /// Entries that hold a payload.
+    held: Held,
     /// Every entry by when its id is forgotten.
     by_forget: BTreeSet<(Instant, u64)>,
     /// No expiry is due before this (a lower bound), so that the check on
@@ -114,7 +149,15 @@ pub(crate) struct Broadcasts<A> {
     next_expiry: Instant,
     /// Broadcasts this node still pushes.
     hot: RumorQueue<u64, ()>,
+    /// When the next pull goes: every `pull_interval` on the periodic
+    /// schedule; while active, only while broadcasts are held or a pull is
+    /// wanted.
     next_pull: Option<Instant>,
+    /// While active and holding nothing: the member whose digest was heard,
+    /// to pull from.
+    pull_wanted: Option<A>,
+    /// While active: no pull goes before this.
+    pull_allowed_at: Instant,
     stopped: bool,
     outbox: VecDeque<BroadcastTransmit<A>>,
     events: VecDeque<Broadcast>,
@@ -134,18 +177,19 @@ impl<A: Address> Broadcasts<A> {
         secrets: &mut S,
     ) -> Self {
         // A random phase, so that members started together do not pull in lockstep.
-        let next_pull = config
-            .dissemination
-            .pulls()
+        let periodic = config.pull_schedule == PullSchedule::Periodic;
+        let next_pull = (config.dissemination.pulls() && periodic)
             .then(|| now + random::duration_below(rng, config.pull_interval));
         Broadcasts {
             config: Arc::clone(config),
             entries: HashMap::with_hasher(FixedState::with_seed(secrets.next_u64())),
-            by_expiry: BTreeSet::new(),
+            held: Held::default(),
             by_forget: BTreeSet::new(),
             next_expiry: Instant::MAX,
             hot: RumorQueue::new(secrets.next_u64()),
             next_pull,
+            pull_wanted: None,
+            pull_allowed_at: now,
             stopped: false,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -164,7 +208,7 @@ impl<A: Address> Broadcasts<A> {
     }
 
     pub(crate) fn add_footprint(&self, footprint: &mut Footprint) {
-        footprint.broadcasts = self.by_expiry.len();
+        footprint.broadcasts = self.held.len();
         footprint.broadcasts_pushing = self.hot.len();
         footprint.broadcast_ids = self.entries.len();
         footprint.pending_transmits += self.outbox.len();
@@ -330,6 +374,7 @@ impl<A: Address> Broadcasts<A> {
                     self.answer_pull(env, from, salt, filter, from_member);
                 }
                 Message::Feedback { known, new } => self.feedback(known, new),
+                Message::BroadcastDigest { .. } if from_member => self.heard_digest(env.now, from),
                 _ => {}
             }
         }
@@ -418,9 +463,8 @@ impl<A: Address> Broadcasts<A> {
             return;
         }
         let missing: Vec<u64> = self
-            .by_expiry
-            .iter()
-            .map(|&(_, id)| id)
+            .held
+            .ids()
             .filter(|&id| !digest::contains(filter, salt, id))
             .take(MAX_MESSAGES_PER_PACKET)
             .collect();
@@ -442,11 +486,11 @@ impl<A: Address> Broadcasts<A> {
         if now < self.next_expiry {
             return;
         }
-        while let Some(&(at, id)) = self.by_expiry.first() {
+        while let Some((at, id)) = self.held.first() {
             if at > now {
                 break;
             }
-            self.by_expiry.pop_first();
+            self.held.remove(at, id);
             self.drop_payload(id);
         }
         while let Some(&(at, id)) = self.by_forget.first() {
@@ -456,22 +500,79 @@ impl<A: Address> Broadcasts<A> {
             self.by_forget.pop_first();
             self.entries.remove(&id);
         }
-        let first = |set: &BTreeSet<(Instant, u64)>| set.first().map_or(Instant::MAX, |e| e.0);
-        self.next_expiry = first(&self.by_expiry).min(first(&self.by_forget));
+        let held = self.held.first().map_or(Instant::MAX, |e| e.0);
+        let forget = self.by_forget.first().map_or(Instant::MAX, |e| e.0);
+        self.next_expiry = held.min(forget);
     }
 
-    /// A pull round, when due: a digest to `pull_fanout` members drawn by
-    /// `sample(rng, count)`.
+    /// A pull, when due: to `pull_fanout` random live members on the
+    /// periodic schedule, and while active if this node holds broadcasts;
+    /// while active and holding none, to the member whose digest it heard,
+    /// if it is still live.
     pub(crate) fn handle_timeout<R: Rng>(&mut self, env: &mut Env<'_, R>, peers: &impl Peers<A>) {
         if self.stopped || self.next_pull.is_none_or(|at| at > env.now) {
             return;
         }
-        self.next_pull = Some(env.now + self.config.pull_interval);
-        for to in peers.sample_live(env.rng, self.config.pull_fanout) {
+        let pull = |this: &mut Self, env: &mut Env<'_, R>, to: A| {
             env.stats.broadcasts.pulls += 1;
             let salt = env.rng.next_u32();
-            self.send(env, BroadcastTransmit::Pull { to, salt });
+            this.send(env, BroadcastTransmit::Pull { to, salt });
+        };
+        match self.config.pull_schedule {
+            PullSchedule::Periodic => {
+                self.next_pull = Some(env.now + self.config.pull_interval);
+                for to in peers.sample_live(env.rng, self.config.pull_fanout) {
+                    pull(self, env, to);
+                }
+            }
+            PullSchedule::WhileActive => {
+                self.pull_allowed_at = env.now + self.config.pull_interval;
+                // Holding broadcasts, this node pulls from random members as
+                // on the periodic schedule (what loss took is recovered as
+                // fast); holding none, only from a member that showed it
+                // holds some; idle, nothing goes.
+                let holding = self.held.digest != 0;
+                if let Some(to) = self.pull_wanted.take().filter(|to| peers.is_live(to)) {
+                    pull(self, env, to);
+                } else if holding {
+                    for to in peers.sample_live(env.rng, self.config.pull_fanout) {
+                        pull(self, env, to);
+                    }
+                }
+                self.next_pull = holding.then_some(self.pull_allowed_at);
+            }
         }
+    }
+
+    /// A member's digest of the broadcasts it holds (never 0), heard while
+    /// this node holds none: that member is pulled from (once the last pull is
+    /// `pull_interval` old; one member is wanted at a time). A node that
+    /// holds broadcasts pulls from random members anyway: the members whose
+    /// digests differ from its own are as often behind as ahead of it, so
+    /// pulling from them is no faster.
+    fn heard_digest(&mut self, now: Instant, from: &A) {
+        if !self.pulls_while_active() || self.held.digest != 0 || self.pull_wanted.is_some() {
+            return;
+        }
+        self.pull_wanted = Some(from.clone());
+        self.next_pull = Some(self.pull_allowed_at.max(now));
+    }
+
+    fn pulls_while_active(&self) -> bool {
+        self.config.dissemination.pulls() && self.config.pull_schedule == PullSchedule::WhileActive
+    }
+
+    /// Piggybacks the digest of the broadcasts held, while active and while
+    /// any are held (holding none is said by sending none).
+    pub(crate) fn write_digest(&self, writer: &mut PacketWriter<'_>, stats: &mut Stats) {
+        if self.stopped || !self.pulls_while_active() || self.held.digest == 0 {
+            return;
+        }
+        let message: Message<'_, A> = Message::BroadcastDigest {
+            digest: self.held.digest,
+        };
+        // Riders that do not fit are left out.
+        let _ = writer.push_counted(&message, stats);
     }
 
     // ---- commands ------------------------------------------------------------
@@ -496,6 +597,7 @@ impl<A: Address> Broadcasts<A> {
     /// Stops for good (the node left): nothing more is pushed, pulled or answered.
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
+        self.pull_wanted = None;
         self.hot = RumorQueue::new(0);
         self.outbox.clear();
     }
@@ -512,7 +614,7 @@ impl<A: Address> Broadcasts<A> {
     ) {
         self.make_room(env.stats);
         let retention = self.config.broadcast_retention;
-        self.by_expiry.insert((born + retention, id));
+        self.held.insert(born + retention, id);
         self.next_expiry = self.next_expiry.min(born + retention);
         self.by_forget.insert((born + retention * 2, id));
         let event = Broadcast {
@@ -533,6 +635,9 @@ impl<A: Address> Broadcasts<A> {
         if self.config.dissemination.pushes() {
             self.hot.push(id, ());
         }
+        if self.pulls_while_active() && self.next_pull.is_none() {
+            self.next_pull = Some(self.pull_allowed_at.max(env.now));
+        }
         if push_dropping_oldest(&mut self.events, event, self.config.max_pending_events) {
             env.stats.events_dropped += 1;
         }
@@ -541,8 +646,10 @@ impl<A: Address> Broadcasts<A> {
     /// Evicts the oldest broadcast while `max_broadcasts` are held, and forgets
     /// the oldest id while eight times that many are remembered.
     fn make_room(&mut self, stats: &mut Stats) {
-        while self.by_expiry.len() >= self.config.max_broadcasts {
-            let (_, id) = self.by_expiry.pop_first().expect("not empty");
+        while let Some((at, id)) = self.held.first()
+            && self.held.len() >= self.config.max_broadcasts
+        {
+            self.held.remove(at, id);
             self.drop_payload(id);
             stats.broadcasts.broadcasts_evicted += 1;
         }
@@ -550,7 +657,7 @@ impl<A: Address> Broadcasts<A> {
             let (_, id) = self.by_forget.pop_first().expect("every entry is listed");
             if let Some(entry) = self.entries.remove(&id) {
                 let retention = self.config.broadcast_retention;
-                self.by_expiry.remove(&(entry.born + retention, id));
+                self.held.remove(entry.born + retention, id);
                 self.hot.remove(&id);
             }
             stats.broadcasts.broadcast_ids_evicted += 1;

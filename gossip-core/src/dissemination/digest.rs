@@ -53,6 +53,12 @@ fn probes(salt: u32, id: u64, len: usize) -> impl Iterator<Item = usize> {
     (0..PROBES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) & mask) as usize)
 }
 
+/// A well-mixed hash of a broadcast id, for the digest that probes carry:
+/// the XOR of these over the ids held.
+pub(crate) fn id_hash(id: u64) -> u64 {
+    splitmix64(id)
+}
+
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

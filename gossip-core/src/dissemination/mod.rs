@@ -51,6 +51,28 @@ impl Dissemination {
     }
 }
 
+/// When a member of a pull mode pulls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PullSchedule {
+    /// Only while there is something to ask for. A member that holds
+    /// broadcasts (within their retention) pulls from `pull_fanout` random
+    /// members every `pull_interval`, as on the periodic schedule. A member
+    /// that holds none pulls only when a probe or an ack shows that its
+    /// sender holds some: while a member holds broadcasts its probes and
+    /// acks carry a digest of them (10 bytes), and a member holding none
+    /// that hears one pulls from the sender, at most once per
+    /// `pull_interval`. A member that missed the only broadcast learns it
+    /// within a probe or two (each takes part in about two a second); a
+    /// cluster with nothing held sends no pulls and no digests. The default.
+    #[default]
+    WhileActive,
+    /// Every `pull_interval`, from `pull_fanout` random members, whether or
+    /// not anything differs: Demers et al.'s anti-entropy, for holding
+    /// dissemination against the theory in synchronous rounds.
+    Periodic,
+}
+
 /// When a member stops pushing a broadcast (loses interest in the rumor), as in
 /// Demers et al. 1987, "Epidemic algorithms for replicated database
 /// maintenance". Pulls are not affected: a retained broadcast is given to whoever

@@ -37,12 +37,33 @@ impl<A> Detection<A> {
 }
 
 impl<A: Address> Membership<A> {
-    /// Piggybacks this node's network coordinate, if it keeps one and it fits.
-    pub(crate) fn write_coordinate(&self, writer: &mut PacketWriter<'_>, stats: &mut Stats) {
-        if let Some(vivaldi) = &self.vivaldi {
-            let _ = vivaldi
-                .local_message()
-                .write(writer, &mut stats.datagrams.messages_out);
+    /// Piggybacks what a probe says of coordinates, if this node keeps them
+    /// and it fits: on a ping whose target's coordinate this node lacks (or
+    /// holds old or stale), a request for it; on the ack to such a ping,
+    /// this node's coordinate.
+    pub(crate) fn write_coordinate(
+        &self,
+        outgoing: &Outgoing<A>,
+        now: Instant,
+        writer: &mut PacketWriter<'_>,
+        stats: &mut Stats,
+    ) {
+        let Some(vivaldi) = &self.vivaldi else {
+            return;
+        };
+        match outgoing {
+            Outgoing::Ping { target, .. } if vivaldi.wants_coordinate(target.as_str(), now) => {
+                let message: Message<'_, A> = Message::CoordinateWanted;
+                let _ = writer.push_counted(&message, stats);
+            }
+            Outgoing::Ack {
+                coordinate: true, ..
+            } => {
+                let _ = vivaldi
+                    .local_message()
+                    .write(writer, &mut stats.datagrams.messages_out);
+            }
+            _ => {}
         }
     }
 
@@ -147,6 +168,7 @@ impl<A: Address> Membership<A> {
         from: &A,
         seq: u32,
         target: &str,
+        coordinate: bool,
     ) {
         if target == self.local().name.as_str() {
             self.send(
@@ -154,6 +176,7 @@ impl<A: Address> Membership<A> {
                 Outgoing::Ack {
                     to: from.clone(),
                     seq,
+                    coordinate,
                 },
             );
         } else {
@@ -178,6 +201,7 @@ impl<A: Address> Membership<A> {
                 Outgoing::Ack {
                     to: from.clone(),
                     seq: requester_seq,
+                    coordinate: false,
                 },
             );
             return;
@@ -233,6 +257,7 @@ impl<A: Address> Membership<A> {
                 Outgoing::Ack {
                     to: relay.requester,
                     seq: relay.requester_seq,
+                    coordinate: false,
                 },
             );
         } else {
@@ -263,12 +288,25 @@ impl<A: Address> Membership<A> {
             env.stats.coordinates.coordinates_refused += 1;
             return;
         };
-        vivaldi.heard(&member.name, coordinate);
+        vivaldi.heard(&member.name, coordinate, env.now);
         if let Some(rtt) = rtt {
-            match vivaldi.observe(member.name.as_str(), rtt) {
-                VivaldiSample::Applied => env.stats.coordinates.rtt_samples += 1,
-                VivaldiSample::Discarded => env.stats.coordinates.rtt_samples_discarded += 1,
-            }
+            self.observe_rtt(env, from, rtt);
+        }
+    }
+
+    /// The round trip of this node's probe to the member at `from`, against
+    /// the coordinate held of it (just heard, or held still since).
+    pub(super) fn observe_rtt<R>(&mut self, env: &mut Env<'_, R>, from: &A, rtt: Duration) {
+        let (Some(vivaldi), Some(member)) = (self.vivaldi.as_mut(), self.table.at_addr(from))
+        else {
+            return;
+        };
+        if vivaldi.coordinate_of(member.name.as_str()).is_none() {
+            return; // its coordinate has not arrived yet
+        }
+        match vivaldi.observe(member.name.as_str(), rtt) {
+            VivaldiSample::Applied => env.stats.coordinates.rtt_samples += 1,
+            VivaldiSample::Discarded => env.stats.coordinates.rtt_samples_discarded += 1,
         }
     }
 

@@ -315,16 +315,26 @@ impl<A: Address> Membership<A> {
         env: &mut Env<'_, R>,
         from: A,
         first: Option<MessageKind>,
-        messages: impl Iterator<Item = &'m Message<'d, A>>,
+        messages: impl Iterator<Item = &'m Message<'d, A>> + Clone,
     ) where
         A: 'm,
     {
         self.discover(env, &from, first);
         let mut state: Option<(u32, bool, Source)> = None;
         let (mut rtt, mut coordinate) = (None, None);
+        // Riders follow the ping, but its ack must know whether the pinger
+        // wants this node's coordinate.
+        let wanted = messages
+            .clone()
+            .any(|message| matches!(message, Message::CoordinateWanted));
         for message in messages {
             match *message {
-                Message::Ping { seq, target } => self.handle_ping(env, &from, seq, target),
+                Message::Ping { seq, target } => {
+                    let coordinate = wanted && self.vivaldi.is_some();
+                    self.handle_ping(env, &from, seq, target, coordinate);
+                }
+                // Read before the loop.
+                Message::CoordinateWanted => {}
                 Message::IndirectPing {
                     seq,
                     target,
@@ -381,6 +391,7 @@ impl<A: Address> Membership<A> {
                 // Routed to the other parts by the node's ingress.
                 Message::Broadcast { .. }
                 | Message::Pull { .. }
+                | Message::BroadcastDigest { .. }
                 | Message::Feedback { .. }
                 | Message::KeyEntry { .. }
                 | Message::StateRoot { .. }
@@ -388,8 +399,11 @@ impl<A: Address> Membership<A> {
                 | Message::SyncEntries { .. } => {}
             }
         }
-        if let Some(coordinate) = coordinate {
-            self.heard_coordinate(env, &from, &coordinate, rtt);
+        match (coordinate, rtt) {
+            (Some(coordinate), rtt) => self.heard_coordinate(env, &from, &coordinate, rtt),
+            // The member's coordinate is the one this node holds.
+            (None, Some(rtt)) => self.observe_rtt(env, &from, rtt),
+            (None, None) => {}
         }
         // After the messages: a datagram may announce its own sender.
         self.table.heard_at(&from);

@@ -25,6 +25,10 @@ pub(crate) enum Outgoing<A> {
     Ack {
         to: A,
         seq: u32,
+        /// Carries this node's coordinate: the answer to a direct ping
+        /// whose sender does not hold the one published (a round-trip
+        /// sample needs it). Acks for indirect probes measure no round trip.
+        coordinate: bool,
     },
     Nack {
         to: A,

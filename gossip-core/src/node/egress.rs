@@ -87,7 +87,8 @@ impl<A: Address, R: Rng> Node<A, R> {
                 | Source::Correction
                 | Source::BuddySuspicion
                 | Source::StateRoot
-                | Source::StateRootAfterKeys => false,
+                | Source::StateRootAfterKeys
+                | Source::BroadcastDigest => false,
             })
     }
 
@@ -143,10 +144,13 @@ pub(crate) enum Source {
     StateRootAfterKeys,
     /// Broadcasts, in the push modes.
     BroadcastPushes,
+    /// The digest of the broadcasts held, in the pull modes: a member whose
+    /// own differs pulls from the sender.
+    BroadcastDigest,
 }
 
 /// The order in which sources fill a datagram.
-pub(crate) const PIGGYBACK_ORDER: [Source; 8] = [
+pub(crate) const PIGGYBACK_ORDER: [Source; 9] = [
     Source::Coordinate,
     Source::Correction,
     Source::BuddySuspicion,
@@ -155,6 +159,7 @@ pub(crate) const PIGGYBACK_ORDER: [Source; 8] = [
     Source::KeyRumors,
     Source::StateRootAfterKeys,
     Source::BroadcastPushes,
+    Source::BroadcastDigest,
 ];
 
 impl Opening {
@@ -171,7 +176,7 @@ impl Opening {
     pub(crate) fn takes(self, source: Source) -> bool {
         use Opening::{Gossip, Membership, Probe, Pull};
         match source {
-            Source::Coordinate | Source::StateRoot => self == Probe,
+            Source::Coordinate | Source::StateRoot | Source::BroadcastDigest => self == Probe,
             Source::Correction => matches!(self, Probe | Gossip | Membership),
             Source::BuddySuspicion => matches!(self, Probe | Gossip),
             Source::StateRootAfterKeys => self == Gossip,
@@ -213,7 +218,10 @@ impl<A: Address, R: Rng> Sources<'_, A, R> {
             let stats = &mut *self.stats;
             written += match source {
                 Source::Coordinate => {
-                    self.membership.write_coordinate(writer, stats);
+                    if let Some(outgoing) = outgoing {
+                        self.membership
+                            .write_coordinate(outgoing, self.now, writer, stats);
+                    }
                     0
                 }
                 Source::Correction => {
@@ -240,6 +248,10 @@ impl<A: Address, R: Rng> Sources<'_, A, R> {
                 Source::BroadcastPushes => self
                     .broadcasts
                     .write_pushes(writer, self.now, members, self.rng, stats),
+                Source::BroadcastDigest => {
+                    self.broadcasts.write_digest(writer, stats);
+                    0
+                }
             };
         }
         written
@@ -302,12 +314,12 @@ mod tests {
     /// The piggyback order as a table, read the way the README states it.
     #[test]
     fn what_rides_on_what() {
-        // A probe or an ack takes everything but the second digest.
+        // A probe or an ack takes everything but the second state digest.
         let probe: alloc::vec::Vec<Source> = PIGGYBACK_ORDER
             .into_iter()
             .filter(|&source| source != Source::StateRootAfterKeys)
             .collect();
-        assert_eq!(probe.len(), 7);
+        assert_eq!(probe.len(), 8);
         let rows: [(Opening, &[Source]); 4] = [
             (Opening::Probe, &probe),
             (

@@ -76,10 +76,12 @@ impl Part {
             | Message::State { .. }
             | Message::StateResend { .. }
             | Message::Cookie { .. }
+            | Message::CoordinateWanted
             | Message::Coordinate(_) => Part::Membership,
-            Message::Broadcast { .. } | Message::Pull { .. } | Message::Feedback { .. } => {
-                Part::Dissemination
-            }
+            Message::Broadcast { .. }
+            | Message::Pull { .. }
+            | Message::BroadcastDigest { .. }
+            | Message::Feedback { .. } => Part::Dissemination,
             Message::KeyEntry { .. }
             | Message::StateRoot { .. }
             | Message::SyncHashes { .. }
@@ -130,7 +132,7 @@ impl<'a, A: Address> Inbound<'a, A> {
     }
 
     /// The messages `part` owns, in the datagram's order.
-    pub(crate) fn of(&self, part: Part) -> impl Iterator<Item = &Message<'a, A>> {
+    pub(crate) fn of(&self, part: Part) -> impl Iterator<Item = &Message<'a, A>> + Clone {
         self.messages.iter().filter(move |m| Part::of(m) == part)
     }
 

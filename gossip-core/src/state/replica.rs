@@ -136,6 +136,10 @@ pub(crate) struct Replica<A> {
     agreed: Option<u64>,
     /// Anti-entropy datagrams left to send in this sync interval.
     sync_budget: usize,
+    /// The member last heard with a digest unlike this replica's: the next
+    /// sync round compares trees with it, if it still differs. Replicas that
+    /// agree have nothing to compare, so an idle cluster sends no syncs.
+    sync_candidate: Option<A>,
     stopped: bool,
     outbox: VecDeque<SyncTransmit<A>>,
     events: VecDeque<KeyChange>,
@@ -182,6 +186,7 @@ impl<A: Address> Replica<A> {
             convergence_passes: 0,
             agreed: None,
             sync_budget: SYNC_DATAGRAMS_PER_INTERVAL,
+            sync_candidate: None,
             stopped: false,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -550,6 +555,9 @@ impl<A: Address> Replica<A> {
         // matches while not converged, or differs while converged.
         let digest = self.digest();
         let matches = root == digest;
+        if !matches {
+            self.sync_candidate = Some(from.clone());
+        }
         if matches != (self.agreed == Some(digest))
             && !(matches && self.agreement_out_of_reach(env.now, digest))
         {
@@ -638,7 +646,16 @@ impl<A: Address> Replica<A> {
                 fresh
             });
             self.check_convergence(now, peers);
-            for to in peers.sample_live(env.rng, 1) {
+            let digest = self.digest();
+            let differs = |to: &A| {
+                peers.is_live(to)
+                    && self
+                        .peer_roots
+                        .get(to)
+                        .is_some_and(|&(root, _)| root != digest)
+            };
+            self.sync_candidate = self.sync_candidate.take().filter(differs);
+            if let Some(to) = self.sync_candidate.clone() {
                 env.stats.state.state_syncs += 1;
                 self.send(
                     env,

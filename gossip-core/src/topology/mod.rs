@@ -1,9 +1,10 @@
 //! Network topology: Vivaldi coordinates learnt from the round trips of
 //! probes, and gossip partners chosen near rather than anywhere.
 //!
-//! Every ping and ack to a member carries the sender's [`Coordinate`] (about
-//! 20 bytes); the prober moves its own coordinate by the round trip of each
-//! direct ack. Once coordinates settle, the distance between two of them
+//! A ping asks for the target's [`Coordinate`] when the prober holds none,
+//! or an unsettled, old or wrong one, and the ack then carries it (about 13
+//! bytes on a LAN); the prober moves its own coordinate by the round trip of
+//! each direct ack, against the copy it holds. Once coordinates settle, the distance between two of them
 //! predicts the round trip between their members
 //! ([`Node::estimated_rtt`](crate::Node::estimated_rtt)) without probing.
 //! With [`PeerSelection::Nearby`], gossip, pulls and anti-entropy prefer near

@@ -11,6 +11,7 @@ use super::coordinate::{
 };
 use crate::identity::NodeName;
 use crate::rumor_queue::Encoded;
+use crate::time::Instant;
 use crate::wire::Message;
 
 /// How much a sample moves the error estimate (Vivaldi's c_e).
@@ -27,10 +28,30 @@ const LATENCY_FILTER: usize = 3;
 /// whole cluster's coordinates do not drift away together.
 const GRAVITY_RHO: f64 = 150.0;
 
+/// A member's coordinate is asked for again once the copy held is this old:
+/// coordinates drift slowly once settled, and a copy this old still
+/// predicts within the noise; a member that moved shows sooner, by
+/// [`MISPREDICTION`].
+pub(crate) const COORDINATE_REFRESH: Duration = Duration::from_secs(600);
+/// A member whose copy has an error estimate above this has not settled: its
+/// coordinate still moves from probe to probe, so every probe asks for it.
+const SETTLED_ERROR: f64 = 0.2;
+/// A round trip this many times further from the prediction than this
+/// node's error estimate says the member's copy is stale: it is asked for
+/// again at the next probe.
+const MISPREDICTION: f64 = 3.0;
+/// The least error estimate [`MISPREDICTION`] is held to: a node that
+/// believes itself exact does not take every jitter for a move.
+const MIN_MISPREDICTION_ERROR: f64 = 0.1;
+
 /// What this node knows of one member's position.
 #[derive(Clone, Debug)]
 struct Peer {
     coordinate: Coordinate,
+    /// When the copy arrived.
+    heard_at: Instant,
+    /// A round trip measured against it was far off the prediction.
+    mispredicted: bool,
     /// The last round trips measured to it, in seconds, oldest first.
     rtts: [f64; LATENCY_FILTER],
     samples: usize,
@@ -102,15 +123,32 @@ impl Vivaldi {
         self.peers.len()
     }
 
-    /// Remembers where member `name` says it is.
-    pub(crate) fn heard(&mut self, name: &NodeName, coordinate: Coordinate) {
+    /// True if a probe of `name` should ask for its coordinate: none is
+    /// held, the member had not settled ([`SETTLED_ERROR`]), the copy is
+    /// [`COORDINATE_REFRESH`] old, or a round trip showed it stale.
+    pub(crate) fn wants_coordinate(&self, name: &str, now: Instant) -> bool {
+        self.peers.get(name).is_none_or(|peer| {
+            peer.mispredicted
+                || peer.coordinate.error > SETTLED_ERROR
+                || now.saturating_duration_since(peer.heard_at) >= COORDINATE_REFRESH
+        })
+    }
+
+    /// Remembers where member `name` says it is, at `now`.
+    pub(crate) fn heard(&mut self, name: &NodeName, coordinate: Coordinate, now: Instant) {
         match self.peers.get_mut(name.as_str()) {
-            Some(peer) => peer.coordinate = coordinate,
+            Some(peer) => {
+                peer.coordinate = coordinate;
+                peer.heard_at = now;
+                peer.mispredicted = false;
+            }
             None => {
                 self.peers.insert(
                     name.clone(),
                     Peer {
                         coordinate,
+                        heard_at: now,
+                        mispredicted: false,
                         rtts: [0.0; LATENCY_FILTER],
                         samples: 0,
                     },
@@ -140,6 +178,11 @@ impl Vivaldi {
         peer.samples += 1;
         let rtt = median(&peer.rtts[LATENCY_FILTER - peer.samples.min(LATENCY_FILTER)..]);
         let other = peer.coordinate.clone();
+        let predicted = self.local.distance_to(&other);
+        let wrongness = (predicted - rtt).abs() / rtt.max(ZERO_THRESHOLD);
+        if wrongness > MISPREDICTION * self.local.error.max(MIN_MISPREDICTION_ERROR) {
+            peer.mispredicted = true;
+        }
         let before = (
             self.local.clone(),
             self.adjustment_samples,
@@ -262,7 +305,7 @@ mod tests {
                 continue;
             }
             let theirs = nodes[j].local().clone();
-            nodes[i].heard(&name(j), theirs);
+            nodes[i].heard(&name(j), theirs, Instant::ZERO);
             assert_eq!(
                 nodes[i].observe(name(j).as_str(), true_rtt(i, j)),
                 Sample::Applied
@@ -282,17 +325,57 @@ mod tests {
         assert!(median < 0.05, "median relative error {median}");
     }
 
+    /// A probe asks for a member's coordinate when none is held, when the
+    /// member had not settled, when the copy is ten minutes old, and when a
+    /// round trip far off the prediction shows it stale; not otherwise.
+    #[test]
+    fn a_coordinate_is_asked_for_only_when_the_copy_held_is_missing_unsettled_old_or_wrong() {
+        let b = name(1);
+        let settled = |x_units: i32| {
+            Coordinate::from_wire(&crate::wire::CoordinateRecord {
+                vector: [x_units, 0, 0, 0, 0, 0, 0, 0],
+                height: 100,
+                adjustment: 0,
+                error: 100,
+            })
+            .unwrap()
+        };
+        let mut a = Vivaldi::new(1);
+        // `a` settled 10 ms from `b`'s coordinate.
+        a.local = settled(1_000 - 200);
+        a.local.error = 0.1;
+        let t0 = Instant::from_secs(100);
+        assert!(a.wants_coordinate("n1", t0), "none held");
+        a.heard(&b, Coordinate::default(), t0);
+        assert!(a.wants_coordinate("n1", t0), "unsettled: the default error");
+        a.heard(&b, settled(1_000), t0);
+        assert!(!a.wants_coordinate("n1", t0));
+        let predicted = a.local.distance_to(&settled(1_000));
+        let rtt = Duration::from_secs_f64(predicted);
+        assert_eq!(a.observe("n1", rtt), Sample::Applied);
+        assert!(!a.wants_coordinate("n1", t0 + Duration::from_secs(599)));
+        assert!(a.wants_coordinate("n1", t0 + COORDINATE_REFRESH), "old");
+        // Heard again, then a round trip five times the prediction.
+        a.heard(&b, settled(1_000), t0);
+        for _ in 0..3 {
+            a.observe("n1", rtt * 5);
+        }
+        assert!(a.wants_coordinate("n1", t0), "wrong");
+        a.heard(&b, settled(1_000), t0);
+        assert!(!a.wants_coordinate("n1", t0), "told again");
+    }
+
     #[test]
     fn the_median_of_the_last_three_round_trips_is_used() {
         let mut a = Vivaldi::new(1);
         let b = name(1);
-        a.heard(&b, Coordinate::default());
+        a.heard(&b, Coordinate::default(), Instant::ZERO);
         for rtt in [10, 10, 10] {
             a.observe(b.as_str(), Duration::from_millis(rtt));
         }
         let settled = a.local().clone();
         let mut spiked = Vivaldi::new(1);
-        spiked.heard(&b, Coordinate::default());
+        spiked.heard(&b, Coordinate::default(), Instant::ZERO);
         for rtt in [10, 10, 900] {
             spiked.observe(b.as_str(), Duration::from_millis(rtt));
         }
@@ -307,7 +390,7 @@ mod tests {
     fn stalls_and_unknown_members_are_not_samples() {
         let mut a = Vivaldi::new(1);
         assert_eq!(a.observe("x", Duration::from_millis(5)), Sample::Discarded);
-        a.heard(&name(1), Coordinate::default());
+        a.heard(&name(1), Coordinate::default(), Instant::ZERO);
         assert_eq!(
             a.observe(name(1).as_str(), Duration::from_secs(11)),
             Sample::Discarded

@@ -59,6 +59,10 @@ pub mod tag {
     pub const COOKIE: u8 = 0x13;
     /// [`Message::Coordinate`](super::Message::Coordinate).
     pub const COORDINATE: u8 = 0x14;
+    /// [`Message::BroadcastDigest`](super::Message::BroadcastDigest).
+    pub const BROADCAST_DIGEST: u8 = 0x15;
+    /// [`Message::CoordinateWanted`](super::Message::CoordinateWanted).
+    pub const COORDINATE_WANTED: u8 = 0x16;
     /// Never sent by this crate: the tests of compatibility send it to show
     /// that a kind a node does not know is skipped.
     pub const RESERVED_FOR_TESTS: u8 = 0xff;
@@ -88,6 +92,8 @@ impl MessageKind {
             MessageKind::SyncEntries => tag::SYNC_ENTRIES,
             MessageKind::Cookie => tag::COOKIE,
             MessageKind::Coordinate => tag::COORDINATE,
+            MessageKind::BroadcastDigest => tag::BROADCAST_DIGEST,
+            MessageKind::CoordinateWanted => tag::COORDINATE_WANTED,
         }
     }
 }
@@ -179,6 +185,8 @@ impl<A: Serialize> Message<'_, A> {
                 w.varint((*salt).into())?;
                 w.bytes(filter)
             }
+            Message::BroadcastDigest { digest } => w.fixed64(*digest),
+            Message::CoordinateWanted => Ok(()),
             Message::Feedback { known, new } => {
                 w.bytes(known)?;
                 w.bytes(new)
@@ -312,6 +320,12 @@ impl<'a, A: DeserializeOwned> Message<'a, A> {
             tag::PULL => Message::Pull {
                 salt: r.u32()?,
                 filter: r.bytes()?,
+            },
+            tag::COORDINATE_WANTED => Message::CoordinateWanted,
+            tag::BROADCAST_DIGEST => match r.fixed64()? {
+                // Holding nothing is said by sending nothing.
+                0 => return Err(DecodeError::Malformed),
+                digest => Message::BroadcastDigest { digest },
             },
             tag::FEEDBACK => Message::Feedback {
                 known: r.bytes()?,

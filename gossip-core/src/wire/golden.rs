@@ -142,6 +142,13 @@ fn fixtures() -> Vec<(Message<'static, u32>, &'static str)> {
         ),
         (Message::StateRoot { root: 0 }, "1000"),
         (
+            Message::BroadcastDigest {
+                digest: 0x0102_0304_0506_0708,
+            },
+            "15080807060504030201",
+        ),
+        (Message::CoordinateWanted, "1600"),
+        (
             Message::SyncHashes {
                 depth: 2,
                 level: 1,

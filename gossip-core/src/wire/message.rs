@@ -117,6 +117,19 @@ pub enum Message<'a, A> {
         /// [`MAX_PULL_FILTER_LEN`](crate::wire::MAX_PULL_FILTER_LEN).
         filter: &'a [u8],
     },
+    /// "Send me your coordinate": a ping carries it when the sender holds
+    /// no coordinate of the target, or an old or stale one; the ack then
+    /// carries the target's coordinate. Other acks carry none, so that a
+    /// settled cluster does not repeat fourteen bytes a probe.
+    CoordinateWanted,
+    /// A digest of the broadcasts the sender holds (the XOR of a hash of each
+    /// id), piggybacked on probes and acks while it holds any: a member whose
+    /// digest differs pulls from the sender, so that pulls go out only when
+    /// there is something to ask for.
+    BroadcastDigest {
+        /// The digest; never 0 (a member holding nothing sends none).
+        digest: u64,
+    },
     /// Feedback to pushed broadcasts that asked for it: which the receiver
     /// already had (an unnecessary contact) and which were news to it.
     Feedback {
@@ -261,6 +274,8 @@ impl<A> Message<'_, A> {
             Message::StateResend { .. } => MessageKind::StateResend,
             Message::Broadcast { .. } => MessageKind::Broadcast,
             Message::Pull { .. } => MessageKind::Pull,
+            Message::BroadcastDigest { .. } => MessageKind::BroadcastDigest,
+            Message::CoordinateWanted => MessageKind::CoordinateWanted,
             Message::Feedback { .. } => MessageKind::Feedback,
             Message::KeyEntry { .. } => MessageKind::KeyEntry,
             Message::StateRoot { .. } => MessageKind::StateRoot,
@@ -282,6 +297,8 @@ impl<A> Message<'_, A> {
                 | Message::Feedback { .. }
                 | Message::KeyEntry { .. }
                 | Message::StateRoot { .. }
+                | Message::BroadcastDigest { .. }
+                | Message::CoordinateWanted
                 | Message::Coordinate(_)
         )
     }
@@ -378,11 +395,15 @@ pub enum MessageKind {
     Cookie,
     /// `Message::Coordinate`.
     Coordinate,
+    /// `Message::BroadcastDigest`.
+    BroadcastDigest,
+    /// `Message::CoordinateWanted`.
+    CoordinateWanted,
 }
 
 impl MessageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MessageKind; 20] = [
+    pub const ALL: [MessageKind; 22] = [
         MessageKind::Ping,
         MessageKind::IndirectPing,
         MessageKind::Ack,
@@ -403,6 +424,8 @@ impl MessageKind {
         MessageKind::SyncEntries,
         MessageKind::Cookie,
         MessageKind::Coordinate,
+        MessageKind::BroadcastDigest,
+        MessageKind::CoordinateWanted,
     ];
 
     /// The kind in snake case (`"ping"`, `"state_root"`), for reports and
@@ -429,6 +452,8 @@ impl MessageKind {
             MessageKind::SyncEntries => "sync_entries",
             MessageKind::Cookie => "cookie",
             MessageKind::Coordinate => "coordinate",
+            MessageKind::BroadcastDigest => "broadcast_digest",
+            MessageKind::CoordinateWanted => "coordinate_wanted",
         }
     }
 

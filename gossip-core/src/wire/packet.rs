@@ -212,6 +212,8 @@ fn check_names<A>(message: &Message<'_, A>) -> Result<(), DecodeError> {
             .try_for_each(|sibling| valid(sibling.origin)),
         Message::Ack { .. }
         | Message::StateRoot { .. }
+        | Message::BroadcastDigest { .. }
+        | Message::CoordinateWanted
         | Message::SyncHashes { .. }
         | Message::SyncEntries { .. }
         | Message::Nack { .. }

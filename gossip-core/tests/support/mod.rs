@@ -19,10 +19,15 @@ pub(crate) fn datagram(message: &Message<'_, u32>) -> Vec<u8> {
 /// Node "self" at address 0 that knows `members` others (at addresses 1..) and
 /// has sent every rumor it had, so acks go out bare. Returns it with its time.
 pub(crate) fn quiet_node(members: u32) -> (QuietNode, Instant) {
+    quiet_node_with(members, Config::lan())
+}
+
+/// [`quiet_node`] running `config`.
+pub(crate) fn quiet_node_with(members: u32, config: Config) -> (QuietNode, Instant) {
     let identity = Identity::new("self", 0u32).unwrap();
     let rng = Xoshiro256PlusPlus::seed_from_u64(1);
     let mut secrets = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-    let mut node = Node::new(Config::lan(), identity, rng, &mut secrets, Instant::ZERO).unwrap();
+    let mut node = Node::new(config, identity, rng, &mut secrets, Instant::ZERO).unwrap();
     for i in 1..=members {
         let name = format!("member-{i}");
         let alive = datagram(&Message::Update(Update {

@@ -421,7 +421,7 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
     let mut writer = PacketWriter::new(&mut buf, CLUSTER_ID);
     for _ in 0..u.int_in_range(1..=5)? {
         // Misplaced primaries and oversized datagrams are part of the test.
-        let _ = match u.int_in_range(0..=16u8)? {
+        let _ = match u.int_in_range(0..=18u8)? {
             0 => writer.push::<u32>(&Message::Ping {
                 seq: u.arbitrary()?,
                 target: name(u)?,
@@ -504,6 +504,10 @@ fn datagram(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 cookie: u.arbitrary()?,
             }),
             16 => writer.push::<u32>(&Message::Coordinate(coordinate(u)?)),
+            17 => writer.push::<u32>(&Message::BroadcastDigest {
+                digest: u.int_in_range(1..=u64::MAX)?,
+            }),
+            18 => writer.push::<u32>(&Message::CoordinateWanted),
             _ => writer.push::<u32>(&Message::SyncEntries {
                 depth: u.int_in_range(4..=6)?,
                 want: &bytes(u, 11)?,

@@ -22,8 +22,8 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use gossip_core::Config;
 use gossip_sim::{
     BroadcastLoad, Bursts, Fault, GeometrySpec, Latency, LossyNodes, Mode, PeerSelectionSpec,
-    Preset, Protocol, Report, Scenario, Start, TerminationSpec, TrafficReport, WriteLoad,
-    format_duration, parse_duration,
+    Preset, Protocol, PullScheduleSpec, Report, Scenario, Start, TerminationSpec, TrafficReport,
+    WriteLoad, format_duration, parse_duration,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -214,11 +214,16 @@ struct BroadcastFlags {
     /// knew it) or coin:K (after each push, with probability 1/K) [default: limit]
     #[arg(long, value_name = "HOW", value_parser = termination)]
     termination: Option<TerminationSpec>,
+    /// When a node pulls: while-active (every pull interval while it holds
+    /// broadcasts; holding none, from a member whose probe showed it holds
+    /// some) or periodic (every pull interval, always) [default: while-active]
+    #[arg(long, value_name = "WHEN", value_parser = pull_schedule)]
+    pull_schedule: Option<PullScheduleSpec>,
     #[arg(long, value_name = "D", value_parser = duration,
-          help = preset_default("Time between pull rounds", |c| format_duration(c.pull_interval)))]
+          help = preset_default("Least time between pulls", |c| format_duration(c.pull_interval)))]
     pull_interval: Option<Duration>,
     #[arg(long, value_name = "N",
-          help = preset_default("Members asked per pull round", |c| c.pull_fanout.to_string()))]
+          help = preset_default("Members asked per periodic pull", |c| c.pull_fanout.to_string()))]
     pull_fanout: Option<usize>,
     #[arg(long, value_name = "D", value_parser = duration,
           help = preset_default("How long a broadcast is passed on, pushed or pulled",
@@ -584,6 +589,7 @@ impl BroadcastFlags {
         let protocol = &mut scenario.protocol;
         protocol.mode = self.mode;
         protocol.termination = self.termination;
+        protocol.pull_schedule = self.pull_schedule;
         protocol.pull_interval = self.pull_interval;
         protocol.pull_fanout = self.pull_fanout;
         protocol.broadcast_retention = self.retention;
@@ -748,6 +754,10 @@ fn duration(text: &str) -> Result<Duration, String> {
 }
 
 fn mode(text: &str) -> Result<Mode, String> {
+    text.parse()
+}
+
+fn pull_schedule(text: &str) -> Result<PullScheduleSpec, String> {
     text.parse()
 }
 
