@@ -253,6 +253,25 @@ fn each_value_has_one_encoding_where_it_has_a_short_one() {
     assert_eq!(decoded, [Err(DecodeError::Malformed)]);
 }
 
+/// Forged riders: a broadcast digest of 0 (holding nothing is said by
+/// sending none), a digest of the wrong length, and a coordinate request
+/// with a body are refused, not read.
+#[test]
+fn forged_digests_and_coordinate_requests_are_refused() {
+    for message in [
+        "15080000000000000000", // digest 0
+        "1504deadbeef",         // digest of four bytes
+        "160101",               // a request with a body
+    ] {
+        let datagram = unhex(&alloc::format!("4753020200{message}"));
+        let decoded: Vec<_> = decode::<u32>(&datagram, 0).unwrap().collect();
+        assert!(
+            matches!(decoded.as_slice(), [Err(_)]),
+            "{message}: {decoded:?}"
+        );
+    }
+}
+
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
